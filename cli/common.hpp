@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// What every tokensign subcommand shares: global options, exit codes, JSON output.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "hsm/resolve.hpp"
+
+namespace ts::cli {
+
+/// Documented exit codes (tokensign(1), README "Exit codes").
+enum ExitCode : int {
+    kExitOk = 0,
+    kExitFailure = 1,      // anything not listed below
+    kExitUsage = 2,        // bad command line
+    kExitSelection = 3,    // no such token/object, or several matched
+    kExitAuth = 4,         // PIN rejected, locked, or unobtainable
+    kExitToken = 5,        // the token or module failed (other CKR_*)
+    kExitRefused = 6,      // input or policy refused (weak digest, bad CSR, policy mismatch)
+    kExitCaDb = 7,         // CA directory or database unusable, or locked by another signer
+    kExitDeclined = 8,     // the user answered "no" at a confirmation prompt
+};
+
+/// Options every subcommand accepts (bound on the top-level app).
+struct GlobalOptions {
+    std::string module;      // --module PATH
+    std::string pin_source;  // --pin-source FILE|file:URI
+    bool no_prompt = false;  // --no-prompt: fail instead of asking for a PIN
+    bool allow_final_pin_try = false;
+    /// The hsm configuration these options describe.
+    hsm::Config hsm_config() const;
+};
+
+void setup_global(CLI::App& app, GlobalOptions& g);
+
+// One per subcommand group: cmd_<noun>.cpp.
+void setup_token(CLI::App& app, const GlobalOptions& g);
+void setup_key(CLI::App& app, const GlobalOptions& g);
+void setup_cert(CLI::App& app, const GlobalOptions& g);
+void setup_ca(CLI::App& app, const GlobalOptions& g);
+
+/// JSON string literal with escapes.
+std::string json_string(std::string_view s);
+
+}  // namespace ts::cli

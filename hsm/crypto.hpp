@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private-key operations on the token: sign, decrypt, derive. Two-call size queries are hidden.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "hsm/pin.hpp"
+#include "hsm/pkcs11.hpp"
+
+namespace ts::hsm {
+
+class Session;
+
+/// A private key on a token as the operations need it.
+struct KeyHandle {
+    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+    bool always_authenticate = false;  // CKA_ALWAYS_AUTHENTICATE: CKU_CONTEXT_SPECIFIC login
+};
+
+/// C_SignInit + C_Sign in one call, with a context-specific login when the key needs one
+/// (PIN from `pins`). Returns the signature. On failure the session is left with no active
+/// operation (a failed C_Sign ends the operation by the spec; C_SignInit failures start none).
+std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
+                                std::span<const unsigned char> data, const PinSources& pins);
+
+/// C_DecryptInit + C_Decrypt.
+SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
+                       std::span<const unsigned char> in, const PinSources& pins);
+
+/// CKM_ECDH1_DERIVE with CKD_NULL against `peer_point` (uncompressed point); the derived
+/// secret is a session object read back (CKA_VALUE) and destroyed.
+SecureBytes derive_ecdh(Session& s, const KeyHandle& key,
+                           std::span<const unsigned char> peer_point, CK_ULONG secret_len,
+                           const PinSources& pins);
+
+}  // namespace ts::hsm

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// unique_ptr for OpenSSL objects: one stateless deleter per type (as tink's SslUniquePtr).
+#pragma once
+
+#include <memory>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/conf.h>
+#include <openssl/param_build.h>
+#include <openssl/store.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+namespace ts {
+
+template <class T>
+struct OsslDeleter;
+
+/// OPENSSL_free is a macro; this is a function to point the char deleter at.
+inline void OPENSSL_free_char(char* p) noexcept { OPENSSL_free(p); }
+
+#define TS_OSSL_DELETER(T, fn)                          \
+    template <>                                         \
+    struct OsslDeleter<T> {                             \
+        void operator()(T* p) const noexcept { fn(p); } \
+    }
+
+TS_OSSL_DELETER(EVP_PKEY, EVP_PKEY_free);
+TS_OSSL_DELETER(EVP_PKEY_CTX, EVP_PKEY_CTX_free);
+TS_OSSL_DELETER(EVP_MD_CTX, EVP_MD_CTX_free);
+TS_OSSL_DELETER(EVP_MD, EVP_MD_free);
+TS_OSSL_DELETER(BIO, BIO_free_all);
+TS_OSSL_DELETER(BIGNUM, BN_clear_free);
+TS_OSSL_DELETER(X509, X509_free);
+TS_OSSL_DELETER(X509_REQ, X509_REQ_free);
+TS_OSSL_DELETER(X509_CRL, X509_CRL_free);
+TS_OSSL_DELETER(X509_NAME, X509_NAME_free);
+TS_OSSL_DELETER(X509_EXTENSION, X509_EXTENSION_free);
+TS_OSSL_DELETER(X509_STORE, X509_STORE_free);
+TS_OSSL_DELETER(X509_STORE_CTX, X509_STORE_CTX_free);
+TS_OSSL_DELETER(ASN1_INTEGER, ASN1_INTEGER_free);
+TS_OSSL_DELETER(ASN1_TIME, ASN1_TIME_free);
+TS_OSSL_DELETER(OSSL_LIB_CTX, OSSL_LIB_CTX_free);
+TS_OSSL_DELETER(OSSL_PROVIDER, OSSL_PROVIDER_unload);
+TS_OSSL_DELETER(OSSL_STORE_CTX, OSSL_STORE_close);
+TS_OSSL_DELETER(OSSL_STORE_INFO, OSSL_STORE_INFO_free);
+TS_OSSL_DELETER(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free);
+TS_OSSL_DELETER(OSSL_PARAM, OSSL_PARAM_free);
+TS_OSSL_DELETER(CONF, NCONF_free);
+TS_OSSL_DELETER(X509_REVOKED, X509_REVOKED_free);
+TS_OSSL_DELETER(ASN1_OCTET_STRING, ASN1_OCTET_STRING_free);
+TS_OSSL_DELETER(ASN1_OBJECT, ASN1_OBJECT_free);
+TS_OSSL_DELETER(EVP_SIGNATURE, EVP_SIGNATURE_free);
+TS_OSSL_DELETER(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free);
+TS_OSSL_DELETER(char, OPENSSL_free_char);
+
+#undef TS_OSSL_DELETER
+
+template <class T>
+using OsslPtr = std::unique_ptr<T, OsslDeleter<T>>;
+
+}  // namespace ts

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// PINs: where they come from (URI pin-value, pin-source, TOKENSIGN_PIN, a prompt), and wiping.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <openssl/crypto.h>
+
+namespace ts::hsm {
+
+/// Allocator that OPENSSL_cleanse()s memory before giving it back.
+template <class T>
+struct CleansingAllocator {
+    using value_type = T;
+    CleansingAllocator() noexcept = default;
+    template <class U>
+    CleansingAllocator(const CleansingAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) { return std::allocator<T>{}.allocate(n); }
+    void deallocate(T* p, std::size_t n) noexcept {
+        OPENSSL_cleanse(p, n * sizeof(T));
+        std::allocator<T>{}.deallocate(p, n);
+    }
+    template <class U>
+    bool operator==(const CleansingAllocator<U>&) const noexcept {
+        return true;
+    }
+};
+
+/// Bytes that are wiped when freed (and when the vector reallocates).
+using SecureBytes = std::vector<unsigned char, CleansingAllocator<unsigned char>>;
+
+/// A PIN. Move-only, no stream operator, wiped on destruction.
+class Pin {
+public:
+    Pin() = default;
+    explicit Pin(SecureBytes bytes) : m_bytes(std::move(bytes)) {}
+    static Pin from(std::string_view text) {
+        return Pin(SecureBytes(text.begin(), text.end()));
+    }
+    Pin(Pin&&) noexcept = default;
+    Pin& operator=(Pin&&) noexcept = default;
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+    ~Pin() = default;
+
+    std::span<const unsigned char> bytes() const noexcept { return m_bytes; }
+    bool empty() const noexcept { return m_bytes.empty(); }
+    /// An explicit copy, for the rare holder that must keep one (the provider's configured PIN).
+    Pin clone() const { return Pin(m_bytes); }
+
+private:
+    SecureBytes m_bytes;
+};
+
+/// Where a PIN may come from, in the order obtain_pin() tries them:
+/// 1. `pin_value` (the URI's pin-value: for tests only), 2. `uri_pin_source` (the URI's
+/// pin-source), 3. `option_pin_source` (--pin-source or the provider's pin-source parameter),
+/// 4. the environment variable TOKENSIGN_PIN (if `use_env`), 5. a prompt with echo off on the
+/// controlling terminal (if `allow_prompt`). Never a plain command-line flag.
+struct PinSources {
+    std::shared_ptr<const Pin> pin_value;
+    std::string uri_pin_source;
+    std::string option_pin_source;
+    bool use_env = true;
+    bool allow_prompt = true;
+    /// Token::login() refuses to spend the last PIN try (CKF_USER_PIN_FINAL_TRY) unless set.
+    bool allow_final_try = false;
+};
+
+/// Reads a PIN from a pin-source: a file path or a `file:` URI (RFC 8089, percent-decoded).
+/// One trailing "\n" or "\r\n" is removed. Throws PinError naming the source (never the PIN).
+Pin read_pin_source(std::string_view source);
+
+/// Asks for a PIN on /dev/tty with echo off. Throws PinError when there is no terminal.
+Pin prompt_pin(std::string_view prompt);
+
+/// The first PIN available from `sources` (see PinSources). `what` names the token in the prompt
+/// and errors ("token 'root-ca'"). Throws PinError when none is available.
+Pin obtain_pin(const PinSources& sources, std::string_view what);
+
+}  // namespace ts::hsm

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// Running real programs (tokensign, openssl, pkcs11-tool) from tests.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ts::test {
+
+struct RunResult {
+    int exit_code = -1;  // -1: killed by a signal
+    std::string out;
+    std::string err;
+};
+
+/// Runs argv[0] with argv (no shell), extra environment entries, optional stdin text; waits.
+RunResult run(const std::vector<std::string>& argv,
+              const std::map<std::string, std::string>& env = {}, const std::string& input = "");
+
+/// The built tokensign CLI.
+std::string cli_path();
+/// The directory holding the built tokensign.so.
+std::string provider_dir();
+
+}  // namespace ts::test
