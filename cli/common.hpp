@@ -2,8 +2,10 @@
 // What every tokensign subcommand shares: global options, exit codes, JSON output.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -44,5 +46,20 @@ void setup_ca(CLI::App& app, const GlobalOptions& g);
 
 /// JSON string literal with escapes.
 std::string json_string(std::string_view s);
+
+/// A JSON array of strings: ["a","b"].
+std::string json_string_array(const std::vector<std::string>& items);
+
+/// Parses a URI given on the command line (hsm::parse_uri; UriError names `what` and the bad
+/// part). `what` is the option or argument name ("--token", "KEY-URI").
+hsm::Uri parse_cli_uri(const std::string& text, std::string_view what);
+
+/// The one token `uri` names under the global options, and the PIN sources for it. Logs the
+/// user in first when `login` is set and the token requires it (Token::login: one C_Login).
+struct OpenToken {
+    std::shared_ptr<hsm::Token> token;
+    hsm::PinSources pins;
+};
+OpenToken open_token(const GlobalOptions& g, const hsm::Uri& uri, bool login);
 
 }  // namespace ts::cli

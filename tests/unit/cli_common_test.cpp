@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// cli/common: global options, their hsm::Config, JSON escaping.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cli/common.hpp"
+#include "hsm/error.hpp"
+
+namespace ts::cli {
+namespace {
+
+TEST(CliCommonTest, JsonStringEscapes) {
+    EXPECT_EQ(json_string("plain"), "\"plain\"");
+    EXPECT_EQ(json_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    EXPECT_EQ(json_string("l1\nl2\t\r"), "\"l1\\nl2\\t\\r\"");
+    EXPECT_EQ(json_string(std::string("\x01\x1f\x7f", 3)), "\"\\u0001\\u001f\\u007f\"");
+    EXPECT_EQ(json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+    EXPECT_EQ(json_string_array({"a", "b\"c"}), "[\"a\",\"b\\\"c\"]");
+    EXPECT_EQ(json_string_array({}), "[]");
+}
+
+TEST(CliCommonTest, GlobalOptionsParseBeforeAndAfterSubcommand) {
+    for (bool after : {false, true}) {
+        CLI::App app;
+        GlobalOptions g;
+        setup_global(app, g);
+        bool ran = false;
+        auto* sub = app.add_subcommand("sub");
+        sub->callback([&] { ran = true; });
+        std::vector<std::string> args{"--module", "/x/mod.so", "--pin-source", "/x/pin",
+                                      "--no-prompt", "--allow-final-pin-try"};
+        if (after) args.insert(args.begin(), "sub");
+        else args.push_back("sub");
+        std::reverse(args.begin(), args.end());  // CLI11 takes argv reversed
+        app.parse(args);
+        EXPECT_TRUE(ran);
+        EXPECT_EQ(g.module, "/x/mod.so");
+        EXPECT_EQ(g.pin_source, "/x/pin");
+        EXPECT_TRUE(g.no_prompt);
+        EXPECT_TRUE(g.allow_final_pin_try);
+        hsm::Config cfg = g.hsm_config();
+        EXPECT_EQ(cfg.modules.explicit_path, "/x/mod.so");
+        EXPECT_TRUE(cfg.modules.use_env);
+        EXPECT_EQ(cfg.pin_source, "/x/pin");
+        EXPECT_FALSE(cfg.allow_prompt);
+        EXPECT_TRUE(cfg.allow_final_try);
+        EXPECT_TRUE(cfg.use_env_pin);
+    }
+}
+
+TEST(CliCommonTest, DefaultsPromptAndKeepLastTry) {
+    GlobalOptions g;
+    hsm::Config cfg = g.hsm_config();
+    EXPECT_TRUE(cfg.allow_prompt);
+    EXPECT_FALSE(cfg.allow_final_try);
+    EXPECT_TRUE(cfg.modules.explicit_path.empty());
+}
+
+TEST(CliCommonTest, HelpFooterDocumentsPinsUrisAndExitCodes) {
+    CLI::App app;
+    GlobalOptions g;
+    setup_global(app, g);
+    auto* sub = app.add_subcommand("sub", "a subcommand");
+    std::string help = sub->help();
+    for (const char* s : {"TOKENSIGN_PIN", "pin-source", "pkcs11:", "Exit codes", "--module",
+                          "4 PIN", "3 no token"}) {
+        EXPECT_NE(help.find(s), std::string::npos) << s;
+    }
+}
+
+TEST(CliCommonTest, ParseCliUriNamesTheArgumentAndHidesThePin) {
+    EXPECT_EQ(parse_cli_uri("pkcs11:token=a", "--token").token(), "a");
+    try {
+        (void)parse_cli_uri("token=a?pin-value=hunter2", "--token");
+        ADD_FAILURE() << "accepted a non-URI";
+    } catch (const hsm::UriError& e) {
+        std::string m = e.what();
+        EXPECT_NE(m.find("--token"), std::string::npos) << m;
+        EXPECT_EQ(m.find("hunter2"), std::string::npos) << m;
+    }
+    try {
+        (void)parse_cli_uri("pkcs11:tokn=a?pin-value=hunter2", "KEY-URI");
+        ADD_FAILURE() << "accepted a bad URI";
+    } catch (const hsm::UriError& e) {
+        std::string m = e.what();
+        EXPECT_NE(m.find("KEY-URI"), std::string::npos) << m;
+        EXPECT_NE(m.find("tokn"), std::string::npos) << m;
+        EXPECT_EQ(m.find("hunter2"), std::string::npos) << m;
+    }
+}
+
+}  // namespace
+}  // namespace ts::cli
