@@ -2,6 +2,7 @@
 // Private-key operations on the token: sign, decrypt, derive. Two-call size queries are hidden.
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <vector>
 
@@ -18,11 +19,13 @@ struct KeyHandle {
     bool always_authenticate = false;  // CKA_ALWAYS_AUTHENTICATE: CKU_CONTEXT_SPECIFIC login
 };
 
-/// C_SignInit + C_Sign in one call, with a context-specific login when the key needs one
-/// (PIN from `pins`). Returns the signature. On failure the session is left with no active
-/// operation (a failed C_Sign ends the operation by the spec; C_SignInit failures start none).
+/// C_SignInit + C_Sign, with a context-specific login when the key needs one (PIN from `pins`).
+/// `size_hint` (the signature size when the caller knows it: modulus bytes, 2 x field bytes)
+/// saves the size-query call on the hot path. Returns the signature. When anything fails after
+/// C_SignInit, the session is closed (invalidate()) so no half-done operation goes back to the pool.
 std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
-                                std::span<const unsigned char> data, const PinSources& pins);
+                                std::span<const unsigned char> data, const PinSources& pins,
+                                std::size_t size_hint = 0);
 
 /// C_DecryptInit + C_Decrypt.
 SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,

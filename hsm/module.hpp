@@ -49,9 +49,9 @@ private:
     unsigned long m_fork_generation;
 };
 
-/// Which modules to use, in this order: the URI's module-path, `explicit_path` (--module or the
-/// provider's pkcs11-module), TOKENSIGN_MODULE from the environment, the URI's module-name, else
-/// every module registered with p11-kit.
+/// Which modules to use, in this order: the URI's module-path, the URI's module-name (a module
+/// registered with p11-kit), `explicit_path` (--module or the provider's pkcs11-module),
+/// TOKENSIGN_MODULE from the environment, else every module registered with p11-kit.
 struct ModuleChoice {
     std::string explicit_path;
     bool use_env = true;

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hsm/object.hpp"
+
+#include "hsm/attributes.hpp"
+#include "hsm/error.hpp"
+#include "hsm/token.hpp"
+#include "hsm/uri.hpp"
+
+namespace ts::hsm {
+
+namespace {
+
+/// C_FindObjectsInit ... C_FindObjectsFinal, Final guaranteed even when C_FindObjects throws.
+class ObjectFinder {
+public:
+    ObjectFinder(Session& s, AttributeTemplate& t) : m_s(s) {
+        check_rv(s.fn()->C_FindObjectsInit(s.handle(), t.data(), t.count()), "C_FindObjectsInit",
+                 "searching " + s.token().what());
+    }
+    ~ObjectFinder() { m_s.fn()->C_FindObjectsFinal(m_s.handle()); }
+    ObjectFinder(const ObjectFinder&) = delete;
+    ObjectFinder& operator=(const ObjectFinder&) = delete;
+
+    std::vector<CK_OBJECT_HANDLE> all() {
+        std::vector<CK_OBJECT_HANDLE> out;
+        CK_OBJECT_HANDLE batch[32];
+        for (;;) {
+            CK_ULONG n = 0;
+            check_rv(m_s.fn()->C_FindObjects(m_s.handle(), batch, 32, &n), "C_FindObjects",
+                     "searching " + m_s.token().what());
+            out.insert(out.end(), batch, batch + n);
+            if (n < 32) return out;
+        }
+    }
+
+private:
+    Session& m_s;
+};
+
+std::string describe_query(const ObjectQuery& q) {
+    std::string out = q.cls ? class_name(*q.cls) : std::string("object");
+    if (q.label) out += " with label '" + *q.label + "'";
+    if (q.id) out += std::string(q.label ? " and" : " with") + " id " + to_hex(*q.id);
+    return out;
+}
+
+}  // namespace
+
+ObjectQuery ObjectQuery::from_uri(const Uri& uri) {
+    ObjectQuery q;
+    q.cls = uri.type();
+    q.id = uri.id();
+    q.label = uri.object();
+    return q;
+}
+
+std::string ObjectInfo::describe() const {
+    std::string out = class_name(cls);
+    if (cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY) out += " (" + key_type_name(key_type) + ")";
+    out += " '" + label + "'";
+    if (!id.empty()) out += " id " + to_hex(id);
+    return out;
+}
+
+std::vector<ObjectInfo> find_objects(Session& s, const ObjectQuery& q) {
+    AttributeTemplate t;
+    if (q.cls) t.add_ulong(CKA_CLASS, *q.cls);
+    if (q.id) t.add_bytes(CKA_ID, *q.id);
+    if (q.label) t.add_string(CKA_LABEL, *q.label);
+    std::vector<CK_OBJECT_HANDLE> handles;
+    {
+        ObjectFinder finder(s, t);
+        handles = finder.all();
+    }
+    std::vector<ObjectInfo> out;
+    out.reserve(handles.size());
+    for (CK_OBJECT_HANDLE h : handles) {
+        ObjectInfo o;
+        o.handle = h;
+        o.cls = get_ulong(s, h, CKA_CLASS).value_or(CKO_VENDOR_DEFINED);
+        if (o.cls == CKO_PRIVATE_KEY || o.cls == CKO_PUBLIC_KEY || o.cls == CKO_SECRET_KEY) {
+            o.key_type = get_ulong(s, h, CKA_KEY_TYPE).value_or(CKK_VENDOR_DEFINED);
+        }
+        o.id = get_attribute(s, h, CKA_ID).value_or(std::vector<unsigned char>{});
+        o.label = get_string(s, h, CKA_LABEL).value_or("");
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+ObjectInfo find_one(Session& s, const ObjectQuery& q) {
+    auto found = find_objects(s, q);
+    if (found.size() == 1) return found.front();
+    if (found.empty()) {
+        std::string hint = s.token().logged_in()
+                               ? ""
+                               : " (private objects are visible only after login)";
+        throw SelectionError("no " + describe_query(q) + " on " + s.token().what() + hint);
+    }
+    std::string list;
+    for (const auto& o : found) list += "\n  " + o.describe();
+    throw SelectionError(std::to_string(found.size()) + " objects match " + describe_query(q) +
+                         " on " + s.token().what() +
+                         "; name one with id= and type= in the URI:" + list);
+}
+
+std::string class_name(CK_OBJECT_CLASS c) {
+    switch (c) {
+        case CKO_PRIVATE_KEY: return "private key";
+        case CKO_PUBLIC_KEY: return "public key";
+        case CKO_CERTIFICATE: return "certificate";
+        case CKO_SECRET_KEY: return "secret key";
+        case CKO_DATA: return "data object";
+        default: return "object";
+    }
+}
+
+std::string key_type_name(CK_KEY_TYPE k) {
+    switch (k) {
+        case CKK_RSA: return "RSA";
+        case CKK_EC: return "EC";
+        case CKK_EC_EDWARDS: return "EdDSA";
+        case CKK_DSA: return "DSA";
+        case CKK_AES: return "AES";
+        default: return "key type " + std::to_string(k);
+    }
+}
+
+void destroy_object(Session& s, CK_OBJECT_HANDLE obj) {
+    check_rv(s.fn()->C_DestroyObject(s.handle(), obj), "C_DestroyObject",
+             "deleting an object on " + s.token().what());
+}
+
+}  // namespace ts::hsm
