@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The main job on an embedded default: the CA guide's workflow (../docs/ca-guide-workflow.md)
+# with the root key on a throwaway SoftHSM2 token.
+#   1. a fresh SoftHSM2 token (random PIN, kept only in a 0600 pin file),
+#   2. the root CA key generated ON the token (RSA-4096, never extractable),
+#   3. the root CA created (tokensign ca init): openssl-ca directory + self-signed root,
+#   4. a host key and CSR made for the guide's CouchDB host,
+#   5. the CSR signed by the token key (tokensign ca sign),
+#   6. the result verified by plain openssl (no tokensign loaded) and GnuTLS certtool,
+#   7. a summary: subjects, serials, fingerprints, where the files are.
+# Usage: scripts/demo.sh [WORKDIR]   (default: a new directory under /tmp, kept for inspection)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${TS_BUILD_DIR:-"$here/build"}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Installing dependencies and building tokensign"
+TS_BUILD_DIR="$build" "$here/scripts/build.sh" >"${TMPDIR:-/tmp}/tokensign-demo-build.log" 2>&1 || {
+    echo "build failed; see ${TMPDIR:-/tmp}/tokensign-demo-build.log" >&2
+    exit 1
+}
+tokensign="$build/cli/tokensign"
+export TOKENSIGN_PROVIDER_DIR="$build/provider"
+
+work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/tokensign-demo-XXXXXX")}
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+ca="$work/ca"
+if [[ -e "$ca" ]]; then
+    echo "demo: $ca already exists; give a new WORKDIR (nothing is ever overwritten)" >&2
+    exit 1
+fi
+
+step "Creating a throwaway SoftHSM2 token 'demo-root' in $work/token"
+eval "$("$here/scripts/softhsm-token.sh" "$work/token" demo-root)"
+export SOFTHSM2_CONF
+unset TOKENSIGN_PIN
+pin_source="$TS_PIN_FILE"
+"$tokensign" token list
+
+key_uri="pkcs11:token=demo-root;object=root-ca"
+
+step "Creating the root CA: key generated on the token (RSA-4096), self-signed root certificate"
+"$tokensign" --pin-source "$pin_source" ca init --dir "$ca" --key "$key_uri" --generate rsa:4096 \
+    --subject "/C=US/ST=Massachusetts/L=Boston/O=Quoin, Inc./CN=CouchDB Root CA" --days 3650 \
+    --store-cert
+"$tokensign" key show "$key_uri;type=private"
+
+step "Making the CouchDB host's key and CSR (the guide's 'openssl genrsa' + 'openssl req')"
+host=couchdb.example.org
+openssl genrsa -out "$work/$host.key" 2048 2>/dev/null
+chmod 600 "$work/$host.key"
+openssl req -new -key "$work/$host.key" -out "$work/$host.csr" \
+    -subj "/C=US/ST=Massachusetts/L=Boston/O=Quoin, Inc./CN=$host"
+
+step "Signing the CSR with the root key on the token (tokensign ca sign)"
+"$tokensign" --pin-source "$pin_source" ca sign --config "$ca/openssl.cnf" \
+    --in "$work/$host.csr" --out "$work/$host.pem" --extensions server --batch
+
+step "Verifying with plain openssl (tokensign not loaded) and GnuTLS certtool"
+root="$ca/certs/ca.pem"
+env -u OPENSSL_CONF openssl verify -CAfile "$root" "$work/$host.pem"
+certtool --verify --load-ca-certificate "$root" --infile "$work/$host.pem" | tail -n 1
+"$tokensign" ca verify --config "$ca/openssl.cnf" "$work/$host.pem"
+
+step "Summary"
+show() {
+    local f=$1
+    printf '  %-9s %s\n' "subject" "$(openssl x509 -in "$f" -noout -subject -nameopt oneline | sed 's/^subject=//')"
+    printf '  %-9s %s\n' "serial" "$(openssl x509 -in "$f" -noout -serial | sed 's/^serial=//')"
+    printf '  %-9s %s\n' "sha256" "$(openssl x509 -in "$f" -noout -fingerprint -sha256 | sed 's/^.*=//')"
+    printf '  %-9s %s\n' "file" "$f"
+}
+echo "Root CA (key on token 'demo-root', never left it):"
+show "$root"
+echo "CouchDB host certificate:"
+show "$work/$host.pem"
+echo
+echo "CA directory (readable by 'openssl ca'): $ca"
+echo "Token directory: $work/token (SOFTHSM2_CONF=$SOFTHSM2_CONF); PIN file: $pin_source"
