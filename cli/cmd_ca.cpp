@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: Apache-2.0
+// tokensign ca init | sign | revoke | gencrl | list | status | updatedb | verify: the openssl ca
+// workflow with the CA key on a token, through signer/.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+
+#include "cli/common.hpp"
+#include "signer/ca_db.hpp"
+#include "signer/ceremony.hpp"
+#include "signer/config.hpp"
+#include "signer/crl.hpp"
+#include "signer/csr.hpp"
+#include "signer/error.hpp"
+#include "signer/issue.hpp"
+#include "signer/libctx.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ts::cli {
+
+namespace {
+
+using signer::CaConfig;
+using signer::CaDb;
+using signer::Conf;
+using signer::LibCtx;
+
+struct CaTarget {
+    std::string config;
+    std::string name;
+};
+
+struct CaSignOptions {
+    CaTarget ca;
+    std::vector<std::string> in;
+    std::string out;
+    std::string out_dir;
+    std::string extensions;
+    long days = 0;
+    bool batch = false;
+    int lock_timeout = 30;
+};
+
+struct CaRevokeOptions {
+    CaTarget ca;
+    std::string cert;
+    std::string serial;
+    std::string reason;
+    int lock_timeout = 30;
+};
+
+struct CaGencrlOptions {
+    CaTarget ca;
+    std::string out;
+    long days = 0;
+    long hours = 0;
+    int lock_timeout = 30;
+};
+
+struct CaListOptions {
+    CaTarget ca;
+    bool json = false;
+};
+
+struct CaStatusOptions {
+    CaTarget ca;
+    std::string serial;
+    bool json = false;
+};
+
+struct CaUpdatedbOptions {
+    CaTarget ca;
+    int lock_timeout = 30;
+};
+
+struct CaVerifyOptions {
+    CaTarget ca;
+    std::string cert;
+};
+
+signer::CaDbPaths db_paths(const CaConfig& c) {
+    return {c.database, c.rand_serial ? "" : c.serial, c.crlnumber, c.new_certs_dir};
+}
+
+// The loaded configuration of one CA section.
+struct OpenCa {
+    LibCtx ctx;
+    Conf conf;
+    CaConfig cfg;
+    explicit OpenCa(const CaTarget& t)
+        : conf(Conf::load(t.config, ctx.get())), cfg(CaConfig::load(conf, t.name)) {}
+};
+
+std::string status_word(char s) {
+    switch (s) {
+        case 'V': return "Valid";
+        case 'R': return "Revoked";
+        case 'E': return "Expired";
+        default: return "Unknown";
+    }
+}
+
+// A yes/no question on the controlling terminal, never on stdin (which may carry data).
+bool confirm_on_tty(const std::string& question) {
+    int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        throw signer::Declined("no terminal to confirm on; use --batch to sign non-interactively");
+    std::string q = question + " [y/N] ";
+    if (::write(fd, q.data(), q.size()) < 0) {
+        ::close(fd);
+        throw signer::Declined("cannot ask for confirmation; use --batch to sign non-interactively");
+    }
+    char buf[16] = {0};
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    return n > 0 && (buf[0] == 'y' || buf[0] == 'Y');
+}
+
+std::string certificate_summary(X509* cert) {
+    OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+    X509_print_ex(bio.get(), cert, XN_FLAG_ONELINE, X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_SIGNAME |
+                                                        X509_FLAG_NO_PUBKEY);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
+void write_output(const std::string& path, const std::string& contents) {
+    signer::write_atomic(path, contents, false);
+}
+
+void run_ca_init(const signer::InitOptions& o, const GlobalOptions& g) {
+    LibCtx ctx;
+    signer::init_ca(ctx, o, g.hsm_config(), std::cerr);
+    std::cout << fs::absolute(o.dir).lexically_normal().string() << "/openssl.cnf\n";
+}
+
+void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
+    if (!o.out.empty() && !o.out_dir.empty())
+        throw signer::InputError("--out and --out-dir cannot be combined");
+    OpenCa ca(o.ca);
+    signer::IssueOptions io;
+    io.extensions = o.extensions;
+    io.days = o.days;
+    // 1. Settings and the CA certificate (digest policy, extension section, CA validity).
+    signer::Issuer issuer(ca.ctx, ca.conf, ca.cfg,
+                          signer::load_certificate(ca.ctx, ca.cfg.certificate), io);
+
+    // Output names are settled before anything is signed.
+    std::vector<std::string> outputs;
+    if (!o.out_dir.empty()) {
+        if (!fs::is_directory(o.out_dir))
+            throw signer::InputError("--out-dir " + o.out_dir + " is not a directory");
+        std::set<std::string> seen;
+        for (const auto& in : o.in) {
+            std::string out = (fs::path(o.out_dir) / (fs::path(in).stem().string() + ".pem")).string();
+            if (!seen.insert(out).second)
+                throw signer::InputError("two CSRs would both be written to " + out +
+                                         "; rename one of them");
+            if (fs::exists(out)) throw signer::InputError(out + " already exists; not overwriting it");
+            outputs.push_back(out);
+        }
+    }
+
+    // 2. Every CSR parsed and its own signature and key checked, before the token is touched.
+    std::vector<signer::Csr> csrs;
+    csrs.reserve(o.in.size());
+    for (const auto& in : o.in) {
+        csrs.push_back(signer::parse_csr(signer::read_file(in), in, ca.ctx.get()));
+        issuer.check_request(csrs.back());
+    }
+
+    // 3. The CA key (one login for the whole run) must be the CA certificate's.
+    issuer.use_key(signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config()));
+
+    // 4. Under the database lock: policy, certificates, clashes; then sign, verify, commit.
+    auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+    auto pending = issuer.prepare(csrs, *db);
+
+    if (!o.batch) {
+        for (const auto& p : pending)
+            std::cerr << "Certificate to be issued for " << p.csr_name << ":\n"
+                      << certificate_summary(p.cert.get());
+        std::string q = "Sign " + std::to_string(pending.size()) + " certificate" +
+                        (pending.size() == 1 ? "" : "s") + " with the CA key of [" +
+                        ca.cfg.section + "]?";
+        if (!confirm_on_tty(q)) throw signer::Declined("not signed: declined at the prompt");
+    }
+
+    const bool tty = ::isatty(2) && pending.size() > 1;
+    issuer.sign(pending, *db, [tty](std::size_t done, std::size_t total) {
+        if (tty && (done % 10 == 0 || done == total))
+            std::cerr << "\rsigned " << done << "/" << total << std::flush;
+    });
+    if (tty) std::cerr << "\n";
+    db->commit();
+
+    std::string all_pem;
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+        const auto& p = pending[i];
+        std::string pem = signer::certificate_pem(p.cert.get());
+        std::cerr << "Issued serial " << p.entry.serial << " for " << p.entry.subject << " ("
+                  << ca.cfg.new_certs_dir << "/" << p.entry.serial << ".pem)\n";
+        if (!outputs.empty())
+            write_output(outputs[i], pem);
+        else
+            all_pem += pem;
+    }
+    if (!o.out.empty())
+        write_output(o.out, all_pem);
+    else if (o.out_dir.empty())
+        std::cout << all_pem;
+}
+
+void run_ca_revoke(const CaRevokeOptions& o, const GlobalOptions&) {
+    if (o.cert.empty() == o.serial.empty())
+        throw signer::InputError("give exactly one of --cert FILE or --serial HEX");
+    std::string reason = o.reason.empty() ? "" : signer::canonical_reason(o.reason);
+    OpenCa ca(o.ca);
+    auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+    std::string serial = o.serial;
+    if (!o.cert.empty()) {
+        auto ca_cert = signer::load_certificate(ca.ctx, ca.cfg.certificate);
+        auto cert = signer::load_certificate(ca.ctx, o.cert);
+        serial = signer::revoke_certificate(*db, cert.get(), ca_cert.get(), reason);
+    } else {
+        signer::revoke_serial(*db, serial, reason);
+    }
+    db->commit();
+    const auto* e = db->find_serial(serial);
+    std::cerr << "Revoked serial " << e->serial << " (" << e->subject << ")"
+              << (reason.empty() ? "" : ", reason " + reason) << "\n";
+}
+
+void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
+    OpenCa ca(o.ca);
+    auto ca_cert = signer::load_certificate(ca.ctx, ca.cfg.certificate);
+    std::string md = signer::check_digest(ca.cfg.default_md,
+                                          "default_md in [" + ca.cfg.section + "] in " +
+                                              ca.conf.path(),
+                                          X509_get0_pubkey(ca_cert.get()));
+    auto key = signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config());
+    if (!signer::key_matches_certificate(ca.ctx, key.get(), ca_cert.get()))
+        throw signer::InputError("the CA key " + ca.cfg.private_key +
+                                 " does not match the CA certificate " + ca.cfg.certificate);
+    auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+    auto crl = signer::generate_crl(ca.ctx, ca.conf, ca.cfg, ca_cert.get(), key.get(), md, *db,
+                                    o.days, o.hours);
+    // The CRL number is committed before the CRL is written: a failure in between skips a
+    // number, it never issues two CRLs with the same one.
+    db->commit();
+    write_output(o.out, signer::crl_pem(crl.get()));
+    std::cerr << "CRL with " << sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get()))
+              << " revoked certificate(s) written to " << o.out << "\n";
+}
+
+// index.txt is read under the lock as well, so a listing never sees a half-written state.
+void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
+    OpenCa ca(o.ca);
+    auto db = CaDb::open(db_paths(ca.cfg));
+    std::ostringstream out;
+    if (o.json) out << "[";
+    bool first = true;
+    for (const auto& e : db->entries()) {
+        if (o.json) {
+            out << (first ? "" : ",") << "{\"serial\":" << json_string(e.serial)
+                << ",\"status\":" << json_string(status_word(e.status))
+                << ",\"expiry\":" << json_string(e.expiry)
+                << ",\"revocation\":" << json_string(e.revocation)
+                << ",\"subject\":" << json_string(e.subject) << "}";
+        } else {
+            out << e.serial << "\t" << status_word(e.status) << "\t" << e.expiry << "\t"
+                << (e.revocation.empty() ? "-" : e.revocation) << "\t" << e.subject << "\n";
+        }
+        first = false;
+    }
+    if (o.json) out << "]\n";
+    std::cout << out.str();
+}
+
+void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
+    OpenCa ca(o.ca);
+    auto db = CaDb::open(db_paths(ca.cfg));
+    const auto* e = db->find_serial(o.serial);
+    if (e == nullptr)
+        throw signer::InputError("serial " + o.serial + " is not in " + ca.cfg.database);
+    if (o.json) {
+        std::cout << "{\"serial\":" << json_string(e->serial)
+                  << ",\"status\":" << json_string(status_word(e->status))
+                  << ",\"expiry\":" << json_string(e->expiry)
+                  << ",\"revocation\":" << json_string(e->revocation)
+                  << ",\"subject\":" << json_string(e->subject) << "}\n";
+    } else {
+        // The line `openssl ca -status` prints.
+        std::cout << e->serial << "=" << status_word(e->status) << " (" << e->status << ")\n";
+    }
+}
+
+void run_ca_updatedb(const CaUpdatedbOptions& o, const GlobalOptions&) {
+    OpenCa ca(o.ca);
+    auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+    int n = signer::update_expired(*db);
+    if (n > 0) db->commit();
+    std::cerr << n << " entr" << (n == 1 ? "y" : "ies") << " marked as expired\n";
+}
+
+void run_ca_verify(const CaVerifyOptions& o, const GlobalOptions&) {
+    OpenCa ca(o.ca);
+    auto ca_cert = signer::load_certificate(ca.ctx, ca.cfg.certificate);
+    auto cert = signer::load_certificate(ca.ctx, o.cert);
+    OsslPtr<X509_STORE> store(X509_STORE_new());
+    OsslPtr<X509_STORE_CTX> vctx(X509_STORE_CTX_new_ex(ca.ctx.get(), nullptr));
+    if (!store || !vctx || !X509_STORE_add_cert(store.get(), ca_cert.get()) ||
+        !X509_STORE_CTX_init(vctx.get(), store.get(), cert.get(), nullptr))
+        throw signer::OpenSslError("cannot set up certificate verification");
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(vctx.get()), X509_V_FLAG_X509_STRICT);
+    if (X509_verify_cert(vctx.get()) != 1) {
+        int err = X509_STORE_CTX_get_error(vctx.get());
+        ERR_clear_error();
+        throw signer::InputError(o.cert + " does not verify against the CA certificate " +
+                                 ca.cfg.certificate + ": " + X509_verify_cert_error_string(err));
+    }
+    std::string serial = signer::serial_hex(X509_get0_serialNumber(cert.get()));
+    auto db = CaDb::open(db_paths(ca.cfg));
+    const auto* e = db->find_serial(serial);
+    if (e == nullptr)
+        throw signer::InputError(o.cert + " verifies, but serial " + serial +
+                                 " is not in this CA's database " + ca.cfg.database);
+    if (e->status == 'R')
+        throw signer::InputError(o.cert + " (serial " + serial + ") is revoked: " + e->revocation);
+    std::cout << o.cert << ": OK (serial " << serial << ", " << status_word(e->status)
+              << ", valid until " << signer::time_text(X509_get0_notAfter(cert.get())) << ", "
+              << e->subject << ")\n";
+}
+
+void add_ca_target(CLI::App* cmd, CaTarget& t) {
+    cmd->add_option("--config", t.config, "the CA's openssl.cnf (openssl ca format)")
+        ->required()
+        ->type_name("FILE");
+    cmd->add_option("--name", t.name, "CA section to use (default: default_ca in [ca])")
+        ->type_name("SECTION");
+}
+
+}  // namespace
+
+void setup_ca(CLI::App& app, const GlobalOptions& g) {
+    auto* ca = app.add_subcommand(
+        "ca", "Run a CA whose key is on a token: the openssl ca workflow (same files and formats)");
+    ca->require_subcommand(1);
+
+    auto init_o = std::make_shared<signer::InitOptions>();
+    auto* init = ca->add_subcommand(
+        "init", "Create a CA directory (certs crl newcerts private, index.txt, serial, crlnumber, "
+                "openssl.cnf) and its self-signed root certificate");
+    init->add_option("--dir", init_o->dir, "new CA directory (never overwritten)")
+        ->required()
+        ->type_name("DIR");
+    init->add_option("--key", init_o->key,
+                     "the CA key: pkcs11: URI (pkcs11:token=T;object=LABEL), or a key file")
+        ->required()
+        ->type_name("URI");
+    init->add_option("--generate", init_o->generate,
+                     "generate the key on the token first: rsa:2048|3072|4096, ec:p-256|p-384|"
+                     "p-521, ed25519, ed448")
+        ->type_name("SPEC");
+    init->add_option("--subject", init_o->subject,
+                     "root subject, e.g. '/C=US/O=Example/CN=Example Root CA'")
+        ->required()
+        ->type_name("DN");
+    init->add_option("--days", init_o->days, "root validity in days")->default_val(3650);
+    init->add_option("--serial", init_o->serial, "first serial for issued certificates (hex)")
+        ->default_val("1000");
+    init->add_option("--md", init_o->md, "digest for CA signatures (sha256, sha384, sha512)")
+        ->default_val("sha256");
+    init->add_flag("--store-cert", init_o->store_cert,
+                   "also store the root certificate on the token, beside its key");
+    init->callback([init_o, &g] { run_ca_init(*init_o, g); });
+
+    auto sign_o = std::make_shared<CaSignOptions>();
+    auto* sign = ca->add_subcommand(
+        "sign", "Issue certificates for one or many CSRs (one login), as openssl ca does");
+    add_ca_target(sign, sign_o->ca);
+    sign->add_option("--in", sign_o->in, "CSR file(s), PEM or DER")
+        ->required()
+        ->expected(1, -1)
+        ->type_name("CSR");
+    sign->add_option("--out", sign_o->out, "write the certificate(s) (PEM) to FILE, not stdout")
+        ->type_name("FILE");
+    sign->add_option("--out-dir", sign_o->out_dir,
+                     "write each certificate to DIR/<CSR name>.pem")
+        ->type_name("DIR");
+    sign->add_option("--extensions", sign_o->extensions,
+                     "extension section to use instead of x509_extensions (e.g. server, client, "
+                     "sub_ca)")
+        ->type_name("SECTION");
+    sign->add_option("--days", sign_o->days,
+                     "validity in days (replaces default_days and default_enddate)");
+    sign->add_flag("--batch", sign_o->batch, "do not show the certificates and ask; just sign");
+    sign->add_option("--lock-timeout", sign_o->lock_timeout,
+                     "seconds to wait for another signer's lock on the database")
+        ->default_val(30);
+    sign->footer(
+        "Checks, in order, with nothing written unless all pass: each CSR's signature and key\n"
+        "size (tokensign_min_rsa_bits, default 2048); the CA key matches the CA certificate;\n"
+        "the policy; the certificate (refused, not clipped, if it would outlive the CA); the\n"
+        "signature on the token, verified with the CA certificate's key; then newcerts/,\n"
+        "index.txt and serial, each written atomically under an exclusive lock.\n"
+        "default_md md5 or sha1 is refused (sha224 and stronger are accepted).");
+    sign->callback([sign_o, &g] { run_ca_sign(*sign_o, g); });
+
+    auto rev_o = std::make_shared<CaRevokeOptions>();
+    auto* rev = ca->add_subcommand("revoke", "Mark a certificate revoked in index.txt");
+    add_ca_target(rev, rev_o->ca);
+    rev->add_option("--cert", rev_o->cert, "the certificate to revoke")->type_name("FILE");
+    rev->add_option("--serial", rev_o->serial, "the serial to revoke")->type_name("HEX");
+    rev->add_option("--reason", rev_o->reason,
+                    "unspecified, keyCompromise, CACompromise, affiliationChanged, superseded, "
+                    "cessationOfOperation, certificateHold, removeFromCRL")
+        ->type_name("REASON");
+    rev->add_option("--lock-timeout", rev_o->lock_timeout, "seconds to wait for the lock")
+        ->default_val(30);
+    rev->callback([rev_o, &g] { run_ca_revoke(*rev_o, g); });
+
+    auto crl_o = std::make_shared<CaGencrlOptions>();
+    auto* crl = ca->add_subcommand("gencrl", "Sign a CRL of the revoked certificates");
+    add_ca_target(crl, crl_o->ca);
+    crl->add_option("--out", crl_o->out, "CRL output file (PEM)")->required()->type_name("FILE");
+    crl->add_option("--days", crl_o->days, "days until nextUpdate (default: default_crl_days)");
+    crl->add_option("--hours", crl_o->hours, "hours until nextUpdate, added to --days");
+    crl->add_option("--lock-timeout", crl_o->lock_timeout, "seconds to wait for the lock")
+        ->default_val(30);
+    crl->callback([crl_o, &g] { run_ca_gencrl(*crl_o, g); });
+
+    auto list_o = std::make_shared<CaListOptions>();
+    auto* list = ca->add_subcommand("list", "List the certificates in index.txt");
+    add_ca_target(list, list_o->ca);
+    list->add_flag("--json", list_o->json, "JSON output");
+    list->callback([list_o, &g] { run_ca_list(*list_o, g); });
+
+    auto status_o = std::make_shared<CaStatusOptions>();
+    auto* status = ca->add_subcommand("status", "Show the status of one serial (Valid, Revoked, "
+                                                "Expired)");
+    add_ca_target(status, status_o->ca);
+    status->add_option("serial", status_o->serial, "serial number (hex)")->required();
+    status->add_flag("--json", status_o->json, "JSON output");
+    status->callback([status_o, &g] { run_ca_status(*status_o, g); });
+
+    auto upd_o = std::make_shared<CaUpdatedbOptions>();
+    auto* upd = ca->add_subcommand("updatedb", "Mark expired certificates in index.txt");
+    add_ca_target(upd, upd_o->ca);
+    upd->add_option("--lock-timeout", upd_o->lock_timeout, "seconds to wait for the lock")
+        ->default_val(30);
+    upd->callback([upd_o, &g] { run_ca_updatedb(*upd_o, g); });
+
+    auto ver_o = std::make_shared<CaVerifyOptions>();
+    auto* ver = ca->add_subcommand(
+        "verify", "Verify a certificate against the CA certificate and its index.txt status");
+    add_ca_target(ver, ver_o->ca);
+    ver->add_option("cert", ver_o->cert, "certificate file (PEM or DER)")->required();
+    ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });
+}
+
+}  // namespace ts::cli

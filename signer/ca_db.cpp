@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "signer/ca_db.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include <openssl/asn1.h>
+#include <openssl/err.h>
+
+#include "signer/error.hpp"
+
+namespace ts::signer {
+
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+std::string dir_of(const std::string& path) {
+    auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+bool exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+std::optional<std::string> slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (errno == ENOENT) return std::nullopt;
+        throw CaDbError("cannot read " + path + ": " + errno_text());
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void fsync_dir(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw CaDbError("cannot open directory " + dir + ": " + errno_text());
+    int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) throw CaDbError("cannot fsync directory " + dir + ": " + errno_text());
+}
+
+void write_all(int fd, std::string_view data, const std::string& path) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw CaDbError("cannot write " + path + ": " + errno_text());
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+// The serial and crlnumber files hold one hex number (a2i_ASN1_INTEGER's format).
+OsslPtr<BIGNUM> read_number_file(const std::string& path, const char* what) {
+    auto text = slurp(path);
+    if (!text)
+        throw CaDbError("the " + std::string(what) + " file " + path +
+                        " does not exist; create it with a starting number (e.g. echo 1000 > " +
+                        path + ")");
+    std::string hex;
+    for (char c : *text) {
+        if (std::isxdigit(static_cast<unsigned char>(c))) {
+            hex += c;
+        } else if (c == '\n' || c == '\r' || c == ' ' || c == '\t') {
+            if (!hex.empty()) break;
+        } else {
+            throw CaDbError("the " + std::string(what) + " file " + path +
+                            " does not hold a hex number");
+        }
+    }
+    if (hex.empty())
+        throw CaDbError("the " + std::string(what) + " file " + path + " is empty");
+    BIGNUM* bn = nullptr;
+    if (BN_hex2bn(&bn, hex.c_str()) == 0) throw OpenSslError("BN_hex2bn");
+    return OsslPtr<BIGNUM>(bn);
+}
+
+}  // namespace
+
+std::string IndexEntry::line() const {
+    std::string l;
+    l += status;
+    l += '\t' + expiry + '\t' + revocation + '\t' + serial + '\t' + file + '\t' + subject;
+    return l;
+}
+
+IndexEntry IndexEntry::parse(std::string_view line, const std::string& where) {
+    std::vector<std::string> f;
+    std::size_t start = 0;
+    for (;;) {
+        auto tab = line.find('\t', start);
+        f.emplace_back(line.substr(start, tab == std::string_view::npos ? line.npos : tab - start));
+        if (tab == std::string_view::npos) break;
+        start = tab + 1;
+    }
+    if (f.size() != 6)
+        throw CaDbError(where + ": expected 6 tab-separated fields, found " +
+                        std::to_string(f.size()));
+    IndexEntry e;
+    if (f[0].size() != 1 || (f[0][0] != 'V' && f[0][0] != 'R' && f[0][0] != 'E'))
+        throw CaDbError(where + ": status must be V, R or E, not '" + f[0] + "'");
+    e.status = f[0][0];
+    e.expiry = f[1];
+    if (!ASN1_TIME_set_string_X509(nullptr, e.expiry.c_str())) {
+        ERR_clear_error();
+        throw CaDbError(where + ": invalid expiry date '" + e.expiry + "'");
+    }
+    e.revocation = f[2];
+    if (e.status == 'R' && e.revocation.empty())
+        throw CaDbError(where + ": revoked entry without a revocation date");
+    e.serial = f[3];
+    std::string_view s = e.serial;
+    if (!s.empty() && s[0] == '-') s.remove_prefix(1);
+    if (s.size() < 2 || s.size() % 2 != 0)
+        throw CaDbError(where + ": bad serial number length (" + std::to_string(s.size()) + ")");
+    for (char c : s)
+        if (!std::isxdigit(static_cast<unsigned char>(c)))
+            throw CaDbError(where + ": bad serial number character '" + std::string(1, c) + "'");
+    e.file = f[4];
+    e.subject = f[5];
+    return e;
+}
+
+std::string serial_hex(const BIGNUM* bn) {
+    if (BN_is_zero(bn)) return "00";
+    OsslPtr<char> hex(BN_bn2hex(bn));
+    if (!hex) throw OpenSslError("BN_bn2hex");
+    return hex.get();
+}
+
+std::string serial_hex(const ASN1_INTEGER* ai) {
+    OsslPtr<BIGNUM> bn(ASN1_INTEGER_to_BN(ai, nullptr));
+    if (!bn) throw OpenSslError("ASN1_INTEGER_to_BN");
+    return serial_hex(bn.get());
+}
+
+std::string serial_key(std::string_view hex) {
+    std::string k;
+    bool neg = !hex.empty() && hex[0] == '-';
+    if (neg) hex.remove_prefix(1);
+    while (hex.size() > 1 && hex[0] == '0') hex.remove_prefix(1);
+    if (neg) k += '-';
+    for (char c : hex) k += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return k;
+}
+
+void write_atomic(const std::string& path, std::string_view contents, bool keep_old,
+                  mode_t mode, bool sync_dir) {
+    std::string dir = dir_of(path);
+    std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
+    try {
+        write_all(fd, contents, tmp);
+        if (::fsync(fd) != 0) throw CaDbError("cannot fsync " + tmp + ": " + errno_text());
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    if (::close(fd) != 0) {
+        ::unlink(tmp.c_str());
+        throw CaDbError("cannot close " + tmp + ": " + errno_text());
+    }
+    if (keep_old && exists(path)) {
+        // path.old becomes the current file without a moment where path is missing (openssl
+        // renames path to path.old first, which leaves such a moment).
+        std::string old = path + ".old";
+        std::string old_tmp = old + ".tmp." + std::to_string(::getpid());
+        ::unlink(old_tmp.c_str());
+        if (::link(path.c_str(), old_tmp.c_str()) != 0 ||
+            ::rename(old_tmp.c_str(), old.c_str()) != 0) {
+            std::string why = errno_text();
+            ::unlink(old_tmp.c_str());
+            ::unlink(tmp.c_str());
+            throw CaDbError("cannot keep " + old + ": " + why);
+        }
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::string why = errno_text();
+        ::unlink(tmp.c_str());
+        throw CaDbError("cannot replace " + path + ": " + why);
+    }
+    if (sync_dir) fsync_dir(dir);
+}
+
+CaDb::CaDb(CaDbPaths paths, int lock_fd) : m_paths(std::move(paths)), m_lock_fd(lock_fd) {}
+
+CaDb::~CaDb() {
+    if (m_lock_fd >= 0) ::close(m_lock_fd);  // closing releases the flock
+}
+
+std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
+    if (!exists(paths.database))
+        throw CaDbError("the CA database " + paths.database +
+                        " does not exist; is this a CA directory (tokensign ca init)?");
+    std::string lock_path = paths.database + ".lock";
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw CaDbError("cannot open the lock file " + lock_path + ": " + errno_text());
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(lock_timeout_ms);
+    for (;;) {
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) break;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            std::string why = errno_text();
+            ::close(fd);
+            throw CaDbError("cannot lock " + lock_path + ": " + why);
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::close(fd);
+            throw CaDbError("the CA database " + paths.database +
+                            " is locked by another signer (waited " +
+                            std::to_string(lock_timeout_ms / 1000) + " s); try again later");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::unique_ptr<CaDb> db(new CaDb(paths, fd));
+    db->load();
+    return db;
+}
+
+void CaDb::load() {
+    auto text = slurp(m_paths.database);
+    if (!text) throw CaDbError("the CA database " + m_paths.database + " disappeared");
+    std::istringstream in(*text);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) continue;
+        m_entries.push_back(IndexEntry::parse(line, m_paths.database + ":" + std::to_string(n)));
+    }
+    // index.txt.attr: "unique_subject = yes|no" (apps/apps.c load_index reads it as a config).
+    if (auto attr = slurp(m_paths.database + ".attr")) {
+        m_attr_exists = true;
+        std::istringstream ain(*attr);
+        while (std::getline(ain, line)) {
+            auto eq = line.find('=');
+            if (eq == std::string::npos) continue;
+            std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+            auto trim = [](std::string& s) {
+                s.erase(0, s.find_first_not_of(" \t"));
+                s.erase(s.find_last_not_of(" \t\r") + 1);
+            };
+            trim(key);
+            trim(value);
+            if (key == "unique_subject")
+                m_unique_subject = value.empty() || value[0] == 'y' || value[0] == 'Y' ||
+                                   value[0] == 't' || value[0] == 'T' || value[0] == '1';
+        }
+    }
+    if (!m_paths.serial.empty() && exists(m_paths.serial))
+        m_serial = read_number_file(m_paths.serial, "serial");
+    if (!m_paths.crlnumber.empty() && exists(m_paths.crlnumber))
+        m_crlnumber = read_number_file(m_paths.crlnumber, "crlnumber");
+}
+
+const IndexEntry* CaDb::find_serial(std::string_view hex) const {
+    std::string key = serial_key(hex);
+    for (const auto& e : m_entries)
+        if (serial_key(e.serial) == key) return &e;
+    return nullptr;
+}
+
+const IndexEntry* CaDb::find_valid_subject(std::string_view subject) const {
+    for (const auto& e : m_entries)
+        if (e.status == 'V' && e.subject == subject) return &e;
+    return nullptr;
+}
+
+void CaDb::set_unique_subject(bool v) {
+    if (v != m_unique_subject || !m_attr_exists) m_attr_dirty = true;
+    m_unique_subject = v;
+}
+
+OsslPtr<BIGNUM> CaDb::next_serial() const {
+    if (!m_serial) {
+        if (m_paths.serial.empty()) throw CaDbError("no serial file is configured");
+        read_number_file(m_paths.serial, "serial");  // throws the explanation
+    }
+    return OsslPtr<BIGNUM>(BN_dup(m_serial.get()));
+}
+
+void CaDb::set_next_serial(const BIGNUM* bn) {
+    m_serial.reset(BN_dup(bn));
+    m_serial_dirty = true;
+}
+
+OsslPtr<BIGNUM> CaDb::next_crlnumber() const {
+    if (!m_crlnumber) {
+        if (m_paths.crlnumber.empty()) throw CaDbError("no crlnumber file is configured");
+        read_number_file(m_paths.crlnumber, "crlnumber");
+    }
+    return OsslPtr<BIGNUM>(BN_dup(m_crlnumber.get()));
+}
+
+void CaDb::set_next_crlnumber(const BIGNUM* bn) {
+    m_crlnumber.reset(BN_dup(bn));
+    m_crlnumber_dirty = true;
+}
+
+void CaDb::add(IndexEntry e) {
+    m_entries.push_back(std::move(e));
+    m_index_dirty = true;
+    // openssl ca writes index.txt.attr with every index.txt.
+    m_attr_dirty = true;
+}
+
+IndexEntry& CaDb::entry_for_update(std::string_view hex) {
+    std::string key = serial_key(hex);
+    for (auto& e : m_entries) {
+        if (serial_key(e.serial) == key) {
+            m_index_dirty = true;
+            m_attr_dirty = true;
+            return e;
+        }
+    }
+    throw CaDbError("serial " + std::string(hex) + " is not in " + m_paths.database);
+}
+
+void CaDb::add_certificate_file(const std::string& serial, std::string contents) {
+    m_new_certs.emplace_back(m_paths.new_certs_dir + "/" + serial + ".pem", std::move(contents));
+}
+
+void CaDb::commit() {
+    for (const auto& [path, contents] : m_new_certs)
+        write_atomic(path, contents, false, 0644, false);
+    if (!m_new_certs.empty()) fsync_dir(m_paths.new_certs_dir);
+    m_new_certs.clear();
+    if (m_serial_dirty) {
+        write_atomic(m_paths.serial, serial_hex(m_serial.get()) + "\n", true);
+        m_serial_dirty = false;
+    }
+    if (m_crlnumber_dirty) {
+        write_atomic(m_paths.crlnumber, serial_hex(m_crlnumber.get()) + "\n", true);
+        m_crlnumber_dirty = false;
+    }
+    if (m_attr_dirty) {
+        write_atomic(m_paths.database + ".attr",
+                     std::string("unique_subject = ") + (m_unique_subject ? "yes" : "no") + "\n",
+                     true);
+        m_attr_exists = true;
+        m_attr_dirty = false;
+    }
+    if (m_index_dirty) {
+        std::string out;
+        for (const auto& e : m_entries) out += e.line() + "\n";
+        write_atomic(m_paths.database, out, true);
+        m_index_dirty = false;
+    }
+}
+
+}  // namespace ts::signer

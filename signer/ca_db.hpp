@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+// The openssl ca database: index.txt, index.txt.attr, serial, crlnumber and newcerts/, in
+// openssl's formats, changed only through one locked, atomic commit path.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hsm/ossl.hpp"
+
+namespace ts::signer {
+
+/// One line of index.txt (TXT_DB, six tab-separated fields, as apps/ca.c writes them).
+struct IndexEntry {
+    char status = 'V';       // V valid, R revoked, E expired
+    std::string expiry;      // notAfter as the certificate holds it: YYMMDDHHMMSSZ (UTCTime) or
+                             // YYYYMMDDHHMMSSZ (GeneralizedTime, from 2050)
+    std::string revocation;  // "" or YYMMDDHHMMSSZ[,reason[,extra]]
+    std::string serial;      // upper-case hex, even length ("00" for zero)
+    std::string file = "unknown";
+    std::string subject;     // X509_NAME_oneline form: /C=US/O=Example/CN=host
+    /// The line without its newline.
+    std::string line() const;
+    /// Parses one line; throws CaDbError naming `where` (file:line) on a malformed line.
+    static IndexEntry parse(std::string_view line, const std::string& where);
+};
+
+/// The database's files. `serial` and `crlnumber` may be empty (rand_serial, no CRL numbers).
+struct CaDbPaths {
+    std::string database;
+    std::string serial;
+    std::string crlnumber;
+    std::string new_certs_dir;
+};
+
+/// Upper-case hex as openssl ca writes serials: whole bytes, "00" for zero, "-" for negatives.
+std::string serial_hex(const BIGNUM* bn);
+std::string serial_hex(const ASN1_INTEGER* ai);
+/// Serial text normalised for comparison (upper case, leading zeros dropped), as TXT_DB's
+/// serial index compares them.
+std::string serial_key(std::string_view hex);
+
+/// Writes `contents` to `path` so a crash leaves either the old or the new file: a temp file in
+/// the same directory, fsync, (when `keep_old` and `path` exists) `path`.old hard-linked to the
+/// current file, rename over `path`, fsync of the directory. Throws CaDbError.
+/// With `sync_dir` false the caller fsyncs the directory itself (once for many files).
+void write_atomic(const std::string& path, std::string_view contents, bool keep_old,
+                  mode_t mode = 0644, bool sync_dir = true);
+
+/// An open, exclusively locked CA database. All reads come from the state loaded under the lock;
+/// all writes are staged and land in commit(). Closing without commit() changes nothing.
+class CaDb {
+public:
+    /// flock(LOCK_EX) on `<database>.lock` (waits up to `lock_timeout_ms`, then CaDbError "locked
+    /// by another signer"), then reads index.txt, index.txt.attr, serial and crlnumber. Throws
+    /// CaDbError for a missing or malformed file, naming it and the line.
+    static std::unique_ptr<CaDb> open(const CaDbPaths& paths, int lock_timeout_ms = 30000);
+    CaDb(const CaDb&) = delete;
+    CaDb& operator=(const CaDb&) = delete;
+    ~CaDb();
+
+    const CaDbPaths& paths() const noexcept { return m_paths; }
+    const std::vector<IndexEntry>& entries() const noexcept { return m_entries; }
+    /// The entry with this serial (any case, leading zeros ignored), or nullptr.
+    const IndexEntry* find_serial(std::string_view hex) const;
+    /// A valid (V) entry with this subject, or nullptr: the unique_subject check.
+    const IndexEntry* find_valid_subject(std::string_view subject) const;
+
+    /// index.txt.attr's unique_subject (yes when the file or the line is absent).
+    bool unique_subject() const noexcept { return m_unique_subject; }
+    void set_unique_subject(bool v);
+
+    /// The next serial, from the serial file. Throws CaDbError when there is no serial file.
+    OsslPtr<BIGNUM> next_serial() const;
+    void set_next_serial(const BIGNUM* bn);
+    /// The next CRL number, from the crlnumber file. Throws CaDbError when it is not configured.
+    OsslPtr<BIGNUM> next_crlnumber() const;
+    void set_next_crlnumber(const BIGNUM* bn);
+
+    /// Stages a new index line.
+    void add(IndexEntry e);
+    /// Stages a change of an existing entry (found by serial). Throws CaDbError if absent.
+    IndexEntry& entry_for_update(std::string_view hex);
+    /// Stages newcerts/<serial>.pem.
+    void add_certificate_file(const std::string& serial, std::string contents);
+
+    /// Writes everything staged, each file with write_atomic, in the order that keeps the
+    /// database consistent at every step: new certificate files, then serial and crlnumber
+    /// (a crash after them only skips numbers), then index.txt.attr and index.txt. Keeps .old
+    /// copies as openssl ca does. Throws CaDbError.
+    void commit();
+
+private:
+    CaDb(CaDbPaths paths, int lock_fd);
+    void load();
+    CaDbPaths m_paths;
+    int m_lock_fd;
+    std::vector<IndexEntry> m_entries;
+    bool m_unique_subject = true;
+    bool m_attr_exists = false;
+    OsslPtr<BIGNUM> m_serial;
+    OsslPtr<BIGNUM> m_crlnumber;
+    bool m_index_dirty = false, m_attr_dirty = false, m_serial_dirty = false,
+         m_crlnumber_dirty = false;
+    std::vector<std::pair<std::string, std::string>> m_new_certs;
+};
+
+}  // namespace ts::signer

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// Starting a CA: the guide's directory layout, a ready openssl.cnf, and the self-signed root.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "hsm/ossl.hpp"
+#include "hsm/resolve.hpp"
+#include "signer/libctx.hpp"
+
+namespace ts::signer {
+
+struct InitOptions {
+    std::string dir;        // the CA directory (must not exist, or be empty)
+    std::string key;        // pkcs11: URI of the CA key (or a key file, for file-key CAs)
+    std::string generate;   // "" or a key spec (rsa:4096, ec:p-384, ed25519 ...): generate first
+    std::string subject;    // "/C=US/O=Example/CN=Root CA" or "CN=Root CA,O=Example,C=US"
+    long days = 3650;
+    std::string serial = "1000";  // first serial of issued certificates (hex)
+    bool store_cert = false;      // also import the root onto the token beside its key
+    std::string md = "sha256";
+};
+
+/// Parses a DN in openssl's "/type=value/..." form or as "type=value,type=value" (kept in the
+/// order given; "\," and "\/" escape separators). Throws InputError naming a bad part.
+OsslPtr<X509_NAME> parse_subject(const std::string& text);
+
+/// The openssl.cnf tokensign ca init writes: [ca], CA_default ($dir, database, new_certs_dir,
+/// certificate, private_key = `key_uri`, serial, crlnumber, default_md, default_days, policy,
+/// x509_extensions, crl_extensions ...), policy_default/policy_strict, and the extension
+/// sections v3_ca, usr_cert, server, client, sub_ca, crl_ext; with an openssl_conf section that
+/// activates the tokensign provider from `provider_dir` so `openssl ca -config` loads the key.
+std::string ca_config_text(const std::string& dir, const std::string& key_uri,
+                           const std::string& md, const std::string& provider_dir);
+
+/// tokensign ca init: refuses an existing non-empty directory (CaDbError), generates the key on
+/// the token when asked (hsm::generate_key_pair, after login), loads it through the provider,
+/// makes and verifies the self-signed root (v3_ca: basicConstraints critical CA:TRUE, keyUsage
+/// critical keyCertSign+cRLSign, SKI, AKI), then writes the directory (built beside it and
+/// renamed into place, so a failure leaves nothing) and, with store_cert, imports the root onto
+/// the token with its key's label and id. Progress lines go to `log`.
+void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::ostream& log);
+
+}  // namespace ts::signer

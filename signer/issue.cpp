@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "signer/issue.hpp"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "signer/error.hpp"
+#include "signer/profile.hpp"
+
+namespace ts::signer {
+
+namespace {
+
+std::string bio_text(BIO* bio) {
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string();
+}
+
+std::string asn1_time_string(const ASN1_TIME* t) {
+    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(t)),
+                       static_cast<std::size_t>(ASN1_STRING_length(t)));
+}
+
+
+// rand_serial: 159 random bits, as openssl ca's rand_serial (SERIAL_RAND_BITS), so the DER
+// INTEGER stays within 20 octets and positive.
+OsslPtr<BIGNUM> random_serial(OSSL_LIB_CTX* libctx) {
+    OsslPtr<BIGNUM> bn(BN_new());
+    if (!bn || !BN_priv_rand_ex(bn.get(), 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY, 0, nullptr))
+        throw OpenSslError("cannot draw a random serial");
+    (void)libctx;
+    return bn;
+}
+
+}  // namespace
+
+std::string name_text(const X509_NAME* name) {
+    OsslPtr<char> s(X509_NAME_oneline(name, nullptr, 0));
+    if (!s) throw OpenSslError("X509_NAME_oneline");
+    return s.get();
+}
+
+std::string certificate_pem(X509* cert) {
+    OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+    if (!bio || !PEM_write_bio_X509(bio.get(), cert)) throw OpenSslError("PEM_write_bio_X509");
+    return bio_text(bio.get());
+}
+
+std::string certificate_file_text(X509* cert) {
+    OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+    if (!bio || !X509_print(bio.get(), cert) || !PEM_write_bio_X509(bio.get(), cert))
+        throw OpenSslError("writing the certificate text");
+    return bio_text(bio.get());
+}
+
+std::string time_text(const ASN1_TIME* t) {
+    OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+    if (!bio || !ASN1_TIME_print(bio.get(), t)) return asn1_time_string(t);
+    return bio_text(bio.get());
+}
+
+Issuer::Issuer(LibCtx& ctx, const Conf& conf, CaConfig cfg, OsslPtr<X509> ca_cert,
+               IssueOptions opts)
+    : m_ctx(ctx), m_conf(conf), m_cfg(std::move(cfg)), m_ca(std::move(ca_cert)),
+      m_opts(std::move(opts)) {
+    const std::string where = "[" + m_cfg.section + "] in " + conf.path();
+    m_md = check_digest(m_cfg.default_md, "default_md in " + where, X509_get0_pubkey(m_ca.get()));
+
+    m_ext = m_opts.extensions.empty() ? m_cfg.x509_extensions : m_opts.extensions;
+    if (!m_ext.empty())
+        check_extension_section(conf, m_ext,
+                                m_opts.extensions.empty() ? "x509_extensions in " + where
+                                                          : "--extensions");
+
+    if (!m_cfg.default_startdate.empty() && m_cfg.default_startdate != "today" &&
+        !ASN1_TIME_set_string_X509(nullptr, m_cfg.default_startdate.c_str())) {
+        ERR_clear_error();
+        throw InputError("default_startdate = " + m_cfg.default_startdate + " in " + where +
+                         " is invalid: it should be YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ");
+    }
+    if (!m_cfg.default_enddate.empty() &&
+        !ASN1_TIME_set_string_X509(nullptr, m_cfg.default_enddate.c_str())) {
+        ERR_clear_error();
+        throw InputError("default_enddate = " + m_cfg.default_enddate + " in " + where +
+                         " is invalid: it should be YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ");
+    }
+    if (m_opts.days < 0) throw InputError("--days must be positive");
+    if (m_opts.days == 0 && m_cfg.default_days <= 0 && m_cfg.default_enddate.empty())
+        throw InputError("cannot tell how long to certify for: set default_days (or "
+                         "default_enddate) in " + where + ", or pass --days");
+
+    if (X509_cmp_current_time(X509_get0_notAfter(m_ca.get())) < 0)
+        throw InputError("the CA certificate " + m_cfg.certificate + " expired on " +
+                         time_text(X509_get0_notAfter(m_ca.get())) +
+                         "; it cannot issue certificates until it is renewed");
+    if (X509_cmp_current_time(X509_get0_notBefore(m_ca.get())) > 0)
+        throw InputError("the CA certificate " + m_cfg.certificate + " is not valid before " +
+                         time_text(X509_get0_notBefore(m_ca.get())));
+    ERR_clear_error();
+}
+
+void Issuer::check_request(const Csr& csr) const {
+    check_csr(csr, m_cfg.min_rsa_bits, m_ctx.get());
+}
+
+void Issuer::use_key(OsslPtr<EVP_PKEY> key) {
+    if (!key_matches_certificate(m_ctx, key.get(), m_ca.get()))
+        throw InputError("the CA key " + m_cfg.private_key +
+                         " does not match the CA certificate " + m_cfg.certificate +
+                         " (private_key and certificate in [" + m_cfg.section +
+                         "] name different keys)");
+    m_key = std::move(key);
+}
+
+std::vector<PendingCertificate> Issuer::prepare(const std::vector<Csr>& csrs, const CaDb& db) {
+    std::vector<PendingCertificate> out;
+    out.reserve(csrs.size());
+    if (!m_cfg.rand_serial) m_next_serial = db.next_serial();
+    const bool unique = m_cfg.unique_subject.value_or(db.unique_subject());
+    const X509_NAME* ca_subject = X509_get_subject_name(m_ca.get());
+
+    for (const auto& csr : csrs) {
+        auto subject = apply_policy(m_conf, m_cfg.policy, X509_REQ_get_subject_name(csr.req.get()),
+                                    ca_subject, m_cfg.preserve, m_cfg.email_in_dn, csr.name);
+
+        PendingCertificate p;
+        p.csr_name = csr.name;
+        p.cert.reset(X509_new_ex(m_ctx.get(), m_ctx.propq()));
+        X509* x = p.cert.get();
+        if (!x || !X509_set_version(x, X509_VERSION_3)) throw OpenSslError("X509_new_ex");
+
+        OsslPtr<BIGNUM> serial;
+        if (m_cfg.rand_serial) {
+            for (;;) {
+                serial = random_serial(m_ctx.get());
+                std::string hex = serial_hex(serial.get());
+                bool taken = db.find_serial(hex) != nullptr;
+                for (const auto& q : out) taken = taken || serial_key(q.entry.serial) == serial_key(hex);
+                if (!taken) break;
+            }
+        } else {
+            serial.reset(BN_dup(m_next_serial.get()));
+            if (!BN_add_word(m_next_serial.get(), 1)) throw OpenSslError("BN_add_word");
+        }
+        if (!BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x)))
+            throw OpenSslError("BN_to_ASN1_INTEGER");
+        if (!X509_set_issuer_name(x, X509_get_subject_name(m_ca.get())))
+            throw OpenSslError("X509_set_issuer_name");
+
+        // set_cert_times() of apps/lib/apps.c: "today" or a fixed start; the end from days
+        // counted from now, or a fixed end date. --days replaces both default_days and
+        // default_enddate.
+        const std::string& start = m_cfg.default_startdate;
+        if (start.empty() || start == "today") {
+            if (!X509_gmtime_adj(X509_getm_notBefore(x), 0)) throw OpenSslError("notBefore");
+        } else if (!ASN1_TIME_set_string_X509(X509_getm_notBefore(x), start.c_str())) {
+            throw OpenSslError("notBefore");
+        }
+        if (m_opts.days > 0 || m_cfg.default_enddate.empty()) {
+            long days = m_opts.days > 0 ? m_opts.days : m_cfg.default_days;
+            if (days > 365L * 200) throw InputError("--days " + std::to_string(days) + " is too large");
+            if (!X509_time_adj_ex(X509_getm_notAfter(x), static_cast<int>(days), 0, nullptr))
+                throw OpenSslError("notAfter");
+        } else if (!ASN1_TIME_set_string_X509(X509_getm_notAfter(x),
+                                              m_cfg.default_enddate.c_str())) {
+            throw OpenSslError("notAfter");
+        }
+        if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(m_ca.get())) > 0)
+            throw InputError(csr.name + ": the certificate would be valid until " +
+                             time_text(X509_get0_notAfter(x)) +
+                             ", after the CA certificate ends (" +
+                             time_text(X509_get0_notAfter(m_ca.get())) +
+                             "); tokensign refuses rather than clipping the validity: ask for "
+                             "fewer days (--days) or renew the CA certificate");
+
+        if (!X509_set_subject_name(x, subject.get())) throw OpenSslError("X509_set_subject_name");
+        if (!X509_set_pubkey(x, X509_REQ_get0_pubkey(csr.req.get())))
+            throw OpenSslError("X509_set_pubkey");
+        if (!m_ext.empty()) add_profile_extensions(m_conf, m_ext, m_ca.get(), x);
+        copy_request_extensions(x, csr.req.get(), m_cfg.copy_extensions,
+                                m_ext.empty() ? "(no extensions)" : m_ext, csr.name);
+
+        p.entry.status = 'V';
+        p.entry.expiry = asn1_time_string(X509_get0_notAfter(x));
+        p.entry.serial = serial_hex(serial.get());
+        p.entry.file = "unknown";
+        p.entry.subject = name_text(X509_get_subject_name(x));
+        if (p.entry.subject.empty()) p.entry.subject = p.entry.serial;  // as openssl ca
+
+        if (unique) {
+            const IndexEntry* clash = db.find_valid_subject(p.entry.subject);
+            std::string clash_serial = clash ? clash->serial : "";
+            for (const auto& q : out)
+                if (q.entry.subject == p.entry.subject) clash_serial = q.entry.serial + " (this run)";
+            if (!clash_serial.empty())
+                throw PolicyError(csr.name + ": a valid certificate for " + p.entry.subject +
+                                  " already exists (serial " + clash_serial +
+                                  ") and unique_subject = yes; revoke it first, or set "
+                                  "unique_subject = no in [" + m_cfg.section + "]");
+        }
+        if (const IndexEntry* e = db.find_serial(p.entry.serial))
+            throw CaDbError("serial " + e->serial + " has already been issued (" + e->subject +
+                            "); the serial file " + m_cfg.serial +
+                            " is behind the database: check it for corruption");
+        out.push_back(std::move(p));
+    }
+    ERR_clear_error();
+    return out;
+}
+
+void Issuer::sign(std::vector<PendingCertificate>& pending, CaDb& db,
+                  const std::function<void(std::size_t, std::size_t)>& progress) {
+    if (!m_key) throw Error("Issuer::sign called without a CA key");
+    EVP_PKEY* ca_pub = X509_get0_pubkey(m_ca.get());
+    std::size_t done = 0;
+    for (auto& p : pending) {
+        OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
+        if (!mctx ||
+            EVP_DigestSignInit_ex(mctx.get(), nullptr, m_md.empty() ? nullptr : m_md.c_str(),
+                                  m_ctx.get(), m_ctx.propq(), m_key.get(), nullptr) != 1)
+            throw OpenSslError("cannot start signing the certificate for " + p.csr_name);
+        if (X509_sign_ctx(p.cert.get(), mctx.get()) <= 0)
+            throw OpenSslError("signing the certificate for " + p.csr_name + " failed");
+        // The signature is checked with the CA certificate's key, not the signing key object:
+        // what verifiers will use.
+        if (X509_verify(p.cert.get(), ca_pub) != 1)
+            throw OpenSslError("the new signature on the certificate for " + p.csr_name +
+                               " does not verify with the CA certificate's public key; "
+                               "nothing was written");
+        ++done;
+        if (progress) progress(done, pending.size());
+    }
+    // Stage only when every certificate is signed and verified.
+    for (auto& p : pending) {
+        db.add(p.entry);
+        db.add_certificate_file(p.entry.serial, certificate_file_text(p.cert.get()));
+    }
+    if (!m_cfg.rand_serial && !pending.empty()) db.set_next_serial(m_next_serial.get());
+    db.set_unique_subject(m_cfg.unique_subject.value_or(db.unique_subject()));
+    ERR_clear_error();
+}
+
+}  // namespace ts::signer

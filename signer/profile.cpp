@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "signer/profile.hpp"
+
+#include <openssl/err.h>
+#include <openssl/objects.h>
+
+#include "signer/error.hpp"
+
+namespace ts::signer {
+
+namespace {
+
+std::string entry_text(const ASN1_STRING* s) {
+    if (s == nullptr) return "";
+    unsigned char* utf8 = nullptr;
+    int n = ASN1_STRING_to_UTF8(&utf8, s);
+    if (n < 0) {
+        ERR_clear_error();
+        return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                           static_cast<std::size_t>(ASN1_STRING_length(s)));
+    }
+    std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(n));
+    OPENSSL_free(utf8);
+    return out;
+}
+
+std::string field_name(const ASN1_OBJECT* obj) {
+    int nid = OBJ_obj2nid(obj);
+    if (nid != NID_undef) return OBJ_nid2ln(nid);
+    char buf[80];
+    OBJ_obj2txt(buf, sizeof buf, obj, 1);
+    return buf;
+}
+
+// The string checks of openssl ca's do_body, before the policy.
+void check_subject_strings(const X509_NAME* name, bool email_in_dn, const std::string& what) {
+    for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+        const X509_NAME_ENTRY* ne = X509_NAME_get_entry(name, i);
+        const ASN1_STRING* str = X509_NAME_ENTRY_get_data(ne);
+        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne));
+        if (nid == NID_pkcs9_emailAddress && !email_in_dn) continue;
+        if (nid == NID_pkcs9_emailAddress && ASN1_STRING_type(str) != V_ASN1_IA5STRING)
+            throw PolicyError(what + ": the emailAddress field must be an IA5String");
+        int type = ASN1_STRING_type(str);
+        if (type != V_ASN1_BMPSTRING && type != V_ASN1_UTF8STRING) {
+            int j = ASN1_PRINTABLE_type(ASN1_STRING_get0_data(str), ASN1_STRING_length(str));
+            if ((j == V_ASN1_T61STRING && type != V_ASN1_T61STRING) ||
+                (j == V_ASN1_IA5STRING && type == V_ASN1_PRINTABLESTRING))
+                throw PolicyError(what + ": the " + field_name(X509_NAME_ENTRY_get_object(ne)) +
+                                  " field contains characters illegal for its ASN.1 type");
+        }
+    }
+}
+
+}  // namespace
+
+OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_section,
+                                const X509_NAME* request, const X509_NAME* ca_subject,
+                                bool preserve, bool email_in_dn, const std::string& what) {
+    check_subject_strings(request, email_in_dn, what);
+    if (policy_section.empty())
+        throw InputError("policy is not set in the CA section: name a policy section (e.g. "
+                         "policy = policy_match)");
+    auto policy = conf.section(policy_section);
+
+    OsslPtr<X509_NAME> subject(X509_NAME_new());
+    if (!subject) throw OpenSslError("X509_NAME_new");
+    for (const auto& [field, rule] : policy) {
+        int fnid = OBJ_txt2nid(field.c_str());
+        if (fnid == NID_undef)
+            throw InputError("[" + policy_section + "] names an unknown field '" + field +
+                             "' (a DN attribute such as countryName or commonName)");
+        const ASN1_OBJECT* obj = OBJ_nid2obj(fnid);
+        if (rule != "optional" && rule != "supplied" && rule != "match")
+            throw InputError("[" + policy_section + "] " + field + " = " + rule +
+                             " is not one of match, supplied, optional");
+        // Every occurrence of the field in the request, as openssl ca iterates them.
+        int last = -1;
+        for (;;) {
+            int j = X509_NAME_get_index_by_OBJ(request, obj, last);
+            const X509_NAME_ENTRY* tne = nullptr;
+            if (j < 0) {
+                if (last != -1) break;
+            } else {
+                tne = X509_NAME_get_entry(request, j);
+            }
+            last = j;
+            const X509_NAME_ENTRY* push = nullptr;
+            if (rule == "optional") {
+                push = tne;
+            } else if (rule == "supplied") {
+                if (tne == nullptr)
+                    throw PolicyError(what + ": the " + field + " field must be supplied (policy [" +
+                                      policy_section + "]) and the request has none");
+                push = tne;
+            } else {  // match
+                if (tne == nullptr)
+                    throw PolicyError(what + ": the " + field +
+                                      " field is mandatory (policy [" + policy_section +
+                                      "]: match) and the request has none");
+                int k = X509_NAME_get_index_by_OBJ(ca_subject, obj, -1);
+                if (k < 0)
+                    throw InputError("policy [" + policy_section + "] requires " + field +
+                                     " to match the CA certificate, which has no " + field +
+                                     " field: the policy is misconfigured");
+                std::string ca_values;
+                const ASN1_STRING* want = X509_NAME_ENTRY_get_data(tne);
+                for (; k >= 0; k = X509_NAME_get_index_by_OBJ(ca_subject, obj, k)) {
+                    const X509_NAME_ENTRY* ce = X509_NAME_get_entry(ca_subject, k);
+                    // ASN1_STRING_cmp compares type and bytes, as openssl ca does.
+                    if (ASN1_STRING_cmp(want, X509_NAME_ENTRY_get_data(ce)) == 0) {
+                        push = ce;
+                        break;
+                    }
+                    ca_values += (ca_values.empty() ? "'" : ", '") +
+                                 entry_text(X509_NAME_ENTRY_get_data(ce)) + "'";
+                }
+                if (push == nullptr)
+                    throw PolicyError(what + ": the " + field + " field must match the CA (" +
+                                      ca_values + ", policy [" + policy_section +
+                                      "]) and the request has '" + entry_text(want) + "'");
+            }
+            if (push != nullptr &&
+                !X509_NAME_add_entry(subject.get(), push, -1, 0))
+                throw OpenSslError("X509_NAME_add_entry");
+            if (j < 0) break;
+        }
+    }
+    if (preserve) {
+        subject.reset(X509_NAME_dup(request));
+        if (!subject) throw OpenSslError("X509_NAME_dup");
+    }
+    if (!email_in_dn) {
+        int i;
+        while ((i = X509_NAME_get_index_by_NID(subject.get(), NID_pkcs9_emailAddress, -1)) >= 0)
+            X509_NAME_ENTRY_free(X509_NAME_delete_entry(subject.get(), i));
+    }
+    return subject;
+}
+
+void check_extension_section(const Conf& conf, const std::string& section,
+                             const std::string& setting) {
+    if (!conf.has_section(section))
+        throw InputError("unknown extension section [" + section + "] (" + setting + "): " +
+                         conf.path() + " has no such section");
+    X509V3_CTX ctx;
+    X509V3_set_ctx_test(&ctx);
+    X509V3_set_nconf(&ctx, conf.get());
+    if (!X509V3_EXT_add_nconf(conf.get(), &ctx, section.c_str(), nullptr)) {
+        OpenSslError detail("X509V3_EXT_add_nconf");
+        throw InputError("the extension section [" + section + "] in " + conf.path() +
+                         " does not parse: " + detail.what());
+    }
+}
+
+void add_profile_extensions(const Conf& conf, const std::string& section, X509* issuer,
+                            X509* cert) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, X509V3_CTX_REPLACE);
+    X509V3_set_nconf(&ctx, conf.get());
+    if (!X509V3_EXT_add_nconf(conf.get(), &ctx, section.c_str(), cert)) {
+        OpenSslError detail("X509V3_EXT_add_nconf");
+        throw InputError("cannot add the extensions of [" + section + "]: " + detail.what());
+    }
+}
+
+bool is_ca_certificate(const X509* cert) {
+    int crit = 0;
+    auto* bc = static_cast<BASIC_CONSTRAINTS*>(
+        X509_get_ext_d2i(cert, NID_basic_constraints, &crit, nullptr));
+    bool ca = bc != nullptr && bc->ca != 0;
+    BASIC_CONSTRAINTS_free(bc);
+    ERR_clear_error();
+    return ca;
+}
+
+void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
+                             const std::string& profile, const std::string& what) {
+    if (mode == CopyExtensions::None) return;
+    STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req);
+    if (exts == nullptr) {
+        ERR_clear_error();
+        return;
+    }
+    struct Free {
+        void operator()(STACK_OF(X509_EXTENSION)* s) const noexcept {
+            sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
+        }
+    };
+    std::unique_ptr<STACK_OF(X509_EXTENSION), Free> owned(exts);
+    bool profile_is_ca = is_ca_certificate(cert);
+    for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
+        X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
+        ASN1_OBJECT* obj = X509_EXTENSION_get_object(ext);
+        int idx = X509_get_ext_by_OBJ(cert, obj, -1);
+        if (idx != -1 && mode == CopyExtensions::Copy) continue;
+        if (!profile_is_ca) {
+            int nid = OBJ_obj2nid(obj);
+            if (nid == NID_basic_constraints) {
+                auto* bc = static_cast<BASIC_CONSTRAINTS*>(X509V3_EXT_d2i(ext));
+                bool ca = bc != nullptr && bc->ca != 0;
+                BASIC_CONSTRAINTS_free(bc);
+                if (ca)
+                    throw PolicyError(what + " asks for basicConstraints CA:TRUE, and the "
+                                      "profile [" + profile + "] does not issue CA "
+                                      "certificates; use a CA profile (e.g. --extensions "
+                                      "sub_ca) if a subordinate CA is intended");
+            } else if (nid == NID_key_usage) {
+                auto* ku = static_cast<ASN1_BIT_STRING*>(X509V3_EXT_d2i(ext));
+                bool cert_sign = ku != nullptr && ASN1_BIT_STRING_get_bit(ku, 5);
+                ASN1_BIT_STRING_free(ku);
+                if (cert_sign)
+                    throw PolicyError(what + " asks for keyUsage keyCertSign, and the profile [" +
+                                      profile + "] does not issue CA certificates");
+            }
+        }
+        while (idx != -1) {
+            X509_EXTENSION_free(X509_delete_ext(cert, idx));
+            idx = X509_get_ext_by_OBJ(cert, obj, -1);
+        }
+        if (!X509_add_ext(cert, ext, -1)) throw OpenSslError("X509_add_ext");
+    }
+}
+
+}  // namespace ts::signer
