@@ -134,17 +134,6 @@ std::string pem_text(X509* cert) {
     return std::string(data, static_cast<std::size_t>(n));
 }
 
-/// The key a --key URI names: a private key, else a public key.
-hsm::ObjectInfo select_key_object(hsm::Session& s, const hsm::Uri& uri) {
-    hsm::ObjectQuery q = hsm::ObjectQuery::from_uri(uri);
-    if (q.cls) return hsm::find_one(s, q);
-    q.cls = CKO_PUBLIC_KEY;
-    bool have_public = !hsm::find_objects(s, q).empty();
-    q.cls = CKO_PRIVATE_KEY;
-    if (have_public && hsm::find_objects(s, q).empty()) q.cls = CKO_PUBLIC_KEY;
-    return hsm::find_one(s, q);
-}
-
 void run_cert_import(const CertImportOptions& o, const GlobalOptions& g) {
     OsslPtr<X509> cert = read_certificate_file(o.file);
     std::vector<unsigned char> der = cert_der(cert.get());
@@ -158,7 +147,7 @@ void run_cert_import(const CertImportOptions& o, const GlobalOptions& g) {
     std::vector<unsigned char> id;
     if (!o.id.empty()) id = hsm::from_hex(o.id);
     if (by_key) {
-        hsm::ObjectInfo key = select_key_object(s, uri);
+        hsm::ObjectInfo key = select_key(s, uri, false);
         // A certificate stored under a key's label and id claims to be that key's: make sure.
         hsm::PublicKey pub = hsm::read_public_key(s, key.handle);
         if (hsm::spki_der(pub) != cert_spki_der(cert.get())) {
@@ -276,12 +265,12 @@ void setup_cert(CLI::App& app, const GlobalOptions& g) {
     key->excludes(token)->excludes(label)->excludes(id);
     token->needs(label)->needs(id);
     import->add_flag("--json", imp->json, "machine-readable output (one JSON object)");
-    import->callback([imp, &g] {
+    import->callback(command([imp, &g] {
         if (imp->key.empty() && imp->token.empty()) {
             throw CLI::RequiredError("--key or --token (with --label and --id)");
         }
         run_cert_import(*imp, g);
-    });
+    }));
 
     auto lst = std::make_shared<CertListOptions>();
     auto* list = cert->add_subcommand(
@@ -292,7 +281,7 @@ void setup_cert(CLI::App& app, const GlobalOptions& g) {
     list->add_flag("--no-login", lst->no_login,
                    "do not log in: list only certificates readable without a PIN");
     list->add_flag("--json", lst->json, "machine-readable output (one JSON object, with PEM)");
-    list->callback([lst, &g] { run_cert_list(*lst, g); });
+    list->callback(command([lst, &g] { run_cert_list(*lst, g); }));
 }
 
 }  // namespace ts::cli

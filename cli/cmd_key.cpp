@@ -171,26 +171,13 @@ void run_key_list(const KeyListOptions& o, const GlobalOptions& g) {
     std::cout << out.str();
 }
 
-/// The key a URI names: a private key if one matches, else a public key, else a certificate
-/// (whose public key is the key's). Several matches of the first class found: SelectionError.
-hsm::ObjectInfo select_key(hsm::Session& s, const hsm::Uri& uri) {
-    hsm::ObjectQuery q = hsm::ObjectQuery::from_uri(uri);
-    if (q.cls) return hsm::find_one(s, q);
-    for (CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE}) {
-        q.cls = cls;
-        if (!hsm::find_objects(s, q).empty()) return hsm::find_one(s, q);
-    }
-    q.cls = CKO_PRIVATE_KEY;  // the error names what was looked for first
-    return hsm::find_one(s, q);
-}
-
 void run_key_show(const KeyShowOptions& o, const GlobalOptions& g) {
     hsm::Uri uri = parse_cli_uri(o.uri, "KEY-URI");
     auto t = open_token(g, uri, !o.no_login);
     hsm::Session s = t.token->acquire();
     const CK_TOKEN_INFO& ti = t.token->info().token_info;
 
-    hsm::ObjectInfo obj = select_key(s, uri);
+    hsm::ObjectInfo obj = select_key(s, uri, true);
     KeyView v = view_key(s, ti, obj);
     if (!v.pub) throw hsm::UnsupportedError(obj.describe() + ": " + v.pub_error);
     std::string pem = hsm::spki_pem(*v.pub);
@@ -277,7 +264,7 @@ void setup_key(CLI::App& app, const GlobalOptions& g) {
         ->type_name("HEX")
         ->check(CLI::Validator(check_hex_id, "HEX"));
     gen->add_flag("--json", gen_opts->json, "machine-readable output (one JSON object)");
-    gen->callback([gen_opts, &g] { run_key_generate(*gen_opts, g); });
+    gen->callback(command([gen_opts, &g] { run_key_generate(*gen_opts, g); }));
 
     auto list_opts = std::make_shared<KeyListOptions>();
     auto* list = key->add_subcommand(
@@ -288,7 +275,7 @@ void setup_key(CLI::App& app, const GlobalOptions& g) {
     list->add_flag("--no-login", list_opts->no_login,
                    "do not log in: list only the keys readable without a PIN");
     list->add_flag("--json", list_opts->json, "machine-readable output (one JSON object)");
-    list->callback([list_opts, &g] { run_key_list(*list_opts, g); });
+    list->callback(command([list_opts, &g] { run_key_list(*list_opts, g); }));
 
     auto show_opts = std::make_shared<KeyShowOptions>();
     auto* show = key->add_subcommand(
@@ -301,7 +288,7 @@ void setup_key(CLI::App& app, const GlobalOptions& g) {
     show->add_flag("--no-login", show_opts->no_login,
                    "do not log in (only public objects are visible)");
     show->add_flag("--json", show_opts->json, "machine-readable output (one JSON object)");
-    show->callback([show_opts, &g] { run_key_show(*show_opts, g); });
+    show->callback(command([show_opts, &g] { run_key_show(*show_opts, g); }));
 }
 
 }  // namespace ts::cli

@@ -107,7 +107,8 @@ void run_token_list(const TokenListOptions& o, const GlobalOptions& g) {
                 auto sf = slot_flag_names(si.flags);
                 if (!sf.empty()) out << " [" << joined(sf) << "]";
                 out << "\n"
-                    << "    Token '" << t.label() << "'\n"
+                    << "    Token '" << t.label() << "'"
+                    << ((ti.flags & CKF_TOKEN_INITIALIZED) ? "" : " (not initialized)") << "\n"
                     << "      manufacturer: " << t.manufacturer() << "\n"
                     << "      model:        " << t.model() << "\n"
                     << "      serial:       " << t.serial() << "\n"
@@ -172,7 +173,7 @@ void setup_token(CLI::App& app, const GlobalOptions& g) {
     list->add_option("TOKEN-URI", list_opts->uri,
                      "only tokens matching this pkcs11: URI (e.g. pkcs11:token=root-ca)");
     list->add_flag("--json", list_opts->json, "machine-readable output (one JSON object)");
-    list->callback([list_opts, &g] { run_token_list(*list_opts, g); });
+    list->callback(command([list_opts, &g] { run_token_list(*list_opts, g); }));
 
     auto mech_opts = std::make_shared<TokenMechanismsOptions>();
     auto* mech = token->add_subcommand(
@@ -181,7 +182,7 @@ void setup_token(CLI::App& app, const GlobalOptions& g) {
     mech->add_option("TOKEN-URI", mech_opts->uri, "pkcs11: URI naming exactly one token")
         ->required();
     mech->add_flag("--json", mech_opts->json, "machine-readable output (one JSON object)");
-    mech->callback([mech_opts, &g] { run_token_mechanisms(*mech_opts, g); });
+    mech->callback(command([mech_opts, &g] { run_token_mechanisms(*mech_opts, g); }));
 }
 
 }  // namespace ts::cli

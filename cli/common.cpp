@@ -4,7 +4,10 @@
 
 #include <cstdio>
 
+#include <openssl/err.h>
+
 #include "hsm/error.hpp"
+#include "hsm/token.hpp"
 
 namespace ts::cli {
 
@@ -123,6 +126,38 @@ OpenToken open_token(const GlobalOptions& g, const hsm::Uri& uri, bool login) {
     OpenToken t{hsm::open_token(cfg, uri), hsm::pin_sources(cfg, uri)};
     if (login) t.token->login(t.pins);
     return t;
+}
+
+hsm::ObjectInfo select_key(hsm::Session& s, const hsm::Uri& uri, bool or_certificate) {
+    hsm::ObjectQuery q = hsm::ObjectQuery::from_uri(uri);
+    if (q.cls) return hsm::find_one(s, q);
+    std::vector<CK_OBJECT_CLASS> classes{CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
+    if (or_certificate) classes.push_back(CKO_CERTIFICATE);
+    for (CK_OBJECT_CLASS cls : classes) {
+        q.cls = cls;
+        if (!hsm::find_objects(s, q).empty()) return hsm::find_one(s, q);
+    }
+    // Nothing matched: say what is there, so the user can pick.
+    std::string candidates;
+    for (CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY}) {
+        hsm::ObjectQuery all;
+        all.cls = cls;
+        for (const auto& o : hsm::find_objects(s, all)) candidates += "\n  " + o.describe();
+    }
+    throw hsm::SelectionError("no key matches " + uri.to_string() + " on " + s.token().what() +
+                              (candidates.empty() ? std::string("; the token holds no keys")
+                                                  : "; keys on the token:" + candidates));
+}
+
+std::function<void()> command(std::function<void()> body) {
+    return [body = std::move(body)] {
+        try {
+            body();
+        } catch (const hsm::Error&) {
+            ERR_clear_error();
+            throw;
+        }
+    };
 }
 
 }  // namespace ts::cli

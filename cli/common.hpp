@@ -2,6 +2,7 @@
 // What every tokensign subcommand shares: global options, exit codes, JSON output.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "hsm/object.hpp"
 #include "hsm/resolve.hpp"
 
 namespace ts::cli {
@@ -61,5 +63,17 @@ struct OpenToken {
     hsm::PinSources pins;
 };
 OpenToken open_token(const GlobalOptions& g, const hsm::Uri& uri, bool login);
+
+/// The key `uri` names on the token of `s`: with type= in the URI exactly that object; else a
+/// private key if one matches, then a public key, then (if `or_certificate`) a certificate.
+/// Throws hsm::SelectionError when several objects of that class match (listing them) or none
+/// does (listing the keys the token has).
+hsm::ObjectInfo select_key(hsm::Session& s, const hsm::Uri& uri, bool or_certificate);
+
+/// Wraps a subcommand's body for CLI::App::callback. PKCS#11 modules built on OpenSSL (SoftHSM2)
+/// leave entries on this thread's OpenSSL error queue (e.g. its rdrand engine probe) that say
+/// nothing about a failure hsm::Error already explains; they are dropped so main() does not
+/// print them under the real message.
+std::function<void()> command(std::function<void()> body);
 
 }  // namespace ts::cli
