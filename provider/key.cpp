@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// Key objects: public parameters on the host, the private half by reference on the token.
+#include "provider/key.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
+
+namespace ts::prov {
+
+std::string TokenRef::describe() const {
+    return object.describe() + " on " + token->what();
+}
+
+Key::Key(const Key& other)
+    : prov(other.prov), type(other.type), pub(other.pub), ref(other.ref) {
+    if (other.host) {
+        host_check(EVP_PKEY_up_ref(other.host.get()) == 1, "EVP_PKEY_up_ref");
+        host.reset(other.host.get());
+    }
+}
+
+void Key::set_public(hsm::PublicKey p) {
+    host = host_pkey(prov, p, type);
+    pub = std::move(p);
+}
+
+std::vector<unsigned char> spki_der(EVP_PKEY* host) {
+    int len = i2d_PUBKEY(host, nullptr);
+    host_check(len > 0, "encoding the public key");
+    std::vector<unsigned char> out(static_cast<std::size_t>(len));
+    unsigned char* p = out.data();
+    host_check(i2d_PUBKEY(host, &p) == len, "encoding the public key");
+    return out;
+}
+
+std::string key_type_of(hsm::KeyKind kind) { return hsm::key_kind_name(kind); }
+
+OsslPtr<EVP_PKEY> host_pkey(ProvCtx* prov, const hsm::PublicKey& pub, const std::string& type) {
+    if (type != "RSA-PSS") return hsm::to_evp_pkey(pub, prov->host);
+    // An RSA-PSS key has no SubjectPublicKeyInfo of its own in PKCS#11 terms: build it from
+    // n and e so its EVP_PKEY type stays RSA-PSS (restricted to PSS signatures).
+    OsslPtr<BIGNUM> n(BN_bin2bn(pub.modulus.data(), static_cast<int>(pub.modulus.size()), nullptr));
+    OsslPtr<BIGNUM> e(
+        BN_bin2bn(pub.exponent.data(), static_cast<int>(pub.exponent.size()), nullptr));
+    OsslPtr<OSSL_PARAM_BLD> bld(OSSL_PARAM_BLD_new());
+    host_check(n && e && bld && OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) &&
+                   OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()),
+               "building RSA-PSS public key parameters");
+    OsslPtr<OSSL_PARAM> params(OSSL_PARAM_BLD_to_param(bld.get()));
+    OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(prov->host, "RSA-PSS", nullptr));
+    EVP_PKEY* pkey = nullptr;
+    host_check(params && pctx && EVP_PKEY_fromdata_init(pctx.get()) == 1 &&
+                   EVP_PKEY_fromdata(pctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) == 1,
+               "building an RSA-PSS public key");
+    return OsslPtr<EVP_PKEY>(pkey);
+}
+
+}  // namespace ts::prov

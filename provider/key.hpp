@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+// The key object tokensign's keymgmt hands to OpenSSL: public parameters on the host, and (for
+// private keys) a reference to the object on the token. Key material never leaves the token.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <openssl/evp.h>
+
+#include "hsm/crypto.hpp"
+#include "hsm/object.hpp"
+#include "hsm/ossl.hpp"
+#include "hsm/pubkey.hpp"
+#include "hsm/token.hpp"
+#include "hsm/uri.hpp"
+#include "provider/provider.hpp"
+
+namespace ts::prov {
+
+/// Where the private half lives: shared by every copy of a key (keymgmt load/dup).
+struct TokenRef {
+    std::shared_ptr<hsm::Token> token;
+    hsm::Uri uri;              // the URI the key was loaded by (PIN sources, messages)
+    hsm::ObjectInfo object;    // the private key object
+    hsm::KeyHandle handle;
+    hsm::PinSources pins;      // incl. a PIN the caller's passphrase callback gave, if any
+    std::string describe() const;
+};
+
+/// keydata of every tokensign keymgmt.
+struct Key {
+    ProvCtx* prov = nullptr;
+    std::string type;                     // OpenSSL key type: "RSA", "RSA-PSS", "EC", "ED25519"
+    std::optional<hsm::PublicKey> pub;    // unset: an empty key (keymgmt new, before import)
+    OsslPtr<EVP_PKEY> host;               // the public key in prov->host
+    std::shared_ptr<const TokenRef> ref;  // unset: a public key only
+
+    Key() = default;
+    Key(const Key& other);
+    bool has_private() const noexcept { return ref != nullptr; }
+    /// Sets pub and builds host from it (RSA-PSS keys become RSA-PSS EVP_PKEYs).
+    void set_public(hsm::PublicKey p);
+};
+
+/// The host EVP_PKEY of a public key (RSA-PSS by SPKI is not needed: fromdata with n, e).
+OsslPtr<EVP_PKEY> host_pkey(ProvCtx* prov, const hsm::PublicKey& pub, const std::string& type);
+
+/// DER SubjectPublicKeyInfo of a host key (EC keys keep their named curve). Encoded in the host
+/// library context: hsm::spki_der() would use the application's, which can route back here.
+std::vector<unsigned char> spki_der(EVP_PKEY* host);
+
+/// The OpenSSL key type name for a token key kind.
+std::string key_type_of(hsm::KeyKind kind);
+
+/// Size of the reference the store passes in OSSL_OBJECT_PARAM_REFERENCE: a `const Key*`.
+inline constexpr std::size_t kKeyReferenceSize = sizeof(const Key*);
+
+}  // namespace ts::prov

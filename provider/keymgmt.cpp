@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+// KEYMGMT for RSA, RSA-PSS, EC, Ed25519 and Ed448 token keys (provider-keymgmt(7)). Public
+// parameters are answered by the host copy of the public key; the private half stays on the
+// token and is never exported.
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+#include "hsm/error.hpp"
+#include "hsm/keygen.hpp"
+#include "hsm/resolve.hpp"
+#include "provider/algorithms.hpp"
+#include "provider/dispatch.hpp"
+#include "provider/key.hpp"
+
+namespace ts::prov {
+namespace {
+
+/// What differs between the keymgmt tables: the key type and its operation names.
+struct Alg {
+    const char* type;       // OpenSSL key type
+    hsm::KeyKind kind;      // token key kind
+    const char* signature;  // query_operation_name(OSSL_OP_SIGNATURE)
+    const char* keyexch;    // ... (OSSL_OP_KEYEXCH), nullptr if none
+};
+
+constexpr Alg kRsa{"RSA", hsm::KeyKind::Rsa, "RSA", nullptr};
+constexpr Alg kRsaPss{"RSA-PSS", hsm::KeyKind::Rsa, "RSA", nullptr};
+constexpr Alg kEc{"EC", hsm::KeyKind::Ec, "ECDSA", "ECDH"};
+constexpr Alg kEd25519{"ED25519", hsm::KeyKind::Ed25519, "ED25519", nullptr};
+constexpr Alg kEd448{"ED448", hsm::KeyKind::Ed448, "ED448", nullptr};
+
+template <const Alg& A>
+void* km_new(void* provctx) noexcept {
+    auto* prov = static_cast<ProvCtx*>(provctx);
+    return TS_GUARD(prov, static_cast<void*>(nullptr), [&]() -> void* {
+        auto k = std::make_unique<Key>();
+        k->prov = prov;
+        k->type = A.type;
+        return k.release();
+    });
+}
+
+void km_free(void* keydata) noexcept { delete static_cast<Key*>(keydata); }
+
+template <const Alg& A>
+void* km_load(const void* reference, size_t reference_sz) noexcept {
+    // No provctx here: errors are raised through the referenced key's provider.
+    if (reference == nullptr || reference_sz != kKeyReferenceSize) return nullptr;
+    const Key* src = nullptr;
+    std::memcpy(&src, reference, sizeof src);
+    if (src == nullptr || src->prov == nullptr) return nullptr;
+    return TS_GUARD(src->prov, static_cast<void*>(nullptr), [&]() -> void* {
+        auto k = std::make_unique<Key>(*src);
+        k->type = A.type;  // an RSA key loaded by the RSA-PSS keymgmt becomes RSA-PSS
+        if (k->type != src->type) k->set_public(*src->pub);
+        return k.release();
+    });
+}
+
+void* km_dup(const void* keydata_from, int selection) noexcept {
+    auto* src = static_cast<const Key*>(keydata_from);
+    return TS_GUARD(src->prov, static_cast<void*>(nullptr), [&]() -> void* {
+        auto k = std::make_unique<Key>(*src);
+        if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0) k->ref.reset();
+        return k.release();
+    });
+}
+
+int km_get_params(void* keydata, OSSL_PARAM params[]) noexcept {
+    auto* k = static_cast<Key*>(keydata);
+    return TS_GUARD(k->prov, 0, [&] {
+        if (!k->host) return 0;
+        // bits, security-bits, max-size, default digest, n, e, group, public point: the host
+        // copy of the public key knows them all (and names EC curves).
+        return EVP_PKEY_get_params(k->host.get(), params) == 1 ? 1 : 0;
+    });
+}
+
+const OSSL_PARAM* km_gettable_params(void*) noexcept {
+    static const OSSL_PARAM kGettable[] = {
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr),
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, nullptr, 0),
+        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
+        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, nullptr, 0),
+        OSSL_PARAM_END};
+    return kGettable;
+}
+
+int km_has(const void* keydata, int selection) noexcept {
+    auto* k = static_cast<const Key*>(keydata);
+    if (k == nullptr || !k->pub) return 0;
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && !k->has_private()) return 0;
+    return 1;  // public key and (EC) domain parameters are always there
+}
+
+int km_match(const void* keydata1, const void* keydata2, int selection) noexcept {
+    auto* a = static_cast<const Key*>(keydata1);
+    auto* b = static_cast<const Key*>(keydata2);
+    return TS_GUARD(a->prov, 0, [&] {
+        if (!a->host || !b->host) return 0;
+        if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0 &&
+            (selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS) != 0) {
+            return EVP_PKEY_parameters_eq(a->host.get(), b->host.get()) == 1 ? 1 : 0;
+        }
+        // A private half on the token matches the public key it was read with: comparing
+        // public keys is what X509_check_private_key and `openssl ca` need.
+        return EVP_PKEY_eq(a->host.get(), b->host.get()) == 1 ? 1 : 0;
+    });
+}
+
+template <const Alg& A>
+int km_import(void* keydata, int selection, const OSSL_PARAM params[]) noexcept {
+    auto* k = static_cast<Key*>(keydata);
+    return TS_GUARD(k->prov, 0, [&] {
+        (void)selection;
+        // A tokensign key never holds private material: a key with it belongs elsewhere.
+        for (const char* priv : {OSSL_PKEY_PARAM_PRIV_KEY, OSSL_PKEY_PARAM_RSA_D}) {
+            if (OSSL_PARAM_locate_const(params, priv) != nullptr) return 0;
+        }
+        OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(k->prov->host, A.type, nullptr));
+        EVP_PKEY* pkey = nullptr;
+        if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
+            EVP_PKEY_fromdata(pctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY,
+                              const_cast<OSSL_PARAM*>(params)) != 1) {
+            throw HostError(std::string("cannot import a ") + A.type + " public key");
+        }
+        OsslPtr<EVP_PKEY> host(pkey);
+        k->pub = hsm::from_evp_pkey(host.get());
+        k->host = std::move(host);
+        k->ref.reset();
+        return 1;
+    });
+}
+
+const OSSL_PARAM* rsa_key_types(int) noexcept {
+    static const OSSL_PARAM kTypes[] = {OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
+                                        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
+                                        OSSL_PARAM_END};
+    return kTypes;
+}
+
+const OSSL_PARAM* ec_key_types(int) noexcept {
+    static const OSSL_PARAM kTypes[] = {
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
+    return kTypes;
+}
+
+const OSSL_PARAM* ecx_key_types(int) noexcept {
+    static const OSSL_PARAM kTypes[] = {OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+                                        OSSL_PARAM_END};
+    return kTypes;
+}
+
+int km_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* cbarg) noexcept {
+    auto* k = static_cast<Key*>(keydata);
+    return TS_GUARD(k->prov, 0, [&] {
+        // The private key stays on the token. Refusing makes OpenSSL 3.0 use tokensign's own
+        // signature/decryption for it instead of another provider's.
+        if (k->has_private() && (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0) return 0;
+        if (!k->host) return 0;
+        return EVP_PKEY_export(k->host.get(), selection & ~OSSL_KEYMGMT_SELECT_PRIVATE_KEY,
+                               param_cb, cbarg) == 1
+                   ? 1
+                   : 0;
+    });
+}
+
+template <const Alg& A>
+const char* km_query_operation_name(int operation_id) noexcept {
+    switch (operation_id) {
+        case OSSL_OP_SIGNATURE: return A.signature;
+        case OSSL_OP_KEYEXCH: return A.keyexch;
+        default: return A.type;
+    }
+}
+
+// Key generation on the token: `openssl genpkey -provider tokensign -propquery
+// '?provider=tokensign' -algorithm RSA -pkeyopt pkcs11_uri:pkcs11:token=t;object=label`.
+struct GenCtx {
+    ProvCtx* prov = nullptr;
+    std::string uri;
+    std::size_t rsa_bits = 2048;
+    std::string group;
+};
+
+constexpr const char* kParamUri = "pkcs11_uri";
+
+template <const Alg& A>
+void* km_gen_init(void* provctx, int selection, const OSSL_PARAM params[]);
+
+int km_gen_set_params(void* genctx, const OSSL_PARAM params[]) noexcept {
+    auto* g = static_cast<GenCtx*>(genctx);
+    return TS_GUARD(g->prov, 0, [&] {
+        const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, kParamUri);
+        const char* s = nullptr;
+        if (p != nullptr) {
+            if (!OSSL_PARAM_get_utf8_string_ptr(p, &s)) return 0;
+            g->uri = s;
+        }
+        p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS);
+        if (p != nullptr && !OSSL_PARAM_get_size_t(p, &g->rsa_bits)) return 0;
+        p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
+        if (p != nullptr) {
+            if (!OSSL_PARAM_get_utf8_string_ptr(p, &s)) return 0;
+            g->group = s;
+        }
+        return 1;
+    });
+}
+
+template <const Alg& A>
+void* km_gen_init(void* provctx, int selection, const OSSL_PARAM params[]) {
+    auto* prov = static_cast<ProvCtx*>(provctx);
+    return TS_GUARD(prov, static_cast<void*>(nullptr), [&]() -> void* {
+        if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
+            throw hsm::UnsupportedError(
+                "tokensign generates key pairs on a token only, not domain parameters");
+        }
+        auto g = std::make_unique<GenCtx>();
+        g->prov = prov;
+        if (params != nullptr && !km_gen_set_params(g.get(), params)) return nullptr;
+        return g.release();
+    });
+}
+
+template <const Alg& A>
+const OSSL_PARAM* km_gen_settable_params(void*, void*) noexcept {
+    static const OSSL_PARAM kSettable[] = {
+        OSSL_PARAM_utf8_string(kParamUri, nullptr, 0),
+        OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, nullptr),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0), OSSL_PARAM_END};
+    return kSettable;
+}
+
+template <const Alg& A>
+void* km_gen(void* genctx, OSSL_CALLBACK*, void*) noexcept {
+    auto* g = static_cast<GenCtx*>(genctx);
+    return TS_GUARD(g->prov, static_cast<void*>(nullptr), [&]() -> void* {
+        if (g->uri.empty()) {
+            throw hsm::UnsupportedError(
+                std::string("tokensign generates ") + A.type +
+                " keys on a token: give -pkeyopt pkcs11_uri:pkcs11:token=...;object=LABEL "
+                "(for a key in memory use -propquery '?provider=default')");
+        }
+        hsm::Uri uri = hsm::parse_uri(g->uri);
+        std::optional<std::string> label = uri.object();
+        if (!label || label->empty()) {
+            throw hsm::UriError("the pkcs11_uri for a new key needs object=LABEL: " +
+                                uri.to_string());
+        }
+        hsm::KeySpec spec;
+        switch (A.kind) {
+            case hsm::KeyKind::Rsa: spec = hsm::KeySpec::parse("rsa:" + std::to_string(g->rsa_bits)); break;
+            case hsm::KeyKind::Ec:
+                if (g->group.empty()) {
+                    throw hsm::UnsupportedError(
+                        "an EC key needs a curve: -pkeyopt ec_paramgen_curve:P-256");
+                }
+                spec = hsm::KeySpec::parse("ec:" + g->group);
+                break;
+            case hsm::KeyKind::Ed25519: spec = hsm::KeySpec::parse("ed25519"); break;
+            case hsm::KeyKind::Ed448: spec = hsm::KeySpec::parse("ed448"); break;
+        }
+        std::shared_ptr<hsm::Token> token = hsm::open_token(g->prov->cfg, uri);
+        hsm::PinSources pins = hsm::pin_sources(g->prov->cfg, uri);
+        pins.allow_prompt = false;
+        token->login(pins);
+        hsm::Session s = token->acquire();
+        hsm::GeneratedKey gen = hsm::generate_key_pair(s, spec, *label, uri.id());
+
+        auto ref = std::make_shared<TokenRef>();
+        ref->token = token;
+        // The key's own URI (token, id, label, type=private), so the URI PEM names exactly it.
+        ref->uri = hsm::parse_uri(hsm::object_uri(token->info().token_info, gen.private_key.id,
+                                                  gen.private_key.label, CKO_PRIVATE_KEY));
+        ref->object = gen.private_key;
+        ref->handle.handle = gen.private_key.handle;
+        ref->pins = std::move(pins);
+        auto k = std::make_unique<Key>();
+        k->prov = g->prov;
+        k->type = A.type;
+        k->set_public(gen.public_params);
+        k->ref = std::move(ref);
+        return k.release();
+    });
+}
+
+void km_gen_cleanup(void* genctx) noexcept { delete static_cast<GenCtx*>(genctx); }
+
+#define TS_KEYMGMT_TABLE(name, A, types)                                                    \
+    const OSSL_DISPATCH name[] = {                                                           \
+        TS_DISPATCH(KEYMGMT_NEW, keymgmt_new, km_new<A>),                                    \
+        TS_DISPATCH(KEYMGMT_FREE, keymgmt_free, km_free),                                    \
+        TS_DISPATCH(KEYMGMT_LOAD, keymgmt_load, km_load<A>),                                 \
+        TS_DISPATCH(KEYMGMT_DUP, keymgmt_dup, km_dup),                                       \
+        TS_DISPATCH(KEYMGMT_GET_PARAMS, keymgmt_get_params, km_get_params),                  \
+        TS_DISPATCH(KEYMGMT_GETTABLE_PARAMS, keymgmt_gettable_params, km_gettable_params),   \
+        TS_DISPATCH(KEYMGMT_HAS, keymgmt_has, km_has),                                       \
+        TS_DISPATCH(KEYMGMT_MATCH, keymgmt_match, km_match),                                 \
+        TS_DISPATCH(KEYMGMT_IMPORT, keymgmt_import, km_import<A>),                           \
+        TS_DISPATCH(KEYMGMT_IMPORT_TYPES, keymgmt_import_types, types),                      \
+        TS_DISPATCH(KEYMGMT_EXPORT, keymgmt_export, km_export),                              \
+        TS_DISPATCH(KEYMGMT_EXPORT_TYPES, keymgmt_export_types, types),                      \
+        TS_DISPATCH(KEYMGMT_QUERY_OPERATION_NAME, keymgmt_query_operation_name,              \
+                    km_query_operation_name<A>),                                             \
+        TS_DISPATCH(KEYMGMT_GEN_INIT, keymgmt_gen_init, km_gen_init<A>),                     \
+        TS_DISPATCH(KEYMGMT_GEN_SET_PARAMS, keymgmt_gen_set_params, km_gen_set_params),      \
+        TS_DISPATCH(KEYMGMT_GEN_SETTABLE_PARAMS, keymgmt_gen_settable_params,                \
+                    km_gen_settable_params<A>),                                              \
+        TS_DISPATCH(KEYMGMT_GEN, keymgmt_gen, km_gen<A>),                                    \
+        TS_DISPATCH(KEYMGMT_GEN_CLEANUP, keymgmt_gen_cleanup, km_gen_cleanup),               \
+        {0, nullptr}}
+
+}  // namespace
+
+TS_KEYMGMT_TABLE(rsa_keymgmt_functions, kRsa, rsa_key_types);
+TS_KEYMGMT_TABLE(rsa_pss_keymgmt_functions, kRsaPss, rsa_key_types);
+TS_KEYMGMT_TABLE(ec_keymgmt_functions, kEc, ec_key_types);
+TS_KEYMGMT_TABLE(ed25519_keymgmt_functions, kEd25519, ecx_key_types);
+TS_KEYMGMT_TABLE(ed448_keymgmt_functions, kEd448, ecx_key_types);
+
+}  // namespace ts::prov

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// The provider context every tokensign.so operation receives, and the error upcalls.
+#pragma once
+
+#include <cstdarg>
+#include <memory>
+#include <string>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+
+#include "hsm/ossl.hpp"
+#include "hsm/resolve.hpp"
+
+namespace ts::prov {
+
+/// Reason codes of tokensign errors. A PKCS#11 failure uses its CK_RV as the reason
+/// (CKR_PIN_INCORRECT is 0xA0) so `openssl` prints the CKR name; the codes below sit above
+/// every standard CK_RV.
+enum Reason : int {
+    kReasonInternal = 0x10000,
+    kReasonSelection,    // no / several objects matched
+    kReasonPin,          // no PIN available
+    kReasonUnsupported,  // key type, mechanism or parameter not supported
+    kReasonUri,          // malformed pkcs11: URI
+    kReasonBadArgument,  // a caller broke an API contract (short buffer, missing key)
+    kReasonOpenSsl,      // a host-side OpenSSL call failed
+};
+
+/// How the provider logs in (the `login-behaviour` parameter).
+enum class LoginBehaviour {
+    Auto,    // only to find and use private keys (default)
+    Always,  // also before searching public keys and certificates (tokens that hide them)
+    Never,   // never C_Login (keys usable without login, or a PIN-less token)
+};
+
+/// One per loaded provider instance (OSSL_provider_init).
+struct ProvCtx {
+    const OSSL_CORE_HANDLE* handle = nullptr;
+    // The core's error upcalls (core_new_error, core_set_error_debug, core_vset_error).
+    OSSL_FUNC_core_new_error_fn* core_new_error = nullptr;
+    OSSL_FUNC_core_set_error_debug_fn* core_set_error_debug = nullptr;
+    OSSL_FUNC_core_vset_error_fn* core_vset_error = nullptr;
+    /// Host-side work (hashing, verification, encoding, public EVP_PKEYs): a private library
+    /// context with only the default provider, created from the core dispatch so core BIOs
+    /// work in it. Nothing done in it can recurse into tokensign.
+    OSSL_LIB_CTX* host = nullptr;
+    OSSL_PROVIDER* host_default = nullptr;
+    hsm::Config cfg;
+    LoginBehaviour login = LoginBehaviour::Auto;
+};
+
+/// Raises an OpenSSL error through the core upcalls: reason code and a formatted message.
+void raise(const ProvCtx* ctx, int reason, const char* file, int line, const char* func,
+           const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
+
+#define TS_RAISE(ctx, reason, ...) \
+    ::ts::prov::raise((ctx), (reason), __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+/// Raises the current exception (called inside a catch block) as an OpenSSL error.
+void raise_current_exception(const ProvCtx* ctx, const char* func) noexcept;
+
+/// Host-side OpenSSL failure: drains what the host library context queued into one message.
+class HostError : public std::runtime_error {
+public:
+    explicit HostError(const std::string& what);
+};
+
+/// Throws HostError("<what>: <queued OpenSSL errors>") unless ok.
+inline void host_check(bool ok, const char* what) {
+    if (!ok) throw HostError(what);
+}
+
+}  // namespace ts::prov

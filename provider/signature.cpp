@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: Apache-2.0
+// SIGNATURE for token keys (provider-signature(7)): RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA.
+// Digests are computed on the host and only the digest goes to the token (CKM_RSA_PKCS with a
+// DigestInfo, CKM_RSA_PKCS_PSS, CKM_ECDSA): copyable contexts, and SoftHSM2's broken hashed
+// ECDSA is never used. Each context keeps a host "mirror" verify context on the public key; it
+// parses every parameter exactly as OpenSSL's default provider does, encodes the
+// AlgorithmIdentifier, and verifies.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
+#include <openssl/objects.h>
+#include <openssl/params.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "hsm/crypto.hpp"
+#include "hsm/error.hpp"
+#include "provider/algorithms.hpp"
+#include "provider/dispatch.hpp"
+#include "provider/key.hpp"
+#include "provider/token_ops.hpp"
+
+namespace ts::prov {
+namespace {
+
+enum class SigAlg { Rsa, Ecdsa, Eddsa };
+
+struct SigCtx {
+    ProvCtx* prov = nullptr;
+    SigAlg alg = SigAlg::Rsa;
+    std::shared_ptr<const Key> key;
+    bool signing = false;
+    // Host mirror: a digest-verify context (digest_*_init) or a verify context (*_init).
+    OsslPtr<EVP_MD_CTX> mirror_md;
+    OsslPtr<EVP_PKEY_CTX> mirror_raw;
+    // The host digest of a digest-sign operation.
+    OsslPtr<EVP_MD_CTX> digest;
+
+    EVP_PKEY_CTX* mirror() const {
+        return mirror_md ? EVP_MD_CTX_get_pkey_ctx(mirror_md.get()) : mirror_raw.get();
+    }
+};
+
+template <SigAlg A>
+void* sig_newctx(void* provctx, const char*) noexcept {
+    auto* prov = static_cast<ProvCtx*>(provctx);
+    return TS_GUARD(prov, static_cast<void*>(nullptr), [&]() -> void* {
+        auto c = std::make_unique<SigCtx>();
+        c->prov = prov;
+        c->alg = A;
+        return c.release();
+    });
+}
+
+void sig_freectx(void* vctx) noexcept { delete static_cast<SigCtx*>(vctx); }
+
+// provider-signature(7): dupctx cannot fail in 3.0 callers' eyes (EVP_DigestSignFinal
+// duplicates before finalising); everything here is a host copy, so it does not.
+void* sig_dupctx(void* vctx) noexcept {
+    auto* src = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(src->prov, static_cast<void*>(nullptr), [&]() -> void* {
+        auto c = std::make_unique<SigCtx>();
+        c->prov = src->prov;
+        c->alg = src->alg;
+        c->key = src->key;
+        c->signing = src->signing;
+        if (src->mirror_md) {
+            c->mirror_md.reset(EVP_MD_CTX_new());
+            host_check(c->mirror_md && EVP_MD_CTX_copy_ex(c->mirror_md.get(), src->mirror_md.get()),
+                       "copying a digest-verify context");
+        }
+        if (src->mirror_raw) {
+            c->mirror_raw.reset(EVP_PKEY_CTX_dup(src->mirror_raw.get()));
+            host_check(c->mirror_raw != nullptr, "copying a verify context");
+        }
+        if (src->digest) {
+            c->digest.reset(EVP_MD_CTX_new());
+            host_check(c->digest && EVP_MD_CTX_copy_ex(c->digest.get(), src->digest.get()),
+                       "copying a digest context");
+        }
+        return c.release();
+    });
+}
+
+void set_key(SigCtx& c, void* provkey, bool signing) {
+    auto* k = static_cast<const Key*>(provkey);
+    if (k == nullptr || !k->host) throw std::invalid_argument("no key given for the signature");
+    if (signing && !k->has_private()) {
+        throw std::invalid_argument("this key has no private half on a token: it cannot sign");
+    }
+    c.key = std::make_shared<const Key>(*k);
+    c.signing = signing;
+    c.mirror_md.reset();
+    c.mirror_raw.reset();
+    c.digest.reset();
+}
+
+int set_params_on_mirror(SigCtx& c, const OSSL_PARAM params[]) {
+    if (params == nullptr || params[0].key == nullptr) return 1;
+    host_check(EVP_PKEY_CTX_set_params(c.mirror(), params) == 1, "invalid signature parameter");
+    return 1;
+}
+
+template <bool Signing>
+int sig_init(void* vctx, void* provkey, const OSSL_PARAM params[]) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        set_key(*c, provkey, Signing);
+        if (c->alg == SigAlg::Eddsa) {
+            throw hsm::UnsupportedError("EdDSA signs messages only (EVP_DigestSign one-shot)");
+        }
+        c->mirror_raw.reset(EVP_PKEY_CTX_new_from_pkey(c->prov->host, c->key->host.get(), nullptr));
+        host_check(c->mirror_raw && EVP_PKEY_verify_init(c->mirror_raw.get()) == 1,
+                   "preparing the host verify context");
+        return set_params_on_mirror(*c, params);
+    });
+}
+
+template <bool Signing>
+int sig_digest_init(void* vctx, const char* mdname, void* provkey,
+                    const OSSL_PARAM params[]) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        set_key(*c, provkey, Signing);
+        if (mdname != nullptr && *mdname == '\0') mdname = nullptr;
+        if (c->alg == SigAlg::Eddsa && mdname != nullptr) {
+            throw hsm::UnsupportedError(std::string("EdDSA takes no digest, not ") + mdname);
+        }
+        c->mirror_md.reset(EVP_MD_CTX_new());
+        host_check(c->mirror_md &&
+                       EVP_DigestVerifyInit_ex(c->mirror_md.get(), nullptr, mdname, c->prov->host,
+                                               nullptr, c->key->host.get(), nullptr) == 1,
+                   "preparing the host digest-verify context");
+        if (!set_params_on_mirror(*c, params)) return 0;
+        if (Signing && c->alg != SigAlg::Eddsa) {
+            std::string md = mirror_digest(c->mirror());
+            OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(c->prov->host, md.c_str(), nullptr));
+            c->digest.reset(EVP_MD_CTX_new());
+            host_check(evp_md && c->digest &&
+                           EVP_DigestInit_ex2(c->digest.get(), evp_md.get(), nullptr) == 1,
+                       "starting the host digest");
+        }
+        return 1;
+    });
+}
+
+// The token's raw signature of `tbs` (a digest, or for EdDSA the message).
+std::vector<unsigned char> token_signature(SigCtx& c, std::span<const unsigned char> tbs) {
+    switch (c.alg) {
+        case SigAlg::Rsa: return rsa_sign_digest(*c.key, c.mirror(), tbs);
+        case SigAlg::Ecdsa: return ecdsa_sign_digest(*c.key, tbs);
+        case SigAlg::Eddsa: return eddsa_sign(*c.key, tbs);
+    }
+    return {};
+}
+
+std::size_t max_signature_size(const SigCtx& c) {
+    int n = EVP_PKEY_get_size(c.key->host.get());
+    host_check(n > 0, "the key's signature size");
+    return static_cast<std::size_t>(n);
+}
+
+int output(const std::vector<unsigned char>& s, unsigned char* sig, size_t* siglen,
+           size_t sigsize) {
+    if (s.size() > sigsize) throw std::invalid_argument("signature buffer too small");
+    std::memcpy(sig, s.data(), s.size());
+    *siglen = s.size();
+    return 1;
+}
+
+int sig_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize,
+             const unsigned char* tbs, size_t tbslen) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (!c->key || !c->signing) throw std::invalid_argument("sign called before sign_init");
+        // sig == nullptr asks only for the size.
+        if (sig == nullptr) {
+            *siglen = max_signature_size(*c);
+            return 1;
+        }
+        return output(token_signature(*c, {tbs, tbslen}), sig, siglen, sigsize);
+    });
+}
+
+int sig_verify(void* vctx, const unsigned char* sig, size_t siglen, const unsigned char* tbs,
+               size_t tbslen) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (!c->mirror_raw) throw std::invalid_argument("verify called before verify_init");
+        return EVP_PKEY_verify(c->mirror_raw.get(), sig, siglen, tbs, tbslen) == 1 ? 1 : 0;
+    });
+}
+
+int sig_digest_sign_update(void* vctx, const unsigned char* data, size_t datalen) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (!c->digest) throw std::invalid_argument("digest_sign_update before digest_sign_init");
+        return EVP_DigestUpdate(c->digest.get(), data, datalen) == 1 ? 1 : 0;
+    });
+}
+
+int sig_digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (!c->digest) throw std::invalid_argument("digest_sign_final before digest_sign_init");
+        if (sig == nullptr) {
+            *siglen = max_signature_size(*c);
+            return 1;
+        }
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        host_check(EVP_DigestFinal_ex(c->digest.get(), md, &mdlen) == 1, "finishing the digest");
+        return output(token_signature(*c, {md, mdlen}), sig, siglen, sigsize);
+    });
+}
+
+int sig_digest_verify_update(void* vctx, const unsigned char* data, size_t datalen) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (!c->mirror_md) throw std::invalid_argument("digest_verify_update before init");
+        return EVP_DigestVerifyUpdate(c->mirror_md.get(), data, datalen) == 1 ? 1 : 0;
+    });
+}
+
+int sig_digest_verify_final(void* vctx, const unsigned char* sig, size_t siglen) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (!c->mirror_md) throw std::invalid_argument("digest_verify_final before init");
+        return EVP_DigestVerifyFinal(c->mirror_md.get(), sig, siglen) == 1 ? 1 : 0;
+    });
+}
+
+// EdDSA: one-shot only (PureEdDSA hashes inside the algorithm).
+int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize,
+                    const unsigned char* tbs, size_t tbslen) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (!c->key || !c->signing) throw std::invalid_argument("digest_sign before init");
+        if (sig == nullptr) {
+            *siglen = max_signature_size(*c);
+            return 1;
+        }
+        return output(eddsa_sign(*c->key, {tbs, tbslen}), sig, siglen, sigsize);
+    });
+}
+
+int sig_digest_verify(void* vctx, const unsigned char* sig, size_t siglen,
+                      const unsigned char* tbs, size_t tbslen) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (!c->mirror_md) throw std::invalid_argument("digest_verify before init");
+        return EVP_DigestVerify(c->mirror_md.get(), sig, siglen, tbs, tbslen) == 1 ? 1 : 0;
+    });
+}
+
+int sig_get_ctx_params(void* vctx, OSSL_PARAM params[]) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (c->mirror() == nullptr) return 0;
+        if (c->alg == SigAlg::Rsa &&
+            OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID) != nullptr) {
+            // The AlgorithmIdentifier must carry the salt length the token will use.
+            pin_pss_salt_length(*c->key, c->mirror());
+        }
+        return EVP_PKEY_CTX_get_params(c->mirror(), params) == 1 ? 1 : 0;
+    });
+}
+
+const OSSL_PARAM* sig_gettable_ctx_params(void*, void*) noexcept {
+    static const OSSL_PARAM kGettable[] = {
+        OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0),
+        OSSL_PARAM_END};
+    return kGettable;
+}
+
+int sig_set_ctx_params(void* vctx, const OSSL_PARAM params[]) noexcept {
+    auto* c = static_cast<SigCtx*>(vctx);
+    return TS_GUARD(c->prov, 0, [&] {
+        if (c->mirror() == nullptr) return params == nullptr || params[0].key == nullptr ? 1 : 0;
+        return set_params_on_mirror(*c, params);
+    });
+}
+
+const OSSL_PARAM* rsa_settable_ctx_params(void*, void*) noexcept {
+    static const OSSL_PARAM kSettable[] = {
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_PROPERTIES, nullptr, 0),
+        OSSL_PARAM_END};
+    return kSettable;
+}
+
+const OSSL_PARAM* ecdsa_settable_ctx_params(void*, void*) noexcept {
+    static const OSSL_PARAM kSettable[] = {
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, nullptr, 0),
+        OSSL_PARAM_END};
+    return kSettable;
+}
+
+const OSSL_PARAM* eddsa_settable_ctx_params(void*, void*) noexcept {
+    static const OSSL_PARAM kSettable[] = {OSSL_PARAM_END};
+    return kSettable;
+}
+
+#define TS_SIG_COMMON(A)                                                                     \
+    TS_DISPATCH(SIGNATURE_NEWCTX, signature_newctx, sig_newctx<A>),                          \
+        TS_DISPATCH(SIGNATURE_FREECTX, signature_freectx, sig_freectx),                      \
+        TS_DISPATCH(SIGNATURE_DUPCTX, signature_dupctx, sig_dupctx),                         \
+        TS_DISPATCH(SIGNATURE_DIGEST_SIGN_INIT, signature_digest_sign_init,                  \
+                    sig_digest_init<true>),                                                  \
+        TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_INIT, signature_digest_verify_init,              \
+                    sig_digest_init<false>),                                                 \
+        TS_DISPATCH(SIGNATURE_GET_CTX_PARAMS, signature_get_ctx_params, sig_get_ctx_params), \
+        TS_DISPATCH(SIGNATURE_GETTABLE_CTX_PARAMS, signature_gettable_ctx_params,            \
+                    sig_gettable_ctx_params),                                                \
+        TS_DISPATCH(SIGNATURE_SET_CTX_PARAMS, signature_set_ctx_params, sig_set_ctx_params)
+
+#define TS_SIG_STREAMING                                                                     \
+    TS_DISPATCH(SIGNATURE_SIGN_INIT, signature_sign_init, sig_init<true>),                   \
+        TS_DISPATCH(SIGNATURE_SIGN, signature_sign, sig_sign),                               \
+        TS_DISPATCH(SIGNATURE_VERIFY_INIT, signature_verify_init, sig_init<false>),          \
+        TS_DISPATCH(SIGNATURE_VERIFY, signature_verify, sig_verify),                         \
+        TS_DISPATCH(SIGNATURE_DIGEST_SIGN_UPDATE, signature_digest_sign_update,              \
+                    sig_digest_sign_update),                                                 \
+        TS_DISPATCH(SIGNATURE_DIGEST_SIGN_FINAL, signature_digest_sign_final,                \
+                    sig_digest_sign_final),                                                  \
+        TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_UPDATE, signature_digest_verify_update,          \
+                    sig_digest_verify_update),                                               \
+        TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_FINAL, signature_digest_verify_final,            \
+                    sig_digest_verify_final)
+
+}  // namespace
+
+const OSSL_DISPATCH rsa_signature_functions[] = {
+    TS_SIG_COMMON(SigAlg::Rsa), TS_SIG_STREAMING,
+    TS_DISPATCH(SIGNATURE_SETTABLE_CTX_PARAMS, signature_settable_ctx_params,
+                rsa_settable_ctx_params),
+    {0, nullptr}};
+
+const OSSL_DISPATCH ecdsa_signature_functions[] = {
+    TS_SIG_COMMON(SigAlg::Ecdsa), TS_SIG_STREAMING,
+    TS_DISPATCH(SIGNATURE_SETTABLE_CTX_PARAMS, signature_settable_ctx_params,
+                ecdsa_settable_ctx_params),
+    {0, nullptr}};
+
+const OSSL_DISPATCH eddsa_signature_functions[] = {
+    TS_SIG_COMMON(SigAlg::Eddsa),
+    TS_DISPATCH(SIGNATURE_DIGEST_SIGN, signature_digest_sign, sig_digest_sign),
+    TS_DISPATCH(SIGNATURE_DIGEST_VERIFY, signature_digest_verify, sig_digest_verify),
+    TS_DISPATCH(SIGNATURE_SETTABLE_CTX_PARAMS, signature_settable_ctx_params,
+                eddsa_settable_ctx_params),
+    {0, nullptr}};
+
+}  // namespace ts::prov

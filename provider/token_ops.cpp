@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private-key operations on the token through hsm/ (hsm::sign, hsm::decrypt, hsm::derive_ecdh).
+#include "provider/token_ops.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "hsm/crypto.hpp"
+#include "hsm/error.hpp"
+#include "hsm/token.hpp"
+
+namespace ts::prov {
+namespace {
+
+const TokenRef& token_ref(const Key& key) {
+    if (!key.ref) throw std::invalid_argument("this key has no private half on a token");
+    return *key.ref;
+}
+
+// A pooled session, after the one login per process (no-op once logged in; never with
+// login-behaviour=never). Sessions run in parallel: there is no lock around C_Sign.
+template <class F>
+auto on_token(const Key& key, F&& op) {
+    const TokenRef& ref = token_ref(key);
+    if (key.prov->login != LoginBehaviour::Never) ref.token->login(ref.pins);
+    hsm::Session s = ref.token->acquire();
+    return op(s, ref);
+}
+
+std::vector<unsigned char> sign_on_token(const Key& key, const CK_MECHANISM& mech,
+                                         std::span<const unsigned char> data) {
+    return on_token(key, [&](hsm::Session& s, const TokenRef& ref) {
+        return hsm::sign(s, ref.handle, mech, data, ref.pins);
+    });
+}
+
+struct MdInfo {
+    int nid;
+    CK_MECHANISM_TYPE hash;
+    CK_RSA_PKCS_MGF_TYPE mgf;
+};
+
+MdInfo md_info(OSSL_LIB_CTX* host, const std::string& name) {
+    OsslPtr<EVP_MD> md(EVP_MD_fetch(host, name.c_str(), nullptr));
+    if (!md) throw hsm::UnsupportedError("unknown digest '" + name + "'");
+    switch (EVP_MD_get_type(md.get())) {
+        case NID_sha1: return {NID_sha1, CKM_SHA_1, CKG_MGF1_SHA1};
+        case NID_sha224: return {NID_sha224, CKM_SHA224, CKG_MGF1_SHA224};
+        case NID_sha256: return {NID_sha256, CKM_SHA256, CKG_MGF1_SHA256};
+        case NID_sha384: return {NID_sha384, CKM_SHA384, CKG_MGF1_SHA384};
+        case NID_sha512: return {NID_sha512, CKM_SHA512, CKG_MGF1_SHA512};
+        default:
+            throw hsm::UnsupportedError("digest '" + name +
+                                        "' is not supported with token RSA keys (SHA-1, SHA-2)");
+    }
+}
+
+int get_int_param(EVP_PKEY_CTX* ctx, const char* name, int dflt) {
+    int v = dflt;
+    OSSL_PARAM p[] = {OSSL_PARAM_construct_int(name, &v), OSSL_PARAM_END};
+    if (EVP_PKEY_CTX_get_params(ctx, p) != 1 || !OSSL_PARAM_modified(p)) return dflt;
+    return v;
+}
+
+std::string get_string_param(EVP_PKEY_CTX* ctx, const char* name) {
+    char buf[80] = {0};
+    OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(name, buf, sizeof buf), OSSL_PARAM_END};
+    if (EVP_PKEY_CTX_get_params(ctx, p) != 1 || !OSSL_PARAM_modified(p)) return {};
+    return buf;
+}
+
+// DER DigestInfo (RFC 8017 §9.2) around a digest.
+std::vector<unsigned char> digest_info(int md_nid, std::span<const unsigned char> dgst) {
+    std::unique_ptr<X509_SIG, decltype(&X509_SIG_free)> sig(X509_SIG_new(), X509_SIG_free);
+    host_check(sig != nullptr, "X509_SIG_new");
+    X509_ALGOR* alg = nullptr;
+    ASN1_OCTET_STRING* digest = nullptr;
+    X509_SIG_getm(sig.get(), &alg, &digest);
+    host_check(X509_ALGOR_set0(alg, OBJ_nid2obj(md_nid), V_ASN1_NULL, nullptr) == 1 &&
+                   ASN1_OCTET_STRING_set(digest, dgst.data(), static_cast<int>(dgst.size())) == 1,
+               "building a DigestInfo");
+    unsigned char* der = nullptr;
+    int len = i2d_X509_SIG(sig.get(), &der);
+    host_check(len > 0, "encoding a DigestInfo");
+    std::vector<unsigned char> out(der, der + len);
+    OPENSSL_free(der);
+    return out;
+}
+
+// RFC 8017 §9.1.1: emLen = ceil((modBits - 1) / 8); the salt fits in emLen - hLen - 2.
+int pss_salt_length(const Key& key, int saltlen, int md_size) {
+    int bits = EVP_PKEY_get_bits(key.host.get());
+    int em_len = (bits - 1 + 7) / 8;
+    int max = em_len - md_size - 2;
+    if (max < 0) throw hsm::UnsupportedError("the RSA key is too small for PSS with this digest");
+    switch (saltlen) {
+        case RSA_PSS_SALTLEN_DIGEST: return md_size;
+        case RSA_PSS_SALTLEN_AUTO:  // signing: as large as fits, as OpenSSL does
+        case RSA_PSS_SALTLEN_MAX: return max;
+        default:
+            if (saltlen < 0 || saltlen > max) {
+                throw hsm::UnsupportedError("PSS salt length " + std::to_string(saltlen) +
+                                            " does not fit (0.." + std::to_string(max) + ")");
+            }
+            return saltlen;
+    }
+}
+
+}  // namespace
+
+std::string mirror_digest(EVP_PKEY_CTX* mirror) {
+    return get_string_param(mirror, OSSL_SIGNATURE_PARAM_DIGEST);
+}
+
+void pin_pss_salt_length(const Key& key, EVP_PKEY_CTX* mirror) {
+    if (get_int_param(mirror, OSSL_SIGNATURE_PARAM_PAD_MODE, 0) != RSA_PKCS1_PSS_PADDING) return;
+    int salt = get_int_param(mirror, OSSL_SIGNATURE_PARAM_PSS_SALTLEN, RSA_PSS_SALTLEN_AUTO);
+    if (salt >= 0) return;
+    std::string md = mirror_digest(mirror);
+    if (md.empty()) return;
+    OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(key.prov->host, md.c_str(), nullptr));
+    if (!evp_md) return;
+    int n = pss_salt_length(key, salt, EVP_MD_get_size(evp_md.get()));
+    OSSL_PARAM p[] = {OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &n),
+                      OSSL_PARAM_END};
+    host_check(EVP_PKEY_CTX_set_params(mirror, p) == 1, "setting the PSS salt length");
+}
+
+std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
+                                           std::span<const unsigned char> tbs) {
+    int pad = get_int_param(mirror, OSSL_SIGNATURE_PARAM_PAD_MODE, RSA_PKCS1_PADDING);
+    std::string md = mirror_digest(mirror);
+    switch (pad) {
+        case RSA_PKCS1_PADDING: {
+            CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};
+            if (md.empty()) return sign_on_token(key, mech, tbs);
+            MdInfo mi = md_info(key.prov->host, md);
+            return sign_on_token(key, mech, digest_info(mi.nid, tbs));
+        }
+        case RSA_PKCS1_PSS_PADDING: {
+            if (md.empty()) throw hsm::UnsupportedError("RSA-PSS needs a digest");
+            MdInfo mi = md_info(key.prov->host, md);
+            std::string mgf1 = get_string_param(mirror, OSSL_SIGNATURE_PARAM_MGF1_DIGEST);
+            MdInfo mgf = mgf1.empty() ? mi : md_info(key.prov->host, mgf1);
+            OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(key.prov->host, md.c_str(), nullptr));
+            int md_size = EVP_MD_get_size(evp_md.get());
+            if (tbs.size() != static_cast<std::size_t>(md_size)) {
+                throw std::invalid_argument("the data to sign is not a " + md + " digest");
+            }
+            int salt = pss_salt_length(
+                key, get_int_param(mirror, OSSL_SIGNATURE_PARAM_PSS_SALTLEN, RSA_PSS_SALTLEN_AUTO),
+                md_size);
+            CK_RSA_PKCS_PSS_PARAMS pss{mi.hash, mgf.mgf, static_cast<CK_ULONG>(salt)};
+            CK_MECHANISM mech{CKM_RSA_PKCS_PSS, &pss, sizeof pss};
+            return sign_on_token(key, mech, tbs);
+        }
+        case RSA_NO_PADDING: {
+            CK_MECHANISM mech{CKM_RSA_X_509, nullptr, 0};
+            return sign_on_token(key, mech, tbs);
+        }
+        default:
+            throw hsm::UnsupportedError("RSA padding mode " + std::to_string(pad) +
+                                        " is not supported for signing with a token key");
+    }
+}
+
+std::vector<unsigned char> ecdsa_sign_digest(const Key& key, std::span<const unsigned char> dgst) {
+    CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
+    std::vector<unsigned char> rs = sign_on_token(key, mech, dgst);
+    if (rs.empty() || rs.size() % 2 != 0) {
+        throw hsm::Error("the token returned a malformed ECDSA signature (" +
+                         std::to_string(rs.size()) + " bytes)");
+    }
+    // PKCS#11 §2.3.1: r || s, each as long as the order; X9.62 wants SEQUENCE { r, s }.
+    const int half = static_cast<int>(rs.size() / 2);
+    OsslPtr<BIGNUM> r(BN_bin2bn(rs.data(), half, nullptr));
+    OsslPtr<BIGNUM> s(BN_bin2bn(rs.data() + half, half, nullptr));
+    std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> sig(ECDSA_SIG_new(), ECDSA_SIG_free);
+    host_check(r && s && sig && ECDSA_SIG_set0(sig.get(), r.get(), s.get()) == 1,
+               "building an ECDSA signature");
+    r.release();
+    s.release();
+    unsigned char* der = nullptr;
+    int len = i2d_ECDSA_SIG(sig.get(), &der);
+    host_check(len > 0, "encoding an ECDSA signature");
+    std::vector<unsigned char> out(der, der + len);
+    OPENSSL_free(der);
+    return out;
+}
+
+std::vector<unsigned char> eddsa_sign(const Key& key, std::span<const unsigned char> msg) {
+    CK_MECHANISM mech{CKM_EDDSA, nullptr, 0};
+    return sign_on_token(key, mech, msg);
+}
+
+hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oaep_md,
+                             const std::string& mgf1_md, std::span<const unsigned char> label,
+                             std::span<const unsigned char> in) {
+    CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};
+    CK_RSA_PKCS_OAEP_PARAMS oaep{};
+    std::vector<unsigned char> label_copy(label.begin(), label.end());
+    switch (padding) {
+        case RSA_PKCS1_PADDING: break;
+        case RSA_NO_PADDING: mech.mechanism = CKM_RSA_X_509; break;
+        case RSA_PKCS1_OAEP_PADDING: {
+            MdInfo mi = md_info(key.prov->host, oaep_md.empty() ? "SHA1" : oaep_md);
+            MdInfo mgf = mgf1_md.empty() ? mi : md_info(key.prov->host, mgf1_md);
+            oaep.hashAlg = mi.hash;
+            oaep.mgf = mgf.mgf;
+            oaep.source = CKZ_DATA_SPECIFIED;
+            oaep.pSourceData = label_copy.empty() ? nullptr : label_copy.data();
+            oaep.ulSourceDataLen = static_cast<CK_ULONG>(label_copy.size());
+            mech = {CKM_RSA_PKCS_OAEP, &oaep, sizeof oaep};
+            break;
+        }
+        default:
+            throw hsm::UnsupportedError("RSA padding mode " + std::to_string(padding) +
+                                        " is not supported for decryption with a token key");
+    }
+    return on_token(key, [&](hsm::Session& s, const TokenRef& ref) {
+        return hsm::decrypt(s, ref.handle, mech, in, ref.pins);
+    });
+}
+
+hsm::SecureBytes ecdh_derive(const Key& key, std::span<const unsigned char> peer_point,
+                             std::size_t secret_len) {
+    return on_token(key, [&](hsm::Session& s, const TokenRef& ref) {
+        return hsm::derive_ecdh(s, ref.handle, peer_point, static_cast<CK_ULONG>(secret_len),
+                                ref.pins);
+    });
+}
+
+}  // namespace ts::prov
