@@ -190,9 +190,11 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
     auto pending = issuer.prepare(csrs, *db);
 
     if (!o.batch) {
-        for (const auto& p : pending)
+        for (const auto& p : pending) {
             std::cerr << "Certificate to be issued for " << p.csr_name << ":\n"
                       << certificate_summary(p.cert.get());
+            for (const auto& note : p.notes) std::cerr << "  note: " << note << "\n";
+        }
         std::string q = "Sign " + std::to_string(pending.size()) + " certificate" +
                         (pending.size() == 1 ? "" : "s") + " with the CA key of [" +
                         ca.cfg.section + "]?";
@@ -213,6 +215,7 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
         std::string pem = signer::certificate_pem(p.cert.get());
         std::cerr << "Issued serial " << p.entry.serial << " for " << p.entry.subject << " ("
                   << ca.cfg.new_certs_dir << "/" << p.entry.serial << ".pem)\n";
+        for (const auto& note : p.notes) std::cerr << "  note: " << note << "\n";
         if (!outputs.empty())
             write_output(outputs[i], pem);
         else
@@ -414,7 +417,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     sign->footer(
         "Checks, in order, with nothing written unless all pass: each CSR's signature and key\n"
         "size (tokensign_min_rsa_bits, default 2048); the CA key matches the CA certificate;\n"
-        "the policy; the certificate (refused, not clipped, if it would outlive the CA); the\n"
+        "the policy; the certificate (clipped to the CA's end if it would outlive the CA, or\n"
+        "refused with tokensign_clip_to_ca = no; an expired CA is refused); the\n"
         "signature on the token, verified with the CA certificate's key; then newcerts/,\n"
         "index.txt and serial, each written atomically under an exclusive lock.\n"
         "default_md md5 or sha1 is refused (sha224 and stronger are accepted).");

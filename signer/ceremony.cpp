@@ -106,14 +106,19 @@ std::string ca_config_text(const std::string& dir, const std::string& key_uri,
     t += "# Used as is by `tokensign ca sign|revoke|gencrl --config` and by `openssl ca -config`.\n";
     t += "# The CA key stays on the token: private_key is its pkcs11: URI (no PIN in it; the PIN\n";
     t += "# comes from the URI's pin-source, --pin-source, TOKENSIGN_PIN or a prompt).\n";
-    t += "# openssl_conf below activates the tokensign provider so that `openssl ca` can use it.\n";
     t += "HOME = .\n";
-    t += "openssl_conf = tokensign_openssl_init\n\n";
-    t += "[ tokensign_openssl_init ]\nproviders = tokensign_providers\n\n";
-    t += "[ tokensign_providers ]\ndefault = tokensign_default_provider\n";
-    t += "tokensign = tokensign_provider\n\n";
-    t += "[ tokensign_default_provider ]\nactivate = 1\n\n";
-    t += "[ tokensign_provider ]\nmodule = " + provider_dir + "/tokensign.so\nactivate = 1\n\n";
+    if (!provider_dir.empty()) {
+        // `openssl ca -config` also loads this file as its library configuration: activate the
+        // tokensign provider there so it can open the pkcs11: key.
+        t += "openssl_conf = tokensign_openssl_init\n\n";
+        t += "[ tokensign_openssl_init ]\nproviders = tokensign_providers\n\n";
+        t += "[ tokensign_providers ]\ndefault = tokensign_default_provider\n";
+        t += "tokensign = tokensign_provider\n\n";
+        t += "[ tokensign_default_provider ]\nactivate = 1\n\n";
+        t += "[ tokensign_provider ]\nmodule = " + provider_dir + "/tokensign.so\nactivate = 1\n\n";
+    } else {
+        t += "\n";
+    }
     t += "[ ca ]\ndefault_ca = CA_default\n\n";
     t += "[ CA_default ]\n";
     t += "dir               = " + dir + "\n";
@@ -267,7 +272,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
 
     std::string md = check_digest(opts.md, "--md", public_key.get());
     std::string prov = provider_dir();
-    std::string config_text = ca_config_text(dir.string(), key_for_config, opts.md, prov);
+    std::string config_text =
+        ca_config_text(dir.string(), key_for_config, opts.md, on_token ? prov : "");
 
     // The root, with the v3_ca section of the very configuration written beside it.
     fs::path staging = dir.parent_path() /

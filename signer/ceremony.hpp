@@ -29,8 +29,9 @@ OsslPtr<X509_NAME> parse_subject(const std::string& text);
 /// The openssl.cnf tokensign ca init writes: [ca], CA_default ($dir, database, new_certs_dir,
 /// certificate, private_key = `key_uri`, serial, crlnumber, default_md, default_days, policy,
 /// x509_extensions, crl_extensions ...), policy_default/policy_strict, and the extension
-/// sections v3_ca, usr_cert, server, client, sub_ca, crl_ext; with an openssl_conf section that
-/// activates the tokensign provider from `provider_dir` so `openssl ca -config` loads the key.
+/// sections v3_ca, usr_cert, server, client, sub_ca, crl_ext; unless `provider_dir` is empty (a
+/// file-key CA), an openssl_conf section that activates the tokensign provider from
+/// `provider_dir` so `openssl ca -config` can load the key.
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
                            const std::string& md, const std::string& provider_dir);
 

@@ -154,6 +154,7 @@ CaConfig CaConfig::load(const Conf& conf, const std::string& name) {
         throw InputError("tokensign_min_rsa_bits = " + std::to_string(floor) + " in [" +
                          c.section + "] must be between 1024 and 16384");
     c.min_rsa_bits = static_cast<int>(floor);
+    if (auto v = opt("tokensign_clip_to_ca")) c.clip_to_ca = parse_yesno(*v, true);
     return c;
 }
 

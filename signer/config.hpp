@@ -59,6 +59,9 @@ struct CaConfig {
     long default_crl_hours = 0;
     /// Smallest RSA key a CSR may carry (tokensign_min_rsa_bits, default 2048).
     int min_rsa_bits = 2048;
+    /// A certificate that would outlive the CA certificate: clipped to the CA's notAfter (with
+    /// a note) when true (tokensign_clip_to_ca = yes, the default), refused when false.
+    bool clip_to_ca = true;
 
     /// Reads [ca] default_ca (or `name`) and that section. Throws InputError for a missing
     /// section or a missing required entry (database, new_certs_dir, certificate, private_key,

@@ -167,13 +167,21 @@ std::vector<PendingCertificate> Issuer::prepare(const std::vector<Csr>& csrs, co
                                               m_cfg.default_enddate.c_str())) {
             throw OpenSslError("notAfter");
         }
-        if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(m_ca.get())) > 0)
-            throw InputError(csr.name + ": the certificate would be valid until " +
-                             time_text(X509_get0_notAfter(x)) +
-                             ", after the CA certificate ends (" +
-                             time_text(X509_get0_notAfter(m_ca.get())) +
-                             "); tokensign refuses rather than clipping the validity: ask for "
-                             "fewer days (--days) or renew the CA certificate");
+        if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(m_ca.get())) > 0) {
+            if (!m_cfg.clip_to_ca)
+                throw InputError(csr.name + ": the certificate would be valid until " +
+                                 time_text(X509_get0_notAfter(x)) +
+                                 ", after the CA certificate ends (" +
+                                 time_text(X509_get0_notAfter(m_ca.get())) +
+                                 "), and tokensign_clip_to_ca = no: ask for fewer days (--days) "
+                                 "or renew the CA certificate");
+            // A certificate cannot be trusted past its issuer: end it with the CA.
+            p.notes.push_back("validity clipped from " + time_text(X509_get0_notAfter(x)) +
+                              " to the CA certificate's end, " +
+                              time_text(X509_get0_notAfter(m_ca.get())));
+            if (!X509_set1_notAfter(x, X509_get0_notAfter(m_ca.get())))
+                throw OpenSslError("X509_set1_notAfter");
+        }
 
         if (!X509_set_subject_name(x, subject.get())) throw OpenSslError("X509_set_subject_name");
         if (!X509_set_pubkey(x, X509_REQ_get0_pubkey(csr.req.get())))

@@ -28,6 +28,7 @@ struct PendingCertificate {
     std::string csr_name;
     OsslPtr<X509> cert;
     IndexEntry entry;
+    std::vector<std::string> notes;  // e.g. "validity clipped to the CA certificate's end"
 };
 
 /// Issues certificates for one CA section.
@@ -53,8 +54,9 @@ public:
 
     /// For each request, in order: policy, the to-be-signed certificate (serial from the
     /// database or random with rand_serial, dates, subject, key, profile extensions, copied
-    /// extensions), the validity against the CA certificate's (refused, not clipped, when the
-    /// certificate would outlive the CA), and the database clashes (unique_subject, serial).
+    /// extensions), the validity against the CA certificate's (a certificate that would outlive
+    /// the CA is clipped to the CA's notAfter with a note, or refused with
+    /// tokensign_clip_to_ca = no), and the database clashes (unique_subject, serial).
     /// Nothing is signed or staged. Throws PolicyError / InputError / CaDbError.
     std::vector<PendingCertificate> prepare(const std::vector<Csr>& csrs, const CaDb& db);
 
