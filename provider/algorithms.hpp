@@ -25,10 +25,11 @@ extern const OSSL_DISPATCH uri_pem_encoder_functions[];
 extern const OSSL_DISPATCH text_encoder_functions[];
 extern const OSSL_DISPATCH spki_der_encoder_functions[];
 extern const OSSL_DISPATCH spki_pem_encoder_functions[];
-extern const OSSL_DISPATCH rsa_uri_pem_decoder_functions[];
-extern const OSSL_DISPATCH rsa_pss_uri_pem_decoder_functions[];
-extern const OSSL_DISPATCH ec_uri_pem_decoder_functions[];
-extern const OSSL_DISPATCH ed25519_uri_pem_decoder_functions[];
-extern const OSSL_DISPATCH ed448_uri_pem_decoder_functions[];
+extern const OSSL_DISPATCH uri_pem_to_der_decoder_functions[];
+extern const OSSL_DISPATCH rsa_uri_decoder_functions[];
+extern const OSSL_DISPATCH rsa_pss_uri_decoder_functions[];
+extern const OSSL_DISPATCH ec_uri_decoder_functions[];
+extern const OSSL_DISPATCH ed25519_uri_decoder_functions[];
+extern const OSSL_DISPATCH ed448_uri_decoder_functions[];
 
 }  // namespace ts::prov

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// DECODER for tokensign's URI PEM (provider-decoder(7)), so programs that only take key files
-// can use token keys. Registered for PEM input only, and it reads just the first line of any
-// PEM that is not its own before handing it back ("empty-handed", return 1).
+// DECODERs for tokensign's URI PEM (provider-decoder(7)), so programs that only take key files
+// can use token keys. Step 1 ("DER" from PEM) accepts only our label and passes the URI text
+// on with the key type; step 2 (per key type, structure "pkcs11-uri") finds the key on the
+// token and hands it to our keymgmt by reference.
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include <openssl/bio.h>
 #include <openssl/core_dispatch.h>
@@ -24,23 +26,18 @@ namespace {
 void* dec_newctx(void* provctx) noexcept { return provctx; }
 void dec_freectx(void*) noexcept {}
 
-int dec_does_selection(void*, int selection) noexcept {
-    return selection == 0 || (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0 ? 1 : 0;
-}
+constexpr std::string_view kBegin = "-----BEGIN TOKENSIGN ";
+constexpr std::string_view kStructure = "pkcs11-uri";
 
-template <const char* Type>
-int dec_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void* data_cbarg,
-               OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) noexcept {
+int pem_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void* data_cbarg,
+               OSSL_PASSPHRASE_CALLBACK*, void*) noexcept {
     auto* prov = static_cast<ProvCtx*>(vctx);
     return TS_GUARD(prov, 0, [&] {
         OsslPtr<BIO> in(BIO_new_from_core_bio(prov->host, cin));
         host_check(in != nullptr, "opening the input");
-        const std::string begin = "-----BEGIN " + uri_pem_label(Type) + "-----";
-        std::string head(begin.size(), '\0');
-        int n = BIO_read(in.get(), head.data(), static_cast<int>(head.size()));
-        if (n != static_cast<int>(head.size()) || head != begin) return 1;  // not ours
-        // Ours: read the rest (a URI is short) and parse the whole PEM from memory.
-        std::string text = head;
+        std::string text(kBegin.size(), '\0');
+        int n = BIO_read(in.get(), text.data(), static_cast<int>(text.size()));
+        if (n != static_cast<int>(kBegin.size()) || text != kBegin) return 1;  // not ours
         char buf[1024];
         while (text.size() < 16384 && (n = BIO_read(in.get(), buf, sizeof buf)) > 0) {
             text.append(buf, static_cast<std::size_t>(n));
@@ -50,20 +47,58 @@ int dec_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void
         char* header = nullptr;
         unsigned char* data = nullptr;
         long len = 0;
-        host_check(mem && PEM_read_bio(mem.get(), &name, &header, &data, &len) == 1,
-                   "reading a tokensign key PEM");
-        std::string uri_text(reinterpret_cast<char*>(data), static_cast<std::size_t>(len));
+        if (!mem || PEM_read_bio(mem.get(), &name, &header, &data, &len) != 1) return 1;
+        std::string label = name;
+        std::string body(reinterpret_cast<char*>(data), static_cast<std::size_t>(len));
         OPENSSL_free(name);
         OPENSSL_free(header);
         OPENSSL_free(data);
+        // "TOKENSIGN <TYPE> KEY"
+        constexpr std::string_view kPrefix = "TOKENSIGN ", kSuffix = " KEY";
+        if (label.size() <= kPrefix.size() + kSuffix.size() ||
+            label.compare(label.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+            return 1;
+        }
+        std::string type = label.substr(kPrefix.size(), label.size() - kPrefix.size() - kSuffix.size());
+        int object_type = OSSL_OBJECT_PKEY;
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type),
+            OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, type.data(), 0),
+            OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
+                                             const_cast<char*>(kStructure.data()), 0),
+            OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, body.data(), body.size()),
+            OSSL_PARAM_END};
+        return data_cb(params, data_cbarg) ? 1 : 0;
+    });
+}
 
-        std::unique_ptr<Key> key = load_private_key(prov, hsm::parse_uri(uri_text), pw_cb, pw_cbarg);
+int dec_does_selection(void*, int selection) noexcept {
+    return selection == 0 || (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0 ? 1 : 0;
+}
+
+template <const char* Type>
+int uri_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void* data_cbarg,
+               OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) noexcept {
+    auto* prov = static_cast<ProvCtx*>(vctx);
+    return TS_GUARD(prov, 0, [&] {
+        OsslPtr<BIO> in(BIO_new_from_core_bio(prov->host, cin));
+        host_check(in != nullptr, "opening the input");
+        constexpr std::string_view kScheme = "pkcs11:";
+        std::string uri_text(kScheme.size(), '\0');
+        int n = BIO_read(in.get(), uri_text.data(), static_cast<int>(uri_text.size()));
+        if (n != static_cast<int>(kScheme.size()) || uri_text != kScheme) return 1;  // not ours
+        char buf[1024];
+        while (uri_text.size() < 8192 && (n = BIO_read(in.get(), buf, sizeof buf)) > 0) {
+            uri_text.append(buf, static_cast<std::size_t>(n));
+        }
+        std::unique_ptr<Key> key =
+            load_private_key(prov, hsm::parse_uri(uri_text), pw_cb, pw_cbarg);
         if (std::strcmp(Type, "RSA-PSS") == 0 && key->type == "RSA") {
             key->type = Type;
             key->set_public(*key->pub);
         }
         if (key->type != Type) {
-            throw hsm::SelectionError("the key file says " + std::string(Type) + " but " +
+            throw hsm::SelectionError("the key file names a " + std::string(Type) + " key but " +
                                       key->ref->describe() + " is " + key->type);
         }
         int object_type = OSSL_OBJECT_PKEY;
@@ -79,6 +114,9 @@ int dec_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void
     });
 }
 
+// The key stays on the token: there is nothing to export to another provider's keymgmt.
+int uri_export_object(void*, const void*, size_t, OSSL_CALLBACK*, void*) noexcept { return 0; }
+
 constexpr char kRsa[] = "RSA";
 constexpr char kRsaPss[] = "RSA-PSS";
 constexpr char kEc[] = "EC";
@@ -87,17 +125,23 @@ constexpr char kEd448[] = "ED448";
 
 }  // namespace
 
-#define TS_DECODER_TABLE(name, type)                                                  \
-    const OSSL_DISPATCH name[] = {                                                     \
-        TS_DISPATCH(DECODER_NEWCTX, decoder_newctx, dec_newctx),                       \
-        TS_DISPATCH(DECODER_FREECTX, decoder_freectx, dec_freectx),                    \
-        TS_DISPATCH(DECODER_DOES_SELECTION, decoder_does_selection, dec_does_selection), \
-        TS_DISPATCH(DECODER_DECODE, decoder_decode, dec_decode<type>), {0, nullptr}}
+const OSSL_DISPATCH uri_pem_to_der_decoder_functions[] = {
+    TS_DISPATCH(DECODER_NEWCTX, decoder_newctx, dec_newctx),
+    TS_DISPATCH(DECODER_FREECTX, decoder_freectx, dec_freectx),
+    TS_DISPATCH(DECODER_DECODE, decoder_decode, pem_decode), {0, nullptr}};
 
-TS_DECODER_TABLE(rsa_uri_pem_decoder_functions, kRsa);
-TS_DECODER_TABLE(rsa_pss_uri_pem_decoder_functions, kRsaPss);
-TS_DECODER_TABLE(ec_uri_pem_decoder_functions, kEc);
-TS_DECODER_TABLE(ed25519_uri_pem_decoder_functions, kEd25519);
-TS_DECODER_TABLE(ed448_uri_pem_decoder_functions, kEd448);
+#define TS_DECODER_TABLE(name, type)                                                    \
+    const OSSL_DISPATCH name[] = {                                                       \
+        TS_DISPATCH(DECODER_NEWCTX, decoder_newctx, dec_newctx),                         \
+        TS_DISPATCH(DECODER_FREECTX, decoder_freectx, dec_freectx),                      \
+        TS_DISPATCH(DECODER_DOES_SELECTION, decoder_does_selection, dec_does_selection), \
+        TS_DISPATCH(DECODER_DECODE, decoder_decode, uri_decode<type>),                   \
+        TS_DISPATCH(DECODER_EXPORT_OBJECT, decoder_export_object, uri_export_object), {0, nullptr}}
+
+TS_DECODER_TABLE(rsa_uri_decoder_functions, kRsa);
+TS_DECODER_TABLE(rsa_pss_uri_decoder_functions, kRsaPss);
+TS_DECODER_TABLE(ec_uri_decoder_functions, kEc);
+TS_DECODER_TABLE(ed25519_uri_decoder_functions, kEd25519);
+TS_DECODER_TABLE(ed448_uri_decoder_functions, kEd448);
 
 }  // namespace ts::prov

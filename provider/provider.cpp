@@ -134,15 +134,25 @@ const OSSL_ITEM* reason_strings() {
     return items.data();
 }
 
+// The default provider's names for each key type: names in one entry are aliases, so they must
+// match exactly.
+#define TS_NAMES_RSA "RSA:rsaEncryption:1.2.840.113549.1.1.1"
+#define TS_NAMES_RSA_PSS "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"
+#define TS_NAMES_EC "EC:id-ecPublicKey:1.2.840.10045.2.1"
+#define TS_NAMES_ED25519 "ED25519:1.3.101.112"
+#define TS_NAMES_ED448 "ED448:1.3.101.113"
+
 const OSSL_ALGORITHM kKeymgmt[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", kProps, rsa_keymgmt_functions,
+    {TS_NAMES_RSA, kProps, rsa_keymgmt_functions,
      "RSA keys on a PKCS#11 token"},
-    {"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", kProps, rsa_pss_keymgmt_functions,
+    {TS_NAMES_RSA_PSS, kProps, rsa_pss_keymgmt_functions,
      "RSA-PSS keys on a PKCS#11 token"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", kProps, ec_keymgmt_functions,
+    {TS_NAMES_EC, kProps, ec_keymgmt_functions,
      "EC keys on a PKCS#11 token"},
-    {"ED25519:1.3.101.112", kProps, ed25519_keymgmt_functions, "Ed25519 keys on a PKCS#11 token"},
-    {"ED448:1.3.101.113", kProps, ed448_keymgmt_functions, "Ed448 keys on a PKCS#11 token"},
+    {TS_NAMES_ED25519, kProps, ed25519_keymgmt_functions,
+     "Ed25519 keys on a PKCS#11 token"},
+    {TS_NAMES_ED448, kProps, ed448_keymgmt_functions,
+     "Ed448 keys on a PKCS#11 token"},
     {nullptr, nullptr, nullptr, nullptr}};
 
 const OSSL_ALGORITHM kSignature[] = {
@@ -179,28 +189,26 @@ const OSSL_ALGORITHM kStore[] = {
     TS_ENC(names, uri_pem_encoder_functions, "output=pem,structure=PrivateKeyInfo",        \
            "token key reference (pkcs11: URI) as PEM")
 
-#define TS_NAMES_RSA "RSA:rsaEncryption:1.2.840.113549.1.1.1"
-#define TS_NAMES_RSA_PSS "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"
-#define TS_NAMES_EC "EC:id-ecPublicKey:1.2.840.10045.2.1"
-#define TS_NAMES_ED25519 "ED25519:1.3.101.112"
-#define TS_NAMES_ED448 "ED448:1.3.101.113"
 
 const OSSL_ALGORITHM kEncoder[] = {
     TS_ENCODERS_FOR(TS_NAMES_RSA, rsa),         TS_ENCODERS_FOR(TS_NAMES_RSA_PSS, rsa_pss),
     TS_ENCODERS_FOR(TS_NAMES_EC, ec),           TS_ENCODERS_FOR(TS_NAMES_ED25519, ed25519),
     TS_ENCODERS_FOR(TS_NAMES_ED448, ed448),     {nullptr, nullptr, nullptr, nullptr}};
 
-// Only for PEM whose label is tokensign's own (the decoder reads the first line and leaves
-// anything else at once).
+// Our URI PEM, in two steps as OpenSSL's own PEM keys: PEM to "DER" (here: the URI text) for
+// our label only, then per key type from that text to a key reference. The PEM step reads one
+// line of any other PEM before handing it back; the second step (structure "pkcs11-uri") is
+// never tried on SubjectPublicKeyInfo or PKCS#8 input.
+#define TS_DEC(names, fns, desc) \
+    {names, "provider=tokensign,input=der,structure=pkcs11-uri", fns, desc}
 const OSSL_ALGORITHM kDecoder[] = {
-    TS_ENC(TS_NAMES_RSA, rsa_uri_pem_decoder_functions, "input=pem", "RSA token key URI PEM"),
-    TS_ENC(TS_NAMES_RSA_PSS, rsa_pss_uri_pem_decoder_functions, "input=pem",
-           "RSA-PSS token key URI PEM"),
-    TS_ENC(TS_NAMES_EC, ec_uri_pem_decoder_functions, "input=pem", "EC token key URI PEM"),
-    TS_ENC(TS_NAMES_ED25519, ed25519_uri_pem_decoder_functions, "input=pem",
-           "Ed25519 token key URI PEM"),
-    TS_ENC(TS_NAMES_ED448, ed448_uri_pem_decoder_functions, "input=pem",
-           "Ed448 token key URI PEM"),
+    {"DER", "provider=tokensign,input=pem", uri_pem_to_der_decoder_functions,
+     "tokensign key URI PEM"},
+    TS_DEC(TS_NAMES_RSA, rsa_uri_decoder_functions, "RSA token key URI"),
+    TS_DEC(TS_NAMES_RSA_PSS, rsa_pss_uri_decoder_functions, "RSA-PSS token key URI"),
+    TS_DEC(TS_NAMES_EC, ec_uri_decoder_functions, "EC token key URI"),
+    TS_DEC(TS_NAMES_ED25519, ed25519_uri_decoder_functions, "Ed25519 token key URI"),
+    TS_DEC(TS_NAMES_ED448, ed448_uri_decoder_functions, "Ed448 token key URI"),
     {nullptr, nullptr, nullptr, nullptr}};
 
 const OSSL_ALGORITHM* query_operation(void*, int operation_id, int* no_cache) noexcept {

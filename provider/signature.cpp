@@ -90,11 +90,12 @@ void* sig_dupctx(void* vctx) noexcept {
 
 void set_key(SigCtx& c, void* provkey, bool signing) {
     auto* k = static_cast<const Key*>(provkey);
+    if (k == nullptr && c.key) k = c.key.get();  // re-initialisation keeps the key (EVP does)
     if (k == nullptr || !k->host) throw std::invalid_argument("no key given for the signature");
     if (signing && !k->has_private()) {
         throw std::invalid_argument("this key has no private half on a token: it cannot sign");
     }
-    c.key = std::make_shared<const Key>(*k);
+    if (k != c.key.get()) c.key = std::make_shared<const Key>(*k);
     c.signing = signing;
     c.mirror_md.reset();
     c.mirror_raw.reset();
