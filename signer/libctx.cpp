@@ -121,6 +121,9 @@ void LibCtx::load_tokensign() {
 
 OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location,
                                    const hsm::Config& cfg, std::shared_ptr<const hsm::Pin> pin) {
+    // Whatever an earlier step left queued (e.g. the system openssl.cnf's engine lines) is not
+    // about this key.
+    ERR_clear_error();
     PinCallbackData data;
     std::string store_uri = location;
     if (hsm::is_pkcs11_uri(location)) {
@@ -167,8 +170,14 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location,
     if (!data.error.empty()) throw hsm::PinError(data.error);
     std::string shown =
         hsm::is_pkcs11_uri(location) ? hsm::parse_uri(location).to_string() : location;
-    OpenSslError detail("no private key");
-    throw InputError("no private key found at " + shown + " (" + detail.what() + ")");
+    OpenSslError detail("cannot load the CA key " + shown);
+    std::string what = detail.what();
+    // The provider reports a rejected or locked PIN with the CK_RV name as its reason: that is
+    // an authentication failure (exit 4), not a missing key.
+    for (const char* rv : {"CKR_PIN_INCORRECT", "CKR_PIN_LOCKED", "CKR_PIN_EXPIRED",
+                           "CKR_PIN_LEN_RANGE", "CKR_USER_PIN_NOT_INITIALIZED"})
+        if (what.find(rv) != std::string::npos) throw hsm::PinError(what);
+    throw InputError("no private key found at " + shown + ": " + what);
 }
 
 std::string read_file(const std::string& path) {

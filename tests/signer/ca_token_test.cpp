@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+// `tokensign ca` with the CA key on a SoftHSM2 token, loaded through the tokensign provider:
+// init --generate (--store-cert), batch signing, openssl ca continuing with the same token key,
+// CRLs; every artefact checked by verifiers that do not load tokensign.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "tests/signer/ca_util.hpp"
+#include "tests/support/softhsm.hpp"
+
+namespace ts::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+Dn leaf(const std::string& cn) { return {{"C", "US"}, {"O", "Token Org"}, {"CN", cn}}; }
+
+class CaTokenTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        s_hsm = new SoftHsm();
+        s_hsm->add_token("ca-token");
+        s_leaf_key = make_ec_key().release();
+    }
+    static void TearDownTestSuite() {
+        delete s_hsm;
+        s_hsm = nullptr;
+        EVP_PKEY_free(s_leaf_key);
+    }
+
+    // The environment every tokensign and openssl run gets: this suite's token, its module and
+    // PIN (TOKENSIGN_PIN is acceptable in tests), and the provider from this build.
+    std::map<std::string, std::string> env() const {
+        return {{"SOFTHSM2_CONF", s_hsm->conf()},
+                {"TOKENSIGN_MODULE", s_hsm->module()},
+                {"TOKENSIGN_PIN", "1234"},
+                {"TOKENSIGN_PROVIDER_DIR", provider_dir()}};
+    }
+
+    void init(const std::string& dir, const std::string& label, const std::string& spec,
+              bool store_cert) {
+        std::vector<std::string> args = {"ca", "init", "--dir", dir, "--key",
+                                         "pkcs11:token=ca-token;object=" + label, "--generate",
+                                         spec, "--subject", "/C=US/O=Token Org/CN=" + label};
+        if (store_cert) args.push_back("--store-cert");
+        auto r = tokensign(args, env());
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+
+    std::string csr_file(const std::string& name) {
+        std::string path = m_dir.file(name + ".csr");
+        write_text(path, make_csr(s_leaf_key, leaf(name + ".example")));
+        return path;
+    }
+
+    void expect_verifies(const std::string& ca_pem, const std::string& cert) {
+        // Plain openssl: no provider configuration at all.
+        auto v = run({"openssl", "verify", "-CAfile", ca_pem, cert}, {{"OPENSSL_CONF", "/dev/null"}});
+        EXPECT_EQ(v.exit_code, 0) << cert << ": " << v.out << v.err;
+        auto g = run({"certtool", "--verify", "--load-ca-certificate", ca_pem, "--infile", cert});
+        EXPECT_EQ(g.exit_code, 0) << cert << ": " << g.out << g.err;
+    }
+
+    static SoftHsm* s_hsm;
+    static EVP_PKEY* s_leaf_key;
+    TempDir m_dir{"tokensign-catoken"};
+};
+
+SoftHsm* CaTokenTest::s_hsm = nullptr;
+EVP_PKEY* CaTokenTest::s_leaf_key = nullptr;
+
+TEST_F(CaTokenTest, RsaCaOnTheTokenSignsABatchAndOpensslCaContinuesWithTheSameKey) {
+    std::string dir = m_dir.file("rsa");
+    init(dir, "rsa-root", "rsa:2048", true);
+    std::string cnf = dir + "/openssl.cnf";
+    std::string text = read_text(cnf);
+    EXPECT_NE(text.find("private_key       = pkcs11:"), std::string::npos);
+    EXPECT_EQ(text.find("pin-value"), std::string::npos);
+    EXPECT_EQ(text.find("1234"), std::string::npos);
+    expect_verifies(dir + "/certs/ca.pem", dir + "/certs/ca.pem");
+
+    // --store-cert: the root is on the token beside its key.
+    auto objs = run({"pkcs11-tool", "--module", s_hsm->module(), "--token-label", "ca-token",
+                     "--list-objects", "--type", "cert"},
+                    env());
+    EXPECT_NE(objs.out.find("rsa-root"), std::string::npos) << objs.out << objs.err;
+
+    fs::create_directory(m_dir.file("out"));
+    auto r = tokensign({"ca", "sign", "--config", cnf, "--batch", "--in", csr_file("t0"),
+                        csr_file("t1"), csr_file("t2"), "--out-dir", m_dir.file("out"),
+                        "--extensions", "server"},
+                       env());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const char* n : {"t0", "t1", "t2"})
+        expect_verifies(dir + "/certs/ca.pem", m_dir.file(std::string("out/") + n + ".pem"));
+
+    // openssl ca, through the provider that openssl.cnf activates, signs with the token key.
+    r = run({"openssl", "ca", "-batch", "-config", cnf, "-in", csr_file("o0"), "-out",
+             m_dir.file("o0.pem")},
+            env());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_verifies(dir + "/certs/ca.pem", m_dir.file("o0.pem"));
+    r = tokensign({"ca", "sign", "--config", cnf, "--batch", "--in", csr_file("t3"), "--out",
+                   m_dir.file("t3.pem")},
+                  env());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto lines = index_without_dates(dir + "/index.txt");
+    ASSERT_EQ(lines.size(), 5u);
+    EXPECT_EQ(lines[3], "V\t<expiry>\t\t1003\tunknown\t/C=US/O=Token Org/CN=o0.example");
+    EXPECT_EQ(lines[4], "V\t<expiry>\t\t1004\tunknown\t/C=US/O=Token Org/CN=t3.example");
+
+    // CRLs from both, verified without tokensign.
+    ASSERT_EQ(tokensign({"ca", "revoke", "--config", cnf, "--cert", m_dir.file("o0.pem"),
+                         "--reason", "keyCompromise"}, env()).exit_code, 0);
+    r = tokensign({"ca", "gencrl", "--config", cnf, "--out", m_dir.file("crl.pem")}, env());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto v = run({"openssl", "crl", "-in", m_dir.file("crl.pem"), "-CAfile", dir + "/certs/ca.pem",
+                  "-verify", "-noout"}, {{"OPENSSL_CONF", "/dev/null"}});
+    EXPECT_EQ(v.exit_code, 0) << v.err;
+    r = run({"openssl", "ca", "-config", cnf, "-gencrl", "-out", m_dir.file("crl2.pem")}, env());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    v = run({"openssl", "crl", "-in", m_dir.file("crl2.pem"), "-CAfile", dir + "/certs/ca.pem",
+             "-verify", "-noout"}, {{"OPENSSL_CONF", "/dev/null"}});
+    EXPECT_EQ(v.exit_code, 0) << v.err;
+}
+
+TEST_F(CaTokenTest, EcCaOnTheTokenIssuesCertificatesWithNamedCurveKeys) {
+    std::string dir = m_dir.file("ec");
+    init(dir, "ec-root", "ec:p-384", false);
+    auto x = run({"openssl", "x509", "-in", dir + "/certs/ca.pem", "-noout", "-text"});
+    EXPECT_NE(x.out.find("ASN1 OID: secp384r1"), std::string::npos) << x.out;
+    EXPECT_NE(x.out.find("ecdsa-with-SHA256"), std::string::npos);
+    expect_verifies(dir + "/certs/ca.pem", dir + "/certs/ca.pem");
+    auto r = tokensign({"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in",
+                        csr_file("e0"), "--out", m_dir.file("e0.pem")},
+                       env());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_verifies(dir + "/certs/ca.pem", m_dir.file("e0.pem"));
+}
+
+TEST_F(CaTokenTest, ATokenKeyThatDoesNotMatchTheCaCertificateIsRefused) {
+    init(m_dir.file("a"), "key-a", "ec:p-256", false);
+    init(m_dir.file("b"), "key-b", "ec:p-256", false);
+    // CA a's configuration, but CA b's token key.
+    std::string cnf = m_dir.file("a/openssl.cnf");
+    std::string a_text = read_text(cnf);
+    std::string b_text = read_text(m_dir.file("b/openssl.cnf"));
+    auto key_line = [](const std::string& t) {
+        auto p = t.find("\nprivate_key") + 1;
+        return t.substr(p, t.find('\n', p) - p);
+    };
+    a_text.replace(a_text.find(key_line(a_text)), key_line(a_text).size(), key_line(b_text));
+    write_text(cnf, a_text);
+    auto before = snapshot(m_dir.file("a"));
+    auto r = tokensign({"ca", "sign", "--config", cnf, "--batch", "--in", csr_file("m0")}, env());
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find("does not match the CA certificate"), std::string::npos) << r.err;
+    EXPECT_EQ(snapshot(m_dir.file("a")), before);
+}
+
+TEST_F(CaTokenTest, AWrongPinIsReportedAsAnAuthenticationFailure) {
+    std::string dir = m_dir.file("pin");
+    init(dir, "pin-root", "ec:p-256", false);
+    auto e = env();
+    e["TOKENSIGN_PIN"] = "9999";
+    auto before = snapshot(dir);
+    auto r = tokensign({"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in",
+                        csr_file("p0")},
+                       e);
+    EXPECT_EQ(r.exit_code, 4) << r.err;  // authentication failure, not "no key"
+    EXPECT_NE(r.err.find("CKR_PIN_INCORRECT"), std::string::npos) << r.err;
+    EXPECT_EQ(snapshot(dir), before);
+    // The right PIN afterwards still works (one wrong try, not a locked token).
+    r = tokensign({"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in",
+                   csr_file("p1")},
+                  env());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace ts::test
