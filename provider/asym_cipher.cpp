@@ -58,7 +58,9 @@ int init(CipherCtx& c, void* provkey, const OSSL_PARAM params[], bool decrypting
     }
     c.key = std::make_shared<const Key>(*k);
     c.mirror.reset(EVP_PKEY_CTX_new_from_pkey(c.prov->host, c.key->host.get(), nullptr));
-    host_check(c.mirror && EVP_PKEY_encrypt_init(c.mirror.get()) == 1,
+    bool soft = decrypting && c.key->soft_private;  // an in-memory key decrypts on the host
+    host_check(c.mirror && (soft ? EVP_PKEY_decrypt_init(c.mirror.get())
+                                 : EVP_PKEY_encrypt_init(c.mirror.get())) == 1,
                "preparing the host RSA context");
     if (params != nullptr && params[0].key != nullptr) {
         host_check(EVP_PKEY_CTX_set_params(c.mirror.get(), params) == 1, "invalid RSA parameter");
@@ -97,6 +99,13 @@ int rsa_ac_decrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsiz
     return TS_GUARD(c->prov, 0, [&] {
         if (!c->mirror || !c->key->has_private()) {
             throw std::invalid_argument("decrypt before decrypt_init");
+        }
+        if (c->key->soft_private) {
+            size_t len = out == nullptr ? 0 : outsize;
+            host_check(EVP_PKEY_decrypt(c->mirror.get(), out, &len, in, inlen) == 1,
+                       "RSA decryption");
+            *outlen = len;
+            return 1;
         }
         // out == nullptr asks only for the size: at most the modulus length.
         if (out == nullptr) {

@@ -36,7 +36,7 @@ void write_all(BIO* out, const void* data, std::size_t len) {
 
 const Key& key_of(const void* obj_raw) {
     auto* k = static_cast<const Key*>(obj_raw);
-    if (k == nullptr || !k->pub) throw std::invalid_argument("no tokensign key to encode");
+    if (k == nullptr || !k->host) throw std::invalid_argument("no tokensign key to encode");
     return *k;
 }
 
@@ -76,7 +76,12 @@ int text_encode(void* vctx, OSSL_CORE_BIO* cout, const void* obj_raw, const OSSL
     return TS_GUARD(prov, 0, [&] {
         const Key& k = key_of(obj_raw);
         OsslPtr<BIO> out = core_bio(prov, cout);
-        if (k.has_private()) {
+        if (k.soft_private) {
+            host_check(EVP_PKEY_print_private(out.get(), k.host.get(), 0, nullptr) == 1,
+                       "printing the key");
+            return 1;
+        }
+        if (k.on_token()) {
             BIO_printf(out.get(), "%s private key on a PKCS#11 token (not extractable)\n",
                        k.type.c_str());
             BIO_printf(out.get(), "Object: %s\n", k.ref->describe().c_str());
@@ -97,8 +102,16 @@ int uri_pem_encode(void* vctx, OSSL_CORE_BIO* cout, const void* obj_raw, const O
                    OSSL_PASSPHRASE_CALLBACK*, void*) noexcept {
     auto* prov = static_cast<ProvCtx*>(vctx);
     return TS_GUARD(prov, 0, [&] {
-        const Key& k = key_of(obj_raw);
-        if (!k.has_private()) {
+        auto* kp = static_cast<const Key*>(obj_raw);
+        if (kp == nullptr) throw std::invalid_argument("no tokensign key to encode");
+        const Key& k = *kp;
+        if (k.soft_private) {  // an in-memory key (see Key): PKCS#8 as the default provider
+            host_check(PEM_write_bio_PrivateKey(core_bio(prov, cout).get(), k.host.get(), nullptr,
+                                                nullptr, 0, nullptr, nullptr) == 1,
+                       "writing the private key");
+            return 1;
+        }
+        if (!k.on_token()) {
             throw std::invalid_argument("a public key has no private-key form to write");
         }
         std::string uri = key_uri(k);

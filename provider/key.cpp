@@ -13,7 +13,11 @@ std::string TokenRef::describe() const {
 }
 
 Key::Key(const Key& other)
-    : prov(other.prov), type(other.type), pub(other.pub), ref(other.ref) {
+    : prov(other.prov),
+      type(other.type),
+      pub(other.pub),
+      ref(other.ref),
+      soft_private(other.soft_private) {
     if (other.host) {
         host_check(EVP_PKEY_up_ref(other.host.get()) == 1, "EVP_PKEY_up_ref");
         host.reset(other.host.get());

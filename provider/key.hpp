@@ -29,17 +29,23 @@ struct TokenRef {
     std::string describe() const;
 };
 
-/// keydata of every tokensign keymgmt.
+/// keydata of every tokensign keymgmt. A token key has `ref`; a "soft" key (soft_private) is an
+/// ordinary in-memory key held entirely in the host library context. OpenSSL 3.0 may pick
+/// tokensign's keymgmt for any key when it is loaded before the default provider (SoftHSM2's
+/// own Ed25519 key generation, TLS ephemeral keys, `openssl genpkey`); soft keys make those
+/// work exactly as with the default provider.
 struct Key {
     ProvCtx* prov = nullptr;
     std::string type;                     // OpenSSL key type: "RSA", "RSA-PSS", "EC", "ED25519"
     std::optional<hsm::PublicKey> pub;    // unset: an empty key (keymgmt new, before import)
     OsslPtr<EVP_PKEY> host;               // the public key in prov->host
     std::shared_ptr<const TokenRef> ref;  // unset: a public key only
+    bool soft_private = false;            // host holds a private key (not a token key)
 
     Key() = default;
     Key(const Key& other);
-    bool has_private() const noexcept { return ref != nullptr; }
+    bool has_private() const noexcept { return ref != nullptr || soft_private; }
+    bool on_token() const noexcept { return ref != nullptr; }
     /// Sets pub and builds host from it (RSA-PSS keys become RSA-PSS EVP_PKEYs).
     void set_public(hsm::PublicKey p);
 };

@@ -43,7 +43,7 @@ int ecdh_init(void* vctx, void* provkey, const OSSL_PARAM[]) noexcept {
     auto* c = static_cast<EcdhCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
         auto* k = static_cast<const Key*>(provkey);
-        if (k == nullptr || !k->has_private() || !k->pub) {
+        if (k == nullptr || !k->has_private() || !k->host) {
             throw std::invalid_argument("ECDH needs a private EC key on a token");
         }
         c->key = std::make_shared<const Key>(*k);
@@ -55,8 +55,8 @@ int ecdh_set_peer(void* vctx, void* provkey) noexcept {
     auto* c = static_cast<EcdhCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
         auto* k = static_cast<const Key*>(provkey);
-        if (k == nullptr || !k->pub) throw std::invalid_argument("no peer key");
-        if (c->key && k->pub->group != c->key->pub->group) {
+        if (k == nullptr || !k->host) throw std::invalid_argument("no peer key");
+        if (c->key && c->key->on_token() && k->pub && k->pub->group != c->key->pub->group) {
             throw std::invalid_argument("the peer key is on curve " + k->pub->group +
                                         ", the token key on " + c->key->pub->group);
         }
@@ -69,6 +69,18 @@ int ecdh_derive(void* vctx, unsigned char* secret, size_t* secretlen, size_t out
     auto* c = static_cast<EcdhCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
         if (!c->key || !c->peer) throw std::invalid_argument("derive before init and set_peer");
+        if (c->key->soft_private) {  // an in-memory key (see Key): the host derives
+            OsslPtr<EVP_PKEY_CTX> d(
+                EVP_PKEY_CTX_new_from_pkey(c->prov->host, c->key->host.get(), nullptr));
+            size_t len = secret == nullptr ? 0 : outlen;
+            host_check(d && EVP_PKEY_derive_init(d.get()) == 1 &&
+                           EVP_PKEY_derive_set_peer(d.get(), c->peer->host.get()) == 1 &&
+                           EVP_PKEY_derive(d.get(), secret, &len) == 1,
+                       "ECDH");
+            *secretlen = len;
+            return 1;
+        }
+        if (!c->peer->pub) throw std::invalid_argument("the peer key has no public point");
         // The shared secret is the x coordinate: as long as the field.
         std::size_t len = (c->key->pub->bits() + 7) / 8;
         if (secret == nullptr) {

@@ -4,7 +4,9 @@
 // token and is never exported.
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
@@ -66,7 +68,7 @@ void* km_dup(const void* keydata_from, int selection) noexcept {
     auto* src = static_cast<const Key*>(keydata_from);
     return TS_GUARD(src->prov, static_cast<void*>(nullptr), [&]() -> void* {
         auto k = std::make_unique<Key>(*src);
-        if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0) k->ref.reset();
+        if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0 && k->ref) k->ref.reset();
         return k.release();
     });
 }
@@ -101,7 +103,8 @@ const OSSL_PARAM* km_gettable_params(void*) noexcept {
 
 int km_has(const void* keydata, int selection) noexcept {
     auto* k = static_cast<const Key*>(keydata);
-    if (k == nullptr || !k->pub) return 0;
+    if (k == nullptr || !k->host) return 0;
+    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0 && !k->pub && !k->soft_private) return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && !k->has_private()) return 0;
     return 1;  // public key and (EC) domain parameters are always there
 }
@@ -125,22 +128,32 @@ template <const Alg& A>
 int km_import(void* keydata, int selection, const OSSL_PARAM params[]) noexcept {
     auto* k = static_cast<Key*>(keydata);
     return TS_GUARD(k->prov, 0, [&] {
-        (void)selection;
-        // A tokensign key never holds private material: a key with it belongs elsewhere.
-        for (const char* priv : {OSSL_PKEY_PARAM_PRIV_KEY, OSSL_PKEY_PARAM_RSA_D}) {
-            if (OSSL_PARAM_locate_const(params, priv) != nullptr) return 0;
-        }
+        // Private material is never a token key: it becomes a soft key in the host context.
+        bool priv = (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 &&
+                    (OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != nullptr ||
+                     OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D) != nullptr);
+        bool pub = (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0;
+        int what = priv  ? EVP_PKEY_KEYPAIR
+                   : pub ? EVP_PKEY_PUBLIC_KEY
+                         : EVP_PKEY_KEY_PARAMETERS;
         OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(k->prov->host, A.type, nullptr));
         EVP_PKEY* pkey = nullptr;
         if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
-            EVP_PKEY_fromdata(pctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY,
-                              const_cast<OSSL_PARAM*>(params)) != 1) {
-            throw HostError(std::string("cannot import a ") + A.type + " public key");
+            EVP_PKEY_fromdata(pctx.get(), &pkey, what, const_cast<OSSL_PARAM*>(params)) != 1) {
+            throw HostError(std::string("cannot import a ") + A.type + " key");
         }
         OsslPtr<EVP_PKEY> host(pkey);
-        k->pub = hsm::from_evp_pkey(host.get());
+        k->pub.reset();
+        if (priv || pub) {
+            try {
+                k->pub = hsm::from_evp_pkey(host.get());
+            } catch (const hsm::Error&) {
+                // explicit curve parameters and the like: usable on the host, not a token key
+            }
+        }
         k->host = std::move(host);
         k->ref.reset();
+        k->soft_private = priv;
         return 1;
     });
 }
@@ -170,12 +183,9 @@ int km_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* cbarg
     return TS_GUARD(k->prov, 0, [&] {
         // The private key stays on the token. Refusing makes OpenSSL 3.0 use tokensign's own
         // signature/decryption for it instead of another provider's.
-        if (k->has_private() && (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0) return 0;
+        if (k->on_token() && (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0) return 0;
         if (!k->host) return 0;
-        return EVP_PKEY_export(k->host.get(), selection & ~OSSL_KEYMGMT_SELECT_PRIVATE_KEY,
-                               param_cb, cbarg) == 1
-                   ? 1
-                   : 0;
+        return EVP_PKEY_export(k->host.get(), selection, param_cb, cbarg) == 1 ? 1 : 0;
     });
 }
 
@@ -192,19 +202,21 @@ const char* km_query_operation_name(int operation_id) noexcept {
 // '?provider=tokensign' -algorithm RSA -pkeyopt pkcs11_uri:pkcs11:token=t;object=label`.
 struct GenCtx {
     ProvCtx* prov = nullptr;
+    int selection = 0;
     std::string uri;
     std::size_t rsa_bits = 2048;
     std::string group;
+    std::vector<OsslPtr<OSSL_PARAM>> params;  // every set, replayed for a soft key
 };
 
 constexpr const char* kParamUri = "pkcs11_uri";
 
-template <const Alg& A>
-void* km_gen_init(void* provctx, int selection, const OSSL_PARAM params[]);
-
 int km_gen_set_params(void* genctx, const OSSL_PARAM params[]) noexcept {
     auto* g = static_cast<GenCtx*>(genctx);
     return TS_GUARD(g->prov, 0, [&] {
+        if (params == nullptr) return 1;
+        OsslPtr<OSSL_PARAM> copy(OSSL_PARAM_dup(params));
+        if (copy) g->params.push_back(std::move(copy));
         const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, kParamUri);
         const char* s = nullptr;
         if (p != nullptr) {
@@ -223,38 +235,73 @@ int km_gen_set_params(void* genctx, const OSSL_PARAM params[]) noexcept {
 }
 
 template <const Alg& A>
-void* km_gen_init(void* provctx, int selection, const OSSL_PARAM params[]) {
+void* km_gen_init(void* provctx, int selection, const OSSL_PARAM params[]) noexcept {
     auto* prov = static_cast<ProvCtx*>(provctx);
     return TS_GUARD(prov, static_cast<void*>(nullptr), [&]() -> void* {
-        if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
-            throw hsm::UnsupportedError(
-                "tokensign generates key pairs on a token only, not domain parameters");
-        }
         auto g = std::make_unique<GenCtx>();
         g->prov = prov;
+        g->selection = selection;
         if (params != nullptr && !km_gen_set_params(g.get(), params)) return nullptr;
         return g.release();
     });
 }
 
+// Our pkcs11_uri plus whatever the default provider's generator takes (so -pkeyopt works the
+// same for soft keys), built once per key type.
 template <const Alg& A>
-const OSSL_PARAM* km_gen_settable_params(void*, void*) noexcept {
-    static const OSSL_PARAM kSettable[] = {
-        OSSL_PARAM_utf8_string(kParamUri, nullptr, 0),
-        OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, nullptr),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0), OSSL_PARAM_END};
-    return kSettable;
+const OSSL_PARAM* km_gen_settable_params(void*, void* provctx) noexcept {
+    static std::vector<OSSL_PARAM> table;
+    static std::once_flag once;
+    auto* prov = static_cast<ProvCtx*>(provctx);
+    std::call_once(once, [&] {
+        table.push_back(OSSL_PARAM_utf8_string(kParamUri, nullptr, 0));
+        if (prov == nullptr) return;
+        EVP_KEYMGMT* km = EVP_KEYMGMT_fetch(prov->host, A.type, nullptr);
+        const OSSL_PARAM* host = km != nullptr ? EVP_KEYMGMT_gen_settable_params(km) : nullptr;
+        for (; host != nullptr && host->key != nullptr; ++host) table.push_back(*host);
+        EVP_KEYMGMT_free(km);  // the table's keys are static strings of the default provider
+    });
+    static std::once_flag once_end;
+    std::call_once(once_end, [] { table.push_back(OSSL_PARAM_construct_end()); });
+    return table.data();
+}
+
+// A soft key: generated in the host context exactly as the default provider would.
+void* soft_gen(GenCtx& g, const char* type) {
+    OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(g.prov->host, type, nullptr));
+    bool keypair = (g.selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
+    host_check(pctx && (keypair ? EVP_PKEY_keygen_init(pctx.get())
+                                : EVP_PKEY_paramgen_init(pctx.get())) == 1,
+               "preparing key generation");
+    for (auto& p : g.params) {
+        host_check(EVP_PKEY_CTX_set_params(pctx.get(), p.get()) == 1, "key generation parameter");
+    }
+    EVP_PKEY* pkey = nullptr;
+    host_check((keypair ? EVP_PKEY_keygen(pctx.get(), &pkey)
+                        : EVP_PKEY_paramgen(pctx.get(), &pkey)) == 1,
+               "generating a key");
+    auto k = std::make_unique<Key>();
+    k->prov = g.prov;
+    k->type = type;
+    k->host.reset(pkey);
+    k->soft_private = keypair;
+    if (keypair) {
+        try {
+            k->pub = hsm::from_evp_pkey(pkey);
+        } catch (const hsm::Error&) {
+        }
+    }
+    return k.release();
 }
 
 template <const Alg& A>
 void* km_gen(void* genctx, OSSL_CALLBACK*, void*) noexcept {
     auto* g = static_cast<GenCtx*>(genctx);
     return TS_GUARD(g->prov, static_cast<void*>(nullptr), [&]() -> void* {
-        if (g->uri.empty()) {
-            throw hsm::UnsupportedError(
-                std::string("tokensign generates ") + A.type +
-                " keys on a token: give -pkeyopt pkcs11_uri:pkcs11:token=...;object=LABEL "
-                "(for a key in memory use -propquery '?provider=default')");
+        // Without a pkcs11_uri this is an ordinary key in memory (see Key).
+        if (g->uri.empty()) return soft_gen(*g, A.type);
+        if ((g->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
+            throw hsm::UnsupportedError("a pkcs11_uri names a key pair, not domain parameters");
         }
         hsm::Uri uri = hsm::parse_uri(g->uri);
         std::optional<std::string> label = uri.object();
@@ -299,6 +346,25 @@ void* km_gen(void* genctx, OSSL_CALLBACK*, void*) noexcept {
     });
 }
 
+// EC/DH parameter templates (EVP_PKEY_CTX_set1_... from a parameters-only key): the group.
+int km_gen_set_template(void* genctx, void* templ) noexcept {
+    auto* g = static_cast<GenCtx*>(genctx);
+    auto* t = static_cast<Key*>(templ);
+    return TS_GUARD(g->prov, 0, [&] {
+        if (t == nullptr || !t->host) return 0;
+        char group[64] = {0};
+        std::size_t len = 0;
+        if (EVP_PKEY_get_utf8_string_param(t->host.get(), OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                           sizeof group, &len) == 1) {
+            g->group = group;
+            OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+                              OSSL_PARAM_END};
+            g->params.emplace_back(OSSL_PARAM_dup(p));
+        }
+        return 1;
+    });
+}
+
 void km_gen_cleanup(void* genctx) noexcept { delete static_cast<GenCtx*>(genctx); }
 
 #define TS_KEYMGMT_TABLE(name, A, types)                                                    \
@@ -319,6 +385,7 @@ void km_gen_cleanup(void* genctx) noexcept { delete static_cast<GenCtx*>(genctx)
                     km_query_operation_name<A>),                                             \
         TS_DISPATCH(KEYMGMT_GEN_INIT, keymgmt_gen_init, km_gen_init<A>),                     \
         TS_DISPATCH(KEYMGMT_GEN_SET_PARAMS, keymgmt_gen_set_params, km_gen_set_params),      \
+        TS_DISPATCH(KEYMGMT_GEN_SET_TEMPLATE, keymgmt_gen_set_template, km_gen_set_template), \
         TS_DISPATCH(KEYMGMT_GEN_SETTABLE_PARAMS, keymgmt_gen_settable_params,                \
                     km_gen_settable_params<A>),                                              \
         TS_DISPATCH(KEYMGMT_GEN, keymgmt_gen, km_gen<A>),                                    \

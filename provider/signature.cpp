@@ -117,8 +117,11 @@ int sig_init(void* vctx, void* provkey, const OSSL_PARAM params[]) noexcept {
             throw hsm::UnsupportedError("EdDSA signs messages only (EVP_DigestSign one-shot)");
         }
         c->mirror_raw.reset(EVP_PKEY_CTX_new_from_pkey(c->prov->host, c->key->host.get(), nullptr));
-        host_check(c->mirror_raw && EVP_PKEY_verify_init(c->mirror_raw.get()) == 1,
-                   "preparing the host verify context");
+        // A soft key (see Key) signs on the host; a token key's mirror only verifies.
+        bool soft = Signing && c->key->soft_private;
+        host_check(c->mirror_raw && (soft ? EVP_PKEY_sign_init(c->mirror_raw.get())
+                                          : EVP_PKEY_verify_init(c->mirror_raw.get())) == 1,
+                   "preparing the host context");
         return set_params_on_mirror(*c, params);
     });
 }
@@ -134,12 +137,17 @@ int sig_digest_init(void* vctx, const char* mdname, void* provkey,
             throw hsm::UnsupportedError(std::string("EdDSA takes no digest, not ") + mdname);
         }
         c->mirror_md.reset(EVP_MD_CTX_new());
+        bool soft = Signing && c->key->soft_private;
         host_check(c->mirror_md &&
-                       EVP_DigestVerifyInit_ex(c->mirror_md.get(), nullptr, mdname, c->prov->host,
-                                               nullptr, c->key->host.get(), nullptr) == 1,
-                   "preparing the host digest-verify context");
+                       (soft ? EVP_DigestSignInit_ex(c->mirror_md.get(), nullptr, mdname,
+                                                     c->prov->host, nullptr, c->key->host.get(),
+                                                     nullptr)
+                             : EVP_DigestVerifyInit_ex(c->mirror_md.get(), nullptr, mdname,
+                                                       c->prov->host, nullptr,
+                                                       c->key->host.get(), nullptr)) == 1,
+                   "preparing the host digest context");
         if (!set_params_on_mirror(*c, params)) return 0;
-        if (Signing && c->alg != SigAlg::Eddsa) {
+        if (Signing && !soft && c->alg != SigAlg::Eddsa) {
             std::string md = mirror_digest(c->mirror());
             OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(c->prov->host, md.c_str(), nullptr));
             c->digest.reset(EVP_MD_CTX_new());
@@ -180,6 +188,12 @@ int sig_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize,
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
         if (!c->key || !c->signing) throw std::invalid_argument("sign called before sign_init");
+        if (c->key->soft_private) {
+            size_t len = sig == nullptr ? 0 : sigsize;
+            host_check(EVP_PKEY_sign(c->mirror_raw.get(), sig, &len, tbs, tbslen) == 1, "signing");
+            *siglen = len;
+            return 1;
+        }
         // sig == nullptr asks only for the size.
         if (sig == nullptr) {
             *siglen = max_signature_size(*c);
@@ -201,6 +215,9 @@ int sig_verify(void* vctx, const unsigned char* sig, size_t siglen, const unsign
 int sig_digest_sign_update(void* vctx, const unsigned char* data, size_t datalen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
+        if (c->key && c->key->soft_private && c->mirror_md) {
+            return EVP_DigestSignUpdate(c->mirror_md.get(), data, datalen) == 1 ? 1 : 0;
+        }
         if (!c->digest) throw std::invalid_argument("digest_sign_update before digest_sign_init");
         return EVP_DigestUpdate(c->digest.get(), data, datalen) == 1 ? 1 : 0;
     });
@@ -209,6 +226,12 @@ int sig_digest_sign_update(void* vctx, const unsigned char* data, size_t datalen
 int sig_digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
+        if (c->key && c->key->soft_private && c->mirror_md) {
+            size_t len = sig == nullptr ? 0 : sigsize;
+            host_check(EVP_DigestSignFinal(c->mirror_md.get(), sig, &len) == 1, "signing");
+            *siglen = len;
+            return 1;
+        }
         if (!c->digest) throw std::invalid_argument("digest_sign_final before digest_sign_init");
         if (sig == nullptr) {
             *siglen = max_signature_size(*c);
@@ -243,6 +266,12 @@ int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsi
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
         if (!c->key || !c->signing) throw std::invalid_argument("digest_sign before init");
+        if (c->key->soft_private) {
+            size_t len = sig == nullptr ? 0 : sigsize;
+            host_check(EVP_DigestSign(c->mirror_md.get(), sig, &len, tbs, tbslen) == 1, "signing");
+            *siglen = len;
+            return 1;
+        }
         if (sig == nullptr) {
             *siglen = max_signature_size(*c);
             return 1;
@@ -264,7 +293,7 @@ int sig_get_ctx_params(void* vctx, OSSL_PARAM params[]) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
         if (c->mirror() == nullptr) return 0;
-        if (c->alg == SigAlg::Rsa &&
+        if (c->alg == SigAlg::Rsa && c->key->on_token() &&
             OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID) != nullptr) {
             // The AlgorithmIdentifier must carry the salt length the token will use.
             pin_pss_salt_length(*c->key, c->mirror());
