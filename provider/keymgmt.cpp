@@ -241,6 +241,7 @@ void* km_gen_init(void* provctx, int selection, const OSSL_PARAM params[]) noexc
         auto g = std::make_unique<GenCtx>();
         g->prov = prov;
         g->selection = selection;
+        prov->check_config();
         if (params != nullptr && !km_gen_set_params(g.get(), params)) return nullptr;
         return g.release();
     });

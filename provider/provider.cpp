@@ -83,6 +83,12 @@ std::string drain_errors() {
 
 }  // namespace
 
+void ProvCtx::check_config() const {
+    if (!config_error.empty()) {
+        throw std::invalid_argument("tokensign is misconfigured: " + config_error);
+    }
+}
+
 HostError::HostError(const std::string& what)
     : std::runtime_error([&] {
           std::string q = drain_errors();
@@ -341,6 +347,10 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
     ctx->cfg.allow_prompt = false;
     try {
         read_config(*ctx, core_get_params);
+    } catch (const std::exception& e) {
+        ctx->config_error = e.what();
+    }
+    try {
         ctx->host = OSSL_LIB_CTX_new_from_dispatch(handle, in);
         host_check(ctx->host != nullptr, "cannot create tokensign's host library context");
         ctx->host_default = OSSL_PROVIDER_load(ctx->host, "default");

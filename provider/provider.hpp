@@ -48,6 +48,12 @@ struct ProvCtx {
     OSSL_PROVIDER* host_default = nullptr;
     hsm::Config cfg;
     LoginBehaviour login = LoginBehaviour::Auto;
+    /// A bad parameter in the provider's openssl.cnf section. OpenSSL drops errors raised while
+    /// it activates providers from a config file, so the provider loads and raises this on
+    /// every use instead of failing silently.
+    std::string config_error;
+    /// Throws std::invalid_argument(config_error) when the configuration was bad.
+    void check_config() const;
 };
 
 /// Raises an OpenSSL error through the core upcalls: reason code and a formatted message.

@@ -213,6 +213,7 @@ namespace {
 void* store_open(void* provctx, const char* uri) noexcept {
     auto* prov = static_cast<ProvCtx*>(provctx);
     return TS_GUARD(prov, static_cast<void*>(nullptr), [&]() -> void* {
+        prov->check_config();
         auto c = std::make_unique<StoreCtx>();
         c->prov = prov;
         c->uri = hsm::parse_uri(uri);

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# tokensign from an openssl.cnf provider section (docs/openssl-tokensign.cnf) with its
+# parameters: pkcs11-module, pin-source, login-behaviour, session-cache-size; no -provider
+# flags, no TOKENSIGN_MODULE/TOKENSIGN_PIN. Plus TOKENSIGN_MODULE with the flags.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+: "${TS_SOURCE_DIR:?TS_SOURCE_DIR must be set; ctest sets it}"
+
+TS_TOKEN_LABEL=e2e-conf
+ts_setup_token "$TS_TOKEN_LABEL"
+cd "$TS_WORK"
+printf 'configured\n' >data.txt
+ts_keygen EC:prime256v1 key 01
+
+# The shipped snippet with this build's paths and the optional parameters switched on.
+conf() {
+    sed -e "s|^module = .*|module = $TS_PROVIDER_DIR/tokensign.so|" \
+        -e "s|^# pkcs11-module = .*|pkcs11-module = $TS_MODULE|" \
+        -e "s|^# pin-source = .*|pin-source = file:$TS_PIN_FILE|" \
+        -e "s|^# login-behaviour = .*|login-behaviour = $1|" \
+        -e "s|^# session-cache-size = .*|session-cache-size = $2|" \
+        "$TS_SOURCE_DIR/docs/openssl-tokensign.cnf" >tokensign.cnf
+}
+unset TOKENSIGN_MODULE TOKENSIGN_PIN
+
+ts_log "openssl.cnf: module path and PIN from the provider section"
+conf auto 4
+OPENSSL_CONF=$TS_WORK/tokensign.cnf openssl list -providers >providers.txt
+grep -q 'tokensign' providers.txt || { cat providers.txt; ts_fail "tokensign not loaded from openssl.cnf"; }
+OPENSSL_CONF=$TS_WORK/tokensign.cnf openssl pkey -pubin -in "$(ts_uri key public)" -out key.pub.pem
+OPENSSL_CONF=$TS_WORK/tokensign.cnf openssl dgst -sha256 -sign "$(ts_uri key)" -out data.sig data.txt
+ossl_plain dgst -sha256 -verify key.pub.pem -signature data.sig data.txt
+OPENSSL_CONF=$TS_WORK/tokensign.cnf openssl req -new -x509 -key "$(ts_uri key)" -subj /CN=conf \
+    -days 5 -out conf.pem
+ossl_plain verify -CAfile conf.pem conf.pem
+
+ts_log "login-behaviour = never: private objects stay hidden, public ones work"
+conf never 4
+OPENSSL_CONF=$TS_WORK/tokensign.cnf openssl pkey -pubin -in "$(ts_uri key public)" -noout
+OPENSSL_CONF=$TS_WORK/tokensign.cnf ts_expect_fail "no private key" \
+    openssl dgst -sha256 -sign "$(ts_uri key)" -out x.sig data.txt
+
+ts_log "login-behaviour = always: logs in even for public objects"
+conf always 0
+OPENSSL_CONF=$TS_WORK/tokensign.cnf openssl storeutl "pkcs11:token=$TS_TOKEN_LABEL" >store.txt
+grep -q 'Total found: 2' store.txt || { cat store.txt; ts_fail "always: private and public key not both listed"; }
+
+ts_log "bad parameters stop the provider from loading, with the reason"
+conf sometimes 4
+OPENSSL_CONF=$TS_WORK/tokensign.cnf ts_expect_fail "login-behaviour" \
+    openssl pkey -pubin -in "$(ts_uri key public)" -noout
+conf auto lots
+OPENSSL_CONF=$TS_WORK/tokensign.cnf ts_expect_fail "session-cache-size" \
+    openssl pkey -pubin -in "$(ts_uri key public)" -noout
+
+ts_log "a wrong pkcs11-module is named in the error"
+sed -i "s|^pkcs11-module = .*|pkcs11-module = $TS_WORK/no-such-module.so|" tokensign.cnf
+sed -i "s|^login-behaviour = .*|login-behaviour = auto|; s|^session-cache-size = .*|session-cache-size = 4|" tokensign.cnf
+OPENSSL_CONF=$TS_WORK/tokensign.cnf ts_expect_fail "no-such-module" \
+    openssl pkey -pubin -in "$(ts_uri key public)" -noout
+
+ts_log "flags plus TOKENSIGN_MODULE / TOKENSIGN_PIN from the environment"
+TOKENSIGN_MODULE=$TS_MODULE TOKENSIGN_PIN=$TS_PIN ossl dgst -sha256 -sign "$(ts_uri key)" \
+    -out env.sig data.txt
+ossl_plain dgst -sha256 -verify key.pub.pem -signature env.sig data.txt
+echo "provider_config: all checks passed"
