@@ -46,6 +46,7 @@ Out two_call(Call&& call, std::size_t hint, const char* fn, const std::string& c
 std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
                                 std::span<const unsigned char> data, const PinSources& pins,
                                 std::size_t size_hint) {
+    QueueGuard quiet;
     check_rv(s.fn()->C_SignInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle),
              "C_SignInit", "signing with a key on " + s.token().what());
     return finish_or_invalidate(s, [&] {
@@ -62,6 +63,7 @@ std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHA
 
 SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
                     std::span<const unsigned char> in, const PinSources& pins) {
+    QueueGuard quiet;
     check_rv(s.fn()->C_DecryptInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle),
              "C_DecryptInit", "decrypting with a key on " + s.token().what());
     return finish_or_invalidate(s, [&] {
@@ -79,6 +81,7 @@ SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
 
 SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsigned char> peer,
                         CK_ULONG secret_len, const PinSources& pins) {
+    QueueGuard quiet;
     (void)pins;  // C_DeriveKey has no context-specific login step in the spec's flow
     CK_ECDH1_DERIVE_PARAMS params{CKD_NULL, 0, nullptr, static_cast<CK_ULONG>(peer.size()),
                                   const_cast<CK_BYTE*>(peer.data())};

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include <openssl/err.h>
+
 namespace ts::hsm {
 
 namespace {
@@ -108,6 +110,9 @@ constexpr RvText kRvTexts[] = {
 };
 
 }  // namespace
+
+QueueGuard::QueueGuard() noexcept { ERR_set_mark(); }
+QueueGuard::~QueueGuard() { ERR_pop_to_mark(); }
 
 bool Pkcs11Error::is_authentication_failure() const noexcept {
     switch (m_rv) {

@@ -55,6 +55,18 @@ private:
     std::string m_function;
 };
 
+/// Modules that use OpenSSL themselves (SoftHSM2) leave their own errors on the calling thread's
+/// OpenSSL error queue (an rdrand engine at C_Initialize, "bad decrypt" after a wrong PIN). Those
+/// say nothing to our users and would be printed under our own messages, so calls into such
+/// modules run inside a QueueGuard: whatever they queue is dropped when it goes out of scope.
+class QueueGuard {
+public:
+    QueueGuard() noexcept;
+    ~QueueGuard();
+    QueueGuard(const QueueGuard&) = delete;
+    QueueGuard& operator=(const QueueGuard&) = delete;
+};
+
 /// "CKR_PIN_INCORRECT", or "CKR_0x%08lx" for values the spec does not name.
 std::string rv_name(CK_RV rv);
 

@@ -145,6 +145,7 @@ GeneratedKey generate_key_pair(Session& s, const KeySpec& spec, const std::strin
             break;
     }
 
+    QueueGuard quiet;
     CK_MECHANISM mech{mech_type, nullptr, 0};
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
     check_rv(s.fn()->C_GenerateKeyPair(s.handle(), &mech, pub.data(), pub.count(), priv.data(),

@@ -46,6 +46,7 @@ std::string base_name(const std::string& path) {
 }
 
 CK_RV initialize(CK_FUNCTION_LIST* fl) {
+    QueueGuard quiet;
     CK_RV rv = p11_kit_module_initialize(fl);
     return rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? CKR_OK : rv;
 }
@@ -61,6 +62,7 @@ Module::Module(CK_FUNCTION_LIST* fl, std::string name, std::string path)
       m_fork_generation(fork_generation()) {}
 
 Module::~Module() {
+    QueueGuard quiet;
     p11_kit_module_finalize(m_fl);
     p11_kit_module_release(m_fl);
 }
@@ -85,6 +87,7 @@ std::shared_ptr<Module> Module::load_path(const std::string& path) {
     std::lock_guard lock(g_cache_mutex);
     const std::string key = "path:" + path;
     if (auto m = cache()[key].lock()) return m;
+    QueueGuard quiet;
     CK_FUNCTION_LIST* fl = p11_kit_module_load(path.c_str(), P11_KIT_MODULE_CRITICAL);
     if (!fl) {
         throw Error("cannot load PKCS#11 module '" + path + "': " + p11_kit_message() +
@@ -103,6 +106,7 @@ std::shared_ptr<Module> Module::load_path(const std::string& path) {
 std::vector<std::shared_ptr<Module>> Module::load_all_registered() {
     install_atfork();
     std::lock_guard lock(g_cache_mutex);
+    QueueGuard quiet;
     CK_FUNCTION_LIST** list = p11_kit_modules_load(nullptr, 0);
     if (!list) throw Error(std::string("cannot load the p11-kit registered modules: ") +
                            p11_kit_message());

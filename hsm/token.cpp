@@ -222,6 +222,7 @@ void Token::login(const PinSources& sources) {
     }
 
     CK_RV rv;
+    QueueGuard quiet;
     if (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
         // PIN pad: the PIN never passes through the host (PKCS#11 v2.40 C_Login).
         rv = f->C_Login(anchor, CKU_USER, nullptr, 0);
@@ -254,6 +255,7 @@ void Token::login(const PinSources& sources) {
 void Token::context_login(Session& s, const PinSources& sources) {
     CK_TOKEN_INFO ti = refresh_info();
     CK_RV rv;
+    QueueGuard quiet;
     if (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
         rv = s.fn()->C_Login(s.handle(), CKU_CONTEXT_SPECIFIC, nullptr, 0);
     } else {
