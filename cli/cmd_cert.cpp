@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // tokensign cert import | list: X.509 certificates stored on the token next to their keys.
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -9,10 +13,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "cli/common.hpp"
 #include "hsm/cert.hpp"
@@ -151,9 +151,8 @@ void run_cert_import(const CertImportOptions& o, const GlobalOptions& g) {
         // A certificate stored under a key's label and id claims to be that key's: make sure.
         hsm::PublicKey pub = hsm::read_public_key(s, key.handle);
         if (hsm::spki_der(pub) != cert_spki_der(cert.get())) {
-            throw signer::InputError("the certificate in '" + o.file +
-                                     "' is not for " + key.describe() +
-                                     ": its public key differs (SPKI SHA-256 " +
+            throw signer::InputError("the certificate in '" + o.file + "' is not for " +
+                                     key.describe() + ": its public key differs (SPKI SHA-256 " +
                                      sha256_colon_hex(cert_spki_der(cert.get())) + " vs " +
                                      hsm::spki_fingerprint(pub) + ")");
         }
@@ -164,13 +163,14 @@ void run_cert_import(const CertImportOptions& o, const GlobalOptions& g) {
     std::string obj_uri =
         hsm::object_uri(t.token->info().token_info, stored.id, stored.label, CKO_CERTIFICATE);
     if (o.json) {
-        std::cout << "{\"uri\":" << json_string(obj_uri) << ",\"label\":"
-                  << json_string(stored.label) << ",\"id\":" << json_string(hsm::to_hex(stored.id))
+        std::cout << "{\"uri\":" << json_string(obj_uri)
+                  << ",\"label\":" << json_string(stored.label)
+                  << ",\"id\":" << json_string(hsm::to_hex(stored.id))
                   << ",\"subject\":" << json_string(name_text(X509_get_subject_name(cert.get())))
                   << ",\"sha256\":" << json_string(sha256_colon_hex(der)) << "}\n";
     } else {
-        std::cout << "Imported certificate '" << stored.label << "' id "
-                  << hsm::to_hex(stored.id) << " onto " << t.token->what() << "\n"
+        std::cout << "Imported certificate '" << stored.label << "' id " << hsm::to_hex(stored.id)
+                  << " onto " << t.token->what() << "\n"
                   << "  subject: " << name_text(X509_get_subject_name(cert.get())) << "\n"
                   << "  uri:     " << obj_uri << "\n";
     }
@@ -184,7 +184,8 @@ void run_cert_list(const CertListOptions& o, const GlobalOptions& g) {
     auto certs = hsm::read_certificates(s, hsm::ObjectQuery::from_uri(uri));
 
     std::ostringstream out;
-    if (o.json) out << "{\"token\":" << json_string(t.token->info().label()) << ",\"certificates\":[";
+    if (o.json)
+        out << "{\"token\":" << json_string(t.token->info().label()) << ",\"certificates\":[";
     else
         out << certs.size() << (certs.size() == 1 ? " certificate" : " certificates") << " on "
             << t.token->what() << ":\n";
@@ -250,13 +251,15 @@ void setup_cert(CLI::App& app, const GlobalOptions& g) {
     import->add_option("FILE", imp->file, "the certificate, DER or PEM")
         ->required()
         ->check(CLI::ExistingFile);
-    auto* key = import->add_option("--key", imp->key,
-                                   "pkcs11: URI of the certificate's key: the certificate gets its "
-                                   "label and id")
+    auto* key = import
+                    ->add_option("--key", imp->key,
+                                 "pkcs11: URI of the certificate's key: the certificate gets its "
+                                 "label and id")
                     ->type_name("KEY-URI");
-    auto* token = import->add_option("--token", imp->token,
-                                     "pkcs11: URI of the token (with --label and --id)")
-                      ->type_name("TOKEN-URI");
+    auto* token =
+        import
+            ->add_option("--token", imp->token, "pkcs11: URI of the token (with --label and --id)")
+            ->type_name("TOKEN-URI");
     auto* label = import->add_option("--label", imp->label, "CKA_LABEL of the certificate")
                       ->type_name("LABEL");
     auto* id = import->add_option("--id", imp->id, "CKA_ID of the certificate, in hex")
@@ -268,20 +271,22 @@ void setup_cert(CLI::App& app, const GlobalOptions& g) {
     import->callback(command([imp, &g] {
         if (imp->key.empty() && imp->token.empty()) {
             throw CLI::RequiredError("--key or --token (with --label and --id)");
-        }
-        run_cert_import(*imp, g);
-    }));
+}
+run_cert_import(*imp, g);
+}  // namespace ts::cli
+));
 
-    auto lst = std::make_shared<CertListOptions>();
-    auto* list = cert->add_subcommand(
-        "list", "List the certificates on a token (those matching the URI's object and id if "
-                "given): label, id, subject, issuer, serial, validity, SHA-256 and URI");
-    list->add_option("TOKEN-URI", lst->uri, "pkcs11: URI naming exactly one token")->required();
-    list->add_flag("--pem", lst->pem, "also print each certificate as PEM");
-    list->add_flag("--no-login", lst->no_login,
-                   "do not log in: list only certificates readable without a PIN");
-    list->add_flag("--json", lst->json, "machine-readable output (one JSON object, with PEM)");
-    list->callback(command([lst, &g] { run_cert_list(*lst, g); }));
+auto lst = std::make_shared<CertListOptions>();
+auto* list = cert->add_subcommand(
+    "list",
+    "List the certificates on a token (those matching the URI's object and id if "
+    "given): label, id, subject, issuer, serial, validity, SHA-256 and URI");
+list->add_option("TOKEN-URI", lst->uri, "pkcs11: URI naming exactly one token")->required();
+list->add_flag("--pem", lst->pem, "also print each certificate as PEM");
+list->add_flag("--no-login", lst->no_login,
+               "do not log in: list only certificates readable without a PIN");
+list->add_flag("--json", lst->json, "machine-readable output (one JSON object, with PEM)");
+list->callback(command([lst, &g] { run_cert_list(*lst, g); }));
 }
 
 }  // namespace ts::cli

@@ -105,10 +105,9 @@ void run_key_generate(const KeyGenerateOptions& o, const GlobalOptions& g) {
     hsm::Session s = t.token->acquire();
     hsm::GeneratedKey k = hsm::generate_key_pair(s, spec, o.label, id);
     const CK_TOKEN_INFO& ti = t.token->info().token_info;
-    std::string priv_uri = hsm::object_uri(ti, k.private_key.id, k.private_key.label,
-                                           CKO_PRIVATE_KEY);
-    std::string pub_uri = hsm::object_uri(ti, k.public_key.id, k.public_key.label,
-                                          CKO_PUBLIC_KEY);
+    std::string priv_uri =
+        hsm::object_uri(ti, k.private_key.id, k.private_key.label, CKO_PRIVATE_KEY);
+    std::string pub_uri = hsm::object_uri(ti, k.public_key.id, k.public_key.label, CKO_PUBLIC_KEY);
     std::string fp = hsm::spki_fingerprint(k.public_params);
     if (o.json) {
         std::cout << "{\"private_key_uri\":" << json_string(priv_uri)
@@ -118,12 +117,10 @@ void run_key_generate(const KeyGenerateOptions& o, const GlobalOptions& g) {
                   << ",\"label\":" << json_string(k.private_key.label)
                   << ",\"id\":" << json_string(hsm::to_hex(k.private_key.id))
                   << ",\"spki_sha256\":" << json_string(fp)
-                  << ",\"public_key_pem\":" << json_string(hsm::spki_pem(k.public_params))
-                  << "}\n";
+                  << ",\"public_key_pem\":" << json_string(hsm::spki_pem(k.public_params)) << "}\n";
     } else {
         std::cout << "Generated " << spec.to_string() << " key pair '" << k.private_key.label
-                  << "' id " << hsm::to_hex(k.private_key.id) << " on " << t.token->what()
-                  << "\n"
+                  << "' id " << hsm::to_hex(k.private_key.id) << " on " << t.token->what() << "\n"
                   << "  private key: " << priv_uri << "\n"
                   << "  public key:  " << pub_uri << "\n"
                   << "  SPKI SHA-256: " << fp << "\n";
@@ -208,7 +205,8 @@ void run_key_show(const KeyShowOptions& o, const GlobalOptions& g) {
             << "SPKI SHA-256: " << hsm::spki_fingerprint(*v.pub) << "\n";
         if (!attrs.empty()) {
             out << "Attributes:  ";
-            for (const auto& [name, value] : attrs) out << " " << name << "=" << (value ? "yes" : "no");
+            for (const auto& [name, value] : attrs)
+                out << " " << name << "=" << (value ? "yes" : "no");
             out << "\n";
         }
         out << pem;
@@ -268,8 +266,9 @@ void setup_key(CLI::App& app, const GlobalOptions& g) {
 
     auto list_opts = std::make_shared<KeyListOptions>();
     auto* list = key->add_subcommand(
-        "list", "List the private and public keys on a token (those matching the URI's object, "
-                "id and type if given), with type, size, label, id and URI");
+        "list",
+        "List the private and public keys on a token (those matching the URI's object, "
+        "id and type if given), with type, size, label, id and URI");
     list->add_option("TOKEN-URI", list_opts->uri, "pkcs11: URI naming exactly one token")
         ->required();
     list->add_flag("--no-login", list_opts->no_login,
@@ -279,12 +278,12 @@ void setup_key(CLI::App& app, const GlobalOptions& g) {
 
     auto show_opts = std::make_shared<KeyShowOptions>();
     auto* show = key->add_subcommand(
-        "show", "Show one key: its URI, type, label, id, protection attributes, the public key "
-                "(PEM SubjectPublicKeyInfo) and the SHA-256 fingerprint of that DER "
-                "SubjectPublicKeyInfo. Without type= in the URI a private key is preferred, "
-                "then a public key, then a certificate.");
-    show->add_option("KEY-URI", show_opts->uri, "pkcs11: URI naming exactly one key")
-        ->required();
+        "show",
+        "Show one key: its URI, type, label, id, protection attributes, the public key "
+        "(PEM SubjectPublicKeyInfo) and the SHA-256 fingerprint of that DER "
+        "SubjectPublicKeyInfo. Without type= in the URI a private key is preferred, "
+        "then a public key, then a certificate.");
+    show->add_option("KEY-URI", show_opts->uri, "pkcs11: URI naming exactly one key")->required();
     show->add_flag("--no-login", show_opts->no_login,
                    "do not log in (only public objects are visible)");
     show->add_flag("--json", show_opts->json, "machine-readable output (one JSON object)");

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// tokensign token list | mechanisms: what modules, slots and tokens there are, and what they can do.
+// tokensign token list | mechanisms: what modules, slots and tokens there are, and what they can
+// do.
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -177,8 +178,9 @@ void setup_token(CLI::App& app, const GlobalOptions& g) {
 
     auto mech_opts = std::make_shared<TokenMechanismsOptions>();
     auto* mech = token->add_subcommand(
-        "mechanisms", "List the mechanisms of one token (C_GetMechanismList/C_GetMechanismInfo): "
-                      "name, key sizes and flags (sign, verify, generate-key-pair, ...)");
+        "mechanisms",
+        "List the mechanisms of one token (C_GetMechanismList/C_GetMechanismInfo): "
+        "name, key sizes and flags (sign, verify, generate-key-pair, ...)");
     mech->add_option("TOKEN-URI", mech_opts->uri, "pkcs11: URI naming exactly one token")
         ->required();
     mech->add_flag("--json", mech_opts->json, "machine-readable output (one JSON object)");

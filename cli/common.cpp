@@ -2,9 +2,9 @@
 // Global options, the help text every subcommand shares, and JSON string escaping.
 #include "cli/common.hpp"
 
-#include <cstdio>
-
 #include <openssl/err.h>
+
+#include <cstdio>
 
 #include "hsm/error.hpp"
 #include "hsm/token.hpp"
@@ -57,8 +57,9 @@ void setup_global(CLI::App& app, GlobalOptions& g) {
     app.fallthrough();
     app.footer(kFooter);
     app.add_option("--module", g.module,
-                   "PKCS#11 module (shared object) to load; overrides TOKENSIGN_MODULE and the "
-                   "modules registered with p11-kit")
+                   "PKCS#11 module (shared object) to load instead of TOKENSIGN_MODULE or the "
+                   "modules registered with p11-kit (a module-path or module-name in the URI "
+                   "wins)")
         ->type_name("PATH");
     app.add_option("--pin-source", g.pin_source,
                    "file (or file: URI) holding the user PIN; used when the URI has no "
@@ -77,13 +78,27 @@ std::string json_string(std::string_view s) {
     for (char c : s) {
         auto u = static_cast<unsigned char>(c);
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (u < 0x20 || u == 0x7f) {
                     char buf[8];

@@ -2,13 +2,12 @@
 // What every tokensign subcommand shares: global options, exit codes, JSON output.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "hsm/object.hpp"
 #include "hsm/resolve.hpp"
@@ -18,14 +17,14 @@ namespace ts::cli {
 /// Documented exit codes (tokensign(1), README "Exit codes").
 enum ExitCode : int {
     kExitOk = 0,
-    kExitFailure = 1,      // anything not listed below
-    kExitUsage = 2,        // bad command line
-    kExitSelection = 3,    // no such token/object, or several matched
-    kExitAuth = 4,         // PIN rejected, locked, or unobtainable
-    kExitToken = 5,        // the token or module failed (other CKR_*)
-    kExitRefused = 6,      // input or policy refused (weak digest, bad CSR, policy mismatch)
-    kExitCaDb = 7,         // CA directory or database unusable, or locked by another signer
-    kExitDeclined = 8,     // the user answered "no" at a confirmation prompt
+    kExitFailure = 1,    // anything not listed below
+    kExitUsage = 2,      // bad command line
+    kExitSelection = 3,  // no such token/object, or several matched
+    kExitAuth = 4,       // PIN rejected, locked, or unobtainable
+    kExitToken = 5,      // the token or module failed (other CKR_*)
+    kExitRefused = 6,    // input or policy refused (weak digest, bad CSR, policy mismatch)
+    kExitCaDb = 7,       // CA directory or database unusable, or locked by another signer
+    kExitDeclined = 8,   // the user answered "no" at a confirmation prompt
 };
 
 /// Options every subcommand accepts (bound on the top-level app).

@@ -43,7 +43,7 @@ inline std::string need_program(const std::string& name, const std::string& pack
 }
 
 class CliTest : public ::testing::Test {
-public:
+  public:
     static constexpr const char* kToken = "cli-test";
     static constexpr const char* kPin = "1234";
     static constexpr const char* kOther = "cli-other";
@@ -63,7 +63,7 @@ public:
         s_hsm.reset();
     }
 
-protected:
+  protected:
     /// tokensign ARGS with SOFTHSM2_CONF of this suite and `env` added.
     static RunResult ts(std::vector<std::string> args,
                         std::map<std::string, std::string> env = {}) {
@@ -99,9 +99,14 @@ protected:
 
     /// pkcs11-tool against this suite's SoftHSM2, logged in to kToken.
     static RunResult pkcs11_tool(std::vector<std::string> args) {
-        std::vector<std::string> argv{need_program("pkcs11-tool", "opensc"), "--module",
-                                      softhsm_module(), "--token-label", kToken,
-                                      "--login", "--pin", kPin};
+        std::vector<std::string> argv{need_program("pkcs11-tool", "opensc"),
+                                      "--module",
+                                      softhsm_module(),
+                                      "--token-label",
+                                      kToken,
+                                      "--login",
+                                      "--pin",
+                                      kPin};
         argv.insert(argv.end(), args.begin(), args.end());
         return tool(argv);
     }
@@ -120,13 +125,13 @@ protected:
     /// DER SubjectPublicKeyInfo of a PEM/DER public key file, re-encoded by stock openssl.
     static std::string spki_der_file(const std::string& in, const std::string& inform,
                                      const std::string& out) {
-        auto r = tool({"openssl", "pkey", "-pubin", "-inform", inform, "-in", in, "-outform",
-                       "DER", "-out", out});
+        auto r = tool({"openssl", "pkey", "-pubin", "-inform", inform, "-in", in, "-outform", "DER",
+                       "-out", out});
         EXPECT_EQ(r.exit_code, 0) << r.err;
         return out;
     }
 
-private:
+  private:
     static inline std::unique_ptr<SoftHsm> s_hsm;
     static inline std::unique_ptr<TempDir> s_dir;
 };

@@ -19,15 +19,16 @@ std::string spy_module() {
     if (r.exit_code == 0) {
         std::istringstream lines(r.out);
         for (std::string line; std::getline(lines, line);) {
-            if (line.size() > 15 && line.ends_with("/pkcs11-spy.so") && access(line.c_str(), R_OK) == 0) {
+            if (line.size() > 15 && line.ends_with("/pkcs11-spy.so") &&
+                access(line.c_str(), R_OK) == 0) {
                 return line;
             }
         }
     }
     for (const char* p : {"/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so",
                           "/usr/lib/aarch64-linux-gnu/pkcs11/pkcs11-spy.so",
-                          "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so", "/usr/lib/pkcs11/pkcs11-spy.so",
-                          "/usr/lib64/pkcs11/pkcs11-spy.so"}) {
+                          "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so",
+                          "/usr/lib/pkcs11/pkcs11-spy.so", "/usr/lib64/pkcs11/pkcs11-spy.so"}) {
         if (access(p, R_OK) == 0) return p;
     }
     ADD_FAILURE() << "OpenSC's pkcs11-spy.so is not installed: run scripts/install-deps.sh "
@@ -69,8 +70,8 @@ TEST_F(CliTest, HelpOfEveryCommandDocumentsOptionsPinsUrisAndExitCodes) {
         {{}, {"token", "key", "cert", "--module", "--pin-source", "--no-prompt"}},
         {{"token", "list"}, {"--json", "TOKEN-URI"}},
         {{"token", "mechanisms"}, {"--json", "TOKEN-URI"}},
-        {{"key", "generate"}, {"--token", "--type", "--label", "--id", "rsa:4096", "ec:p-384",
-                               "ed25519", "--json"}},
+        {{"key", "generate"},
+         {"--token", "--type", "--label", "--id", "rsa:4096", "ec:p-384", "ed25519", "--json"}},
         {{"key", "list"}, {"--json", "TOKEN-URI"}},
         {{"key", "show"}, {"--json", "KEY-URI", "SHA-256"}},
         {{"cert", "import"}, {"--key", "--token", "--label", "--id", "FILE", "--json"}},
@@ -83,7 +84,8 @@ TEST_F(CliTest, HelpOfEveryCommandDocumentsOptionsPinsUrisAndExitCodes) {
         std::string name = c.cmd.empty() ? "tokensign" : c.cmd[0] + " " + c.cmd[1];
         EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
         for (const auto& o : c.options) EXPECT_TRUE(contains(r.out, o)) << name << " lacks " << o;
-        for (const char* common : {"TOKENSIGN_PIN", "pin-source", "pkcs11:", "Exit codes", "3 no"}) {
+        for (const char* common :
+             {"TOKENSIGN_PIN", "pin-source", "pkcs11:", "Exit codes", "3 no"}) {
             EXPECT_TRUE(contains(r.out, common)) << name << " lacks " << common << "\n" << r.out;
         }
     }
@@ -218,8 +220,8 @@ TEST_F(CliTest, KeyGenerateListShowRoundTrip) {
 }
 
 TEST_F(CliTest, KeyGenerateRsa4096) {
-    auto g = json_of(ok({"key", "generate", "--token", token_uri(), "--type", "rsa:4096",
-                         "--label", "big", "--json"}));
+    auto g = json_of(ok({"key", "generate", "--token", token_uri(), "--type", "rsa:4096", "--label",
+                         "big", "--json"}));
     EXPECT_EQ(g["bits"].number, 4096);
     EXPECT_EQ(g["id"].string.size(), 16u);  // 8 random bytes
     write_file(file("big.pem"), g["public_key_pem"].string);
@@ -232,9 +234,9 @@ TEST_F(CliTest, Ed25519FollowsTheTokensMechanisms) {
     auto mechs = ts({"token", "mechanisms", token_uri()});
     ASSERT_EQ(mechs.exit_code, 0) << mechs.err;
     const bool offered = contains(mechs.out, "CKM_EC_EDWARDS_KEY_PAIR_GEN");
-    auto r = ts({"key", "generate", "--token", token_uri(), "--type", "ed25519", "--label", "ed",
-                 "--json"},
-                {{"TOKENSIGN_PIN", kPin}});
+    auto r = ts(
+        {"key", "generate", "--token", token_uri(), "--type", "ed25519", "--label", "ed", "--json"},
+        {{"TOKENSIGN_PIN", kPin}});
     if (offered) {
         ASSERT_EQ(r.exit_code, 0) << r.err;
         write_file(file("ed.pem"), json_of(r)["public_key_pem"].string);
@@ -247,11 +249,11 @@ TEST_F(CliTest, Ed25519FollowsTheTokensMechanisms) {
 }
 
 TEST_F(CliTest, BadKeyTypeOrIdIsAUsageError) {
-    for (auto args : std::vector<std::vector<std::string>>{
-             {"--type", "dsa:2048", "--label", "x"},
-             {"--type", "rsa:1024", "--label", "x"},
-             {"--type", "ec:p-256", "--label", "x", "--id", "zz"},
-             {"--type", "ec:p-256"}}) {
+    for (auto args :
+         std::vector<std::vector<std::string>>{{"--type", "dsa:2048", "--label", "x"},
+                                               {"--type", "rsa:1024", "--label", "x"},
+                                               {"--type", "ec:p-256", "--label", "x", "--id", "zz"},
+                                               {"--type", "ec:p-256"}}) {
         args.insert(args.begin(), {"key", "generate", "--token", token_uri()});
         auto r = ts(args, {{"TOKENSIGN_PIN", kPin}});
         EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -259,8 +261,8 @@ TEST_F(CliTest, BadKeyTypeOrIdIsAUsageError) {
 }
 
 TEST_F(CliTest, DuplicateLabelOrIdIsRefusedWithExit3) {
-    ok({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label", "dup",
-        "--id", "77"});
+    ok({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label", "dup", "--id",
+        "77"});
     auto label = ts({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label",
                      "dup", "--id", "78"},
                     {{"TOKENSIGN_PIN", kPin}});
@@ -274,8 +276,8 @@ TEST_F(CliTest, DuplicateLabelOrIdIsRefusedWithExit3) {
     // Nothing new was made.
     EXPECT_EQ(json_of(ok({"key", "list", token_uri(";object=dup"), "--json"}))["keys"].array.size(),
               2u);
-    EXPECT_EQ(json_of(ok({"key", "list", token_uri(";object=dup2"), "--json"}))["keys"].array.size(),
-              0u);
+    EXPECT_EQ(
+        json_of(ok({"key", "list", token_uri(";object=dup2"), "--json"}))["keys"].array.size(), 0u);
     EXPECT_EQ(json_of(ok({"key", "list", token_uri(";id=%77"), "--json"}))["keys"].array.size(),
               2u);
 }
@@ -324,9 +326,8 @@ TEST_F(CliTest, MalformedUriIsAUsageErrorNamingThePartNeverThePin) {
 
 TEST_F(CliTest, WrongPinCallsCLoginOnceAndLeavesTheTokenUsable) {
     const std::string log = file("spy.log");
-    const std::map<std::string, std::string> spy{{"PKCS11SPY", softhsm_module()},
-                                                 {"PKCS11SPY_OUTPUT", log},
-                                                 {"TOKENSIGN_PIN", "0000"}};
+    const std::map<std::string, std::string> spy{
+        {"PKCS11SPY", softhsm_module()}, {"PKCS11SPY_OUTPUT", log}, {"TOKENSIGN_PIN", "0000"}};
     auto r = ts({"--module", spy_module(), "key", "list", token_uri()}, spy);
     EXPECT_EQ(r.exit_code, 4) << r.err;
     EXPECT_TRUE(contains(r.err, "PIN was rejected")) << r.err;
@@ -354,8 +355,8 @@ TEST_F(CliTest, PinSourcesAreTriedInOrder) {
     auto pv = ts({"--pin-source", wrong, "key", "list", token_uri("?pin-value=1234")}, wrong_env);
     EXPECT_EQ(pv.exit_code, 0) << pv.err;
     // The URI's pin-source beats --pin-source and TOKENSIGN_PIN.
-    auto uri_src = ts({"--pin-source", wrong, "key", "list", token_uri("?pin-source=" + right)},
-                      wrong_env);
+    auto uri_src =
+        ts({"--pin-source", wrong, "key", "list", token_uri("?pin-source=" + right)}, wrong_env);
     EXPECT_EQ(uri_src.exit_code, 0) << uri_src.err;
     // --pin-source beats TOKENSIGN_PIN, also as a file: URI.
     auto opt = ts({"--pin-source", "file://" + right, "key", "list", token_uri()}, wrong_env);
@@ -389,8 +390,8 @@ TEST_F(CliTest, PublicObjectsNeedNoPin) {
         if (k["label"].string == "pub") ++mine;
     }
     EXPECT_EQ(mine, 1);
-    auto show = ts({"--no-prompt", "key", "show", token_uri(";object=pub;type=public"),
-                    "--no-login"});
+    auto show =
+        ts({"--no-prompt", "key", "show", token_uri(";object=pub;type=public"), "--no-login"});
     EXPECT_EQ(show.exit_code, 0) << show.err;
 }
 

@@ -14,8 +14,8 @@ namespace {
 using InteropTest = CliTest;
 
 TEST_F(InteropTest, Pkcs11ToolSignsWithTokensignRsaKeyAndOpenSslVerifies) {
-    ok({"key", "generate", "--token", token_uri(), "--type", "rsa:2048", "--label", "rsa-i",
-        "--id", "0a"});
+    ok({"key", "generate", "--token", token_uri(), "--type", "rsa:2048", "--label", "rsa-i", "--id",
+        "0a"});
     auto show = json_of(ok({"key", "show", token_uri(";object=rsa-i"), "--json"}));
     write_file(file("rsa-i.pem"), show["public_key_pem"].string);
     write_file(file("msg"), "signed by pkcs11-tool with a tokensign key\n");
@@ -36,18 +36,18 @@ TEST_F(InteropTest, Pkcs11ToolSignsWithTokensignRsaKeyAndOpenSslVerifies) {
 }
 
 TEST_F(InteropTest, Pkcs11ToolSignsWithTokensignEcKeyAndOpenSslVerifies) {
-    ok({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label", "ec-i",
-        "--id", "0e"});
+    ok({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label", "ec-i", "--id",
+        "0e"});
     auto show = json_of(ok({"key", "show", token_uri(";object=ec-i"), "--json"}));
     write_file(file("ec-i.pem"), show["public_key_pem"].string);
     write_file(file("msg"), "ECDSA over a host digest\n");
-    auto dig = tool({"openssl", "dgst", "-sha256", "-binary", "-out", file("msg.sha256"),
-                     file("msg")});
+    auto dig =
+        tool({"openssl", "dgst", "-sha256", "-binary", "-out", file("msg.sha256"), file("msg")});
     ASSERT_EQ(dig.exit_code, 0) << dig.err;
 
     // Plain CKM_ECDSA over the digest (SoftHSM2's hashed ECDSA mechanisms are unreliable).
-    auto sig = pkcs11_tool({"--sign", "--id", "0e", "-m", "ECDSA", "--signature-format",
-                            "openssl", "-i", file("msg.sha256"), "-o", file("ec-i.sig")});
+    auto sig = pkcs11_tool({"--sign", "--id", "0e", "-m", "ECDSA", "--signature-format", "openssl",
+                            "-i", file("msg.sha256"), "-o", file("ec-i.sig")});
     ASSERT_EQ(sig.exit_code, 0) << sig.err;
     auto v = tool({"openssl", "pkeyutl", "-verify", "-pubin", "-inkey", file("ec-i.pem"), "-in",
                    file("msg.sha256"), "-sigfile", file("ec-i.sig")});
@@ -61,11 +61,11 @@ TEST_F(InteropTest, TokensignShowsKeysMadeByPkcs11Tool) {
         const char* label;
         const char* id;
     };
-    for (const Case& c : {Case{"EC:prime256v1", "ptool-ec", "0c"},
-                          Case{"rsa:2048", "ptool-rsa", "0d"}}) {
+    for (const Case& c :
+         {Case{"EC:prime256v1", "ptool-ec", "0c"}, Case{"rsa:2048", "ptool-rsa", "0d"}}) {
         SCOPED_TRACE(c.label);
-        auto gen = pkcs11_tool({"--keypairgen", "--key-type", c.type, "--label", c.label, "--id",
-                                c.id});
+        auto gen =
+            pkcs11_tool({"--keypairgen", "--key-type", c.type, "--label", c.label, "--id", c.id});
         ASSERT_EQ(gen.exit_code, 0) << gen.err;
 
         // pkcs11-tool's own export of the public key, normalised to DER SPKI by openssl.
@@ -76,21 +76,20 @@ TEST_F(InteropTest, TokensignShowsKeysMadeByPkcs11Tool) {
         const std::string expected = openssl_sha256(der);
 
         // Found by label alone (the private key is preferred), and by id and type.
-        auto show = json_of(ok({"key", "show", token_uri(";object=" + std::string(c.label)),
-                                "--json"}));
+        auto show =
+            json_of(ok({"key", "show", token_uri(";object=" + std::string(c.label)), "--json"}));
         EXPECT_EQ(show["class"].string, "private key");
         EXPECT_EQ(show["spki_sha256"].string, expected);
-        auto by_id = json_of(ok({"key", "show", token_uri(";id=%" + std::string(c.id) +
-                                                          ";type=public"),
-                                 "--json"}));
+        auto by_id = json_of(
+            ok({"key", "show", token_uri(";id=%" + std::string(c.id) + ";type=public"), "--json"}));
         EXPECT_EQ(by_id["spki_sha256"].string, expected);
         EXPECT_EQ(by_id["label"].string, c.label);
     }
 }
 
 TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
-    ok({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label", "leaf",
-        "--id", "1f"});
+    ok({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label", "leaf", "--id",
+        "1f"});
     auto show = json_of(ok({"key", "show", token_uri(";object=leaf"), "--json"}));
     write_file(file("leaf.pub"), show["public_key_pem"].string);
 
@@ -103,8 +102,8 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
                       file("leaf.pub"), "-CA", file("ca.pem"), "-CAkey", file("ca.key"), "-days",
                       "1", "-out", file("leaf.pem")});
     ASSERT_EQ(leaf.exit_code, 0) << leaf.err;
-    auto der = tool({"openssl", "x509", "-in", file("leaf.pem"), "-outform", "DER", "-out",
-                     file("leaf.der")});
+    auto der = tool(
+        {"openssl", "x509", "-in", file("leaf.pem"), "-outform", "DER", "-out", file("leaf.der")});
     ASSERT_EQ(der.exit_code, 0) << der.err;
 
     // A certificate for another key is refused (exit 6) and nothing is stored.
@@ -116,8 +115,8 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
               0u);
 
     // PEM input, label and id from the key.
-    auto imp = json_of(ok({"cert", "import", file("leaf.pem"), "--key", token_uri(";object=leaf"),
-                           "--json"}));
+    auto imp = json_of(
+        ok({"cert", "import", file("leaf.pem"), "--key", token_uri(";object=leaf"), "--json"}));
     EXPECT_EQ(imp["label"].string, "leaf");
     EXPECT_EQ(imp["id"].string, "1f");
     // DER input with explicit label and id.
@@ -150,8 +149,8 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
     EXPECT_FALSE(contains(human.out, "leaf-copy")) << human.out;
 
     // pkcs11-tool reads back exactly the bytes that were imported.
-    auto rd = pkcs11_tool({"--read-object", "--type", "cert", "--label", "leaf", "-o",
-                           file("back.der")});
+    auto rd =
+        pkcs11_tool({"--read-object", "--type", "cert", "--label", "leaf", "-o", file("back.der")});
     ASSERT_EQ(rd.exit_code, 0) << rd.err;
     EXPECT_EQ(read_file(file("back.der")), read_file(file("leaf.der")));
     // And key show on the certificate's URI gives the key's fingerprint.

@@ -8,7 +8,7 @@ namespace ts::test {
 namespace {
 
 class Parser {
-public:
+  public:
     explicit Parser(std::string_view t) : m_t(t) {}
 
     Json document() {
@@ -18,7 +18,7 @@ public:
         return v;
     }
 
-private:
+  private:
     [[noreturn]] void fail(const std::string& what) {
         throw std::runtime_error("invalid JSON at offset " + std::to_string(m_i) + ": " + what);
     }
@@ -118,18 +118,34 @@ private:
             if (m_i >= m_t.size()) fail("unterminated escape");
             char e = m_t[m_i++];
             switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
                 case 'u': {
                     if (m_i + 4 > m_t.size()) fail("short \\u escape");
-                    unsigned long cp = std::strtoul(std::string(m_t.substr(m_i, 4)).c_str(),
-                                                    nullptr, 16);
+                    unsigned long cp =
+                        std::strtoul(std::string(m_t.substr(m_i, 4)).c_str(), nullptr, 16);
                     m_i += 4;
                     if (cp < 0x80) {
                         out += static_cast<char>(cp);
@@ -143,7 +159,8 @@ private:
                     }
                     break;
                 }
-                default: fail("bad escape");
+                default:
+                    fail("bad escape");
             }
         }
     }

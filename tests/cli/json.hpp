@@ -21,7 +21,8 @@ struct Json {
 
     /// Member `key` of an object; throws std::out_of_range naming the key when absent.
     const Json& operator[](const std::string& key) const {
-        if (type != Type::Object) throw std::out_of_range("not an object (looking for " + key + ")");
+        if (type != Type::Object)
+            throw std::out_of_range("not an object (looking for " + key + ")");
         auto it = object.find(key);
         if (it == object.end()) throw std::out_of_range("no member '" + key + "'");
         return it->second;

@@ -19,7 +19,7 @@ namespace ts::test {
 /// SetUpTestSuite makes a fresh SoftHSM2 directory with token kLabel (user PIN 1234) and opens
 /// it through Module::load_path; tests log in with pins().
 class HsmTest : public ::testing::Test {
-public:
+  public:
     static constexpr const char* kLabel = "hsm-test";
     static constexpr const char* kPin = "1234";
 
@@ -29,7 +29,7 @@ public:
     static void set_up(const std::vector<std::pair<std::string, std::string>>& extra);
     static void TearDownTestSuite();
 
-protected:
+  protected:
     static hsm::Module& module() { return *s_module; }
     static std::shared_ptr<hsm::Module> module_ptr() { return s_module; }
     static hsm::Token& token() { return *s_token; }
@@ -40,7 +40,7 @@ protected:
     /// A logged-in session.
     static hsm::Session session();
 
-private:
+  private:
     static std::unique_ptr<SoftHsm> s_softhsm;
     static std::shared_ptr<hsm::Module> s_module;
     static std::shared_ptr<hsm::Token> s_token;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Key generation on a real SoftHSM2 token: protection attributes, sizes, curves, refusals.
-#include <gtest/gtest.h>
+#include "hsm/keygen.hpp"
 
+#include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 
@@ -11,7 +12,6 @@
 #include "hsm/attributes.hpp"
 #include "hsm/crypto.hpp"
 #include "hsm/error.hpp"
-#include "hsm/keygen.hpp"
 #include "hsm/mechanism.hpp"
 #include "hsm/object.hpp"
 #include "hsm/ossl.hpp"
@@ -24,7 +24,7 @@ namespace {
 using Bytes = std::vector<unsigned char>;
 
 class KeygenTest : public HsmTest {
-protected:
+  protected:
     /// Every property the issue requires of a generated key pair.
     static void expect_protected_pair(hsm::Session& s, const hsm::GeneratedKey& k,
                                       const std::string& label, const Bytes& id) {
@@ -68,8 +68,8 @@ TEST_F(KeygenTest, Rsa2048IsSensitiveNonExtractableOnBothHalves) {
     EXPECT_EQ(k.public_params.kind, hsm::KeyKind::Rsa);
     EXPECT_EQ(k.public_params.bits(), 2048u);
     EXPECT_EQ(k.public_params.exponent, (Bytes{0x01, 0x00, 0x01}));
-    for (CK_ATTRIBUTE_TYPE secret : {CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2,
-                                     CKA_EXPONENT_1, CKA_COEFFICIENT}) {
+    for (CK_ATTRIBUTE_TYPE secret :
+         {CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2, CKA_EXPONENT_1, CKA_COEFFICIENT}) {
         EXPECT_EQ(hsm::probe_attribute(s, k.private_key.handle, secret), CKR_ATTRIBUTE_SENSITIVE)
             << "attribute 0x" << std::hex << secret;
         EXPECT_EQ(hsm::get_attribute(s, k.private_key.handle, secret), std::nullopt);
@@ -229,7 +229,8 @@ TEST_F(KeygenTest, GeneratedKeysSignAndOpenSslVerifies) {
                          std::span<const unsigned char>(digest, dlen), pins());
     ASSERT_EQ(raw.size(), 64u);  // r || s, PKCS#11 v2.40 §2.3.1
     ECDSA_SIG* esig = ECDSA_SIG_new();
-    ECDSA_SIG_set0(esig, BN_bin2bn(raw.data(), 32, nullptr), BN_bin2bn(raw.data() + 32, 32, nullptr));
+    ECDSA_SIG_set0(esig, BN_bin2bn(raw.data(), 32, nullptr),
+                   BN_bin2bn(raw.data() + 32, 32, nullptr));
     unsigned char* der = nullptr;
     int derlen = i2d_ECDSA_SIG(esig, &der);
     ECDSA_SIG_free(esig);

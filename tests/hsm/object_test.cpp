@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Finding objects and storing certificates on a real SoftHSM2 token.
-#include <gtest/gtest.h>
+#include "hsm/object.hpp"
 
+#include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -12,7 +13,6 @@
 #include "hsm/cert.hpp"
 #include "hsm/error.hpp"
 #include "hsm/keygen.hpp"
-#include "hsm/object.hpp"
 #include "hsm/ossl.hpp"
 #include "hsm/pubkey.hpp"
 #include "hsm/uri.hpp"
@@ -24,7 +24,7 @@ namespace {
 using Bytes = std::vector<unsigned char>;
 
 class ObjectTest : public HsmTest {
-protected:
+  protected:
     /// A self-signed certificate made by OpenSSL for `pub` (signed with a throwaway host key,
     /// subject CN=cn): what a CA would hand back for a token key.
     static Bytes certificate_for(const hsm::PublicKey& pub, const std::string& cn) {
@@ -84,7 +84,8 @@ TEST_F(ObjectTest, FindOneListsSeveralMatches) {
 }
 
 TEST_F(ObjectTest, QueryFromUriUsesIdObjectAndType) {
-    auto q = hsm::ObjectQuery::from_uri(hsm::parse_uri("pkcs11:token=x;id=%01%02;object=k;type=cert"));
+    auto q =
+        hsm::ObjectQuery::from_uri(hsm::parse_uri("pkcs11:token=x;id=%01%02;object=k;type=cert"));
     EXPECT_EQ(q.id, (Bytes{1, 2}));
     EXPECT_EQ(q.label, "k");
     EXPECT_EQ(q.cls, CKO_CERTIFICATE);

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Modules, token selection, login and mechanisms on a real SoftHSM2 token.
+#include "hsm/token.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,7 +11,6 @@
 #include "hsm/mechanism.hpp"
 #include "hsm/module.hpp"
 #include "hsm/resolve.hpp"
-#include "hsm/token.hpp"
 #include "hsm/uri.hpp"
 #include "tests/hsm/hsm_fixture.hpp"
 
@@ -17,7 +18,7 @@ namespace ts::test {
 namespace {
 
 class TokenTest : public HsmTest {
-public:
+  public:
     // A second token, so selection has a choice to make.
     static void SetUpTestSuite() { set_up({{"hsm-other", "5678"}}); }
 };

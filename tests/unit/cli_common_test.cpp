@@ -30,10 +30,12 @@ TEST(CliCommonTest, GlobalOptionsParseBeforeAndAfterSubcommand) {
         bool ran = false;
         auto* sub = app.add_subcommand("sub");
         sub->callback([&] { ran = true; });
-        std::vector<std::string> args{"--module", "/x/mod.so", "--pin-source", "/x/pin",
-                                      "--no-prompt", "--allow-final-pin-try"};
-        if (after) args.insert(args.begin(), "sub");
-        else args.push_back("sub");
+        std::vector<std::string> args{"--module", "/x/mod.so",   "--pin-source",
+                                      "/x/pin",   "--no-prompt", "--allow-final-pin-try"};
+        if (after)
+            args.insert(args.begin(), "sub");
+        else
+            args.push_back("sub");
         std::reverse(args.begin(), args.end());  // CLI11 takes argv reversed
         app.parse(args);
         EXPECT_TRUE(ran);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // CK_RV names and messages (hsm/error).
+#include "hsm/error.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "hsm/error.hpp"
 
 namespace ts::hsm {
 namespace {

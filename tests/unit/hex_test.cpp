@@ -31,9 +31,9 @@ TEST(HexTest, RoundTrips) {
 }
 
 TEST(HexTest, RejectsMalformed) {
-    EXPECT_THROW(from_hex("abc"), Error);   // odd number of digits
-    EXPECT_THROW(from_hex("0g"), Error);    // not hex
-    EXPECT_THROW(from_hex(""), Error);      // nothing
+    EXPECT_THROW(from_hex("abc"), Error);    // odd number of digits
+    EXPECT_THROW(from_hex("0g"), Error);     // not hex
+    EXPECT_THROW(from_hex(""), Error);       // nothing
     EXPECT_THROW(from_hex("01 02"), Error);  // spaces are not separators
     EXPECT_THROW(from_hex("-1"), Error);
 }

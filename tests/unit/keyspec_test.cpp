@@ -35,8 +35,8 @@ TEST(KeySpecTest, ParsesEdwardsCurves) {
 }
 
 TEST(KeySpecTest, ToStringParsesBack) {
-    for (const char* text : {"rsa:2048", "rsa:4096", "ec:p-256", "ec:p-384", "ec:p-521",
-                             "ed25519", "ed448"}) {
+    for (const char* text :
+         {"rsa:2048", "rsa:4096", "ec:p-256", "ec:p-384", "ec:p-521", "ed25519", "ed448"}) {
         KeySpec a = KeySpec::parse(text);
         KeySpec b = KeySpec::parse(a.to_string());
         EXPECT_EQ(a.kind, b.kind) << text;

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // PIN sources (hsm/pin, hsm/resolve): files, file: URIs, and the order they are tried in.
+#include "hsm/pin.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -8,7 +10,6 @@
 #include <string>
 
 #include "hsm/error.hpp"
-#include "hsm/pin.hpp"
 #include "hsm/resolve.hpp"
 #include "hsm/uri.hpp"
 #include "tests/support/softhsm.hpp"
@@ -22,7 +23,7 @@ std::string text(const Pin& p) {
 }
 
 class PinTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { unsetenv("TOKENSIGN_PIN"); }
     void TearDown() override { unsetenv("TOKENSIGN_PIN"); }
 

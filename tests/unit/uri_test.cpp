@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // RFC 7512 URI parsing and formatting (hsm/uri): every attribute, encodings, hostile input.
+#include "hsm/uri.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "hsm/error.hpp"
-#include "hsm/uri.hpp"
 
 namespace ts::hsm {
 namespace {
@@ -150,11 +151,10 @@ TEST(UriTest, NotAUriIsRefused) {
 }
 
 TEST(UriTest, PinValueNeverAppearsInErrors) {
-    for (const char* text : {"pkcs11:token=a?pin-value=hunter2%zz",
-                             "pkcs11:token=a?pin-value=hunter2&bogus=1",
-                             "pkcs11:tokn=a?pin-value=hunter2",
-                             "pkcs11:token=a;pin-value=hunter2",
-                             "pkcs11:token=a?pin-value=hunter2%"}) {
+    for (const char* text :
+         {"pkcs11:token=a?pin-value=hunter2%zz", "pkcs11:token=a?pin-value=hunter2&bogus=1",
+          "pkcs11:tokn=a?pin-value=hunter2", "pkcs11:token=a;pin-value=hunter2",
+          "pkcs11:token=a?pin-value=hunter2%"}) {
         std::string e = uri_error(text);
         EXPECT_FALSE(e.empty()) << text;
         EXPECT_EQ(e.find("hunter2"), std::string::npos) << text << " -> " << e;
