@@ -6,10 +6,25 @@
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
+#include "hsm/object.hpp"
+
 namespace ts::prov {
 
 std::string TokenRef::describe() const {
     return object.describe() + " on " + token->what();
+}
+
+hsm::KeyHandle TokenRef::handle_for(hsm::Session& s) const {
+    std::lock_guard lock(m_mutex);
+    if (m_generation != hsm::fork_generation()) {
+        hsm::ObjectQuery q;
+        q.cls = CKO_PRIVATE_KEY;
+        q.id = object.id;
+        q.label = object.label;
+        const_cast<TokenRef*>(this)->handle.handle = hsm::find_one(s, q).handle;
+        m_generation = hsm::fork_generation();
+    }
+    return handle;
 }
 
 Key::Key(const Key& other)

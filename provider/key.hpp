@@ -4,12 +4,14 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include <openssl/evp.h>
 
 #include "hsm/crypto.hpp"
+#include "hsm/module.hpp"
 #include "hsm/object.hpp"
 #include "hsm/ossl.hpp"
 #include "hsm/pubkey.hpp"
@@ -27,6 +29,15 @@ struct TokenRef {
     hsm::KeyHandle handle;
     hsm::PinSources pins;      // incl. a PIN the caller's passphrase callback gave, if any
     std::string describe() const;
+
+    /// The key's handle for a session of this process. Object handles are per application:
+    /// after fork() the child re-initialises the module, so the key is found again (by class,
+    /// id and label) once per fork generation.
+    hsm::KeyHandle handle_for(hsm::Session& s) const;
+
+private:
+    mutable std::mutex m_mutex;
+    mutable unsigned long m_generation = hsm::fork_generation();
 };
 
 /// keydata of every tokensign keymgmt. A token key has `ref`; a "soft" key (soft_private) is an

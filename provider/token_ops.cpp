@@ -27,14 +27,28 @@ auto on_token(const Key& key, F&& op) {
     const TokenRef& ref = token_ref(key);
     if (key.prov->login != LoginBehaviour::Never) ref.token->login(ref.pins);
     hsm::Session s = ref.token->acquire();
-    return op(s, ref);
+    return op(s, ref, ref.handle_for(s));
 }
 
 std::vector<unsigned char> sign_on_token(const Key& key, const CK_MECHANISM& mech,
-                                         std::span<const unsigned char> data) {
-    return on_token(key, [&](hsm::Session& s, const TokenRef& ref) {
-        return hsm::sign(s, ref.handle, mech, data, ref.pins);
+                                         std::span<const unsigned char> data,
+                                         std::size_t size_hint = 0) {
+    return on_token(key, [&](hsm::Session& s, const TokenRef& ref, const hsm::KeyHandle& h) {
+        return hsm::sign(s, h, mech, data, ref.pins, size_hint);
     });
+}
+
+// The token's raw signature size (PKCS#11 §2: modulus bytes; r||s; EdDSA R||S), so hsm::sign
+// skips the size query on the hot path.
+std::size_t raw_size(const Key& key) {
+    const hsm::PublicKey& p = *key.pub;
+    switch (p.kind) {
+        case hsm::KeyKind::Rsa: return static_cast<std::size_t>(EVP_PKEY_get_size(key.host.get()));
+        case hsm::KeyKind::Ec: return 2 * ((p.bits() + 7) / 8);
+        case hsm::KeyKind::Ed25519: return 64;
+        case hsm::KeyKind::Ed448: return 114;
+    }
+    return 0;
 }
 
 struct MdInfo {
@@ -136,9 +150,9 @@ std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
     switch (pad) {
         case RSA_PKCS1_PADDING: {
             CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};
-            if (md.empty()) return sign_on_token(key, mech, tbs);
+            if (md.empty()) return sign_on_token(key, mech, tbs, raw_size(key));
             MdInfo mi = md_info(key.prov->host, md);
-            return sign_on_token(key, mech, digest_info(mi.nid, tbs));
+            return sign_on_token(key, mech, digest_info(mi.nid, tbs), raw_size(key));
         }
         case RSA_PKCS1_PSS_PADDING: {
             if (md.empty()) throw hsm::UnsupportedError("RSA-PSS needs a digest");
@@ -155,11 +169,11 @@ std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
                 md_size);
             CK_RSA_PKCS_PSS_PARAMS pss{mi.hash, mgf.mgf, static_cast<CK_ULONG>(salt)};
             CK_MECHANISM mech{CKM_RSA_PKCS_PSS, &pss, sizeof pss};
-            return sign_on_token(key, mech, tbs);
+            return sign_on_token(key, mech, tbs, raw_size(key));
         }
         case RSA_NO_PADDING: {
             CK_MECHANISM mech{CKM_RSA_X_509, nullptr, 0};
-            return sign_on_token(key, mech, tbs);
+            return sign_on_token(key, mech, tbs, raw_size(key));
         }
         default:
             throw hsm::UnsupportedError("RSA padding mode " + std::to_string(pad) +
@@ -169,7 +183,7 @@ std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
 
 std::vector<unsigned char> ecdsa_sign_digest(const Key& key, std::span<const unsigned char> dgst) {
     CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
-    std::vector<unsigned char> rs = sign_on_token(key, mech, dgst);
+    std::vector<unsigned char> rs = sign_on_token(key, mech, dgst, raw_size(key));
     if (rs.empty() || rs.size() % 2 != 0) {
         throw hsm::Error("the token returned a malformed ECDSA signature (" +
                          std::to_string(rs.size()) + " bytes)");
@@ -193,7 +207,7 @@ std::vector<unsigned char> ecdsa_sign_digest(const Key& key, std::span<const uns
 
 std::vector<unsigned char> eddsa_sign(const Key& key, std::span<const unsigned char> msg) {
     CK_MECHANISM mech{CKM_EDDSA, nullptr, 0};
-    return sign_on_token(key, mech, msg);
+    return sign_on_token(key, mech, msg, raw_size(key));
 }
 
 hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oaep_md,
@@ -220,16 +234,15 @@ hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oae
             throw hsm::UnsupportedError("RSA padding mode " + std::to_string(padding) +
                                         " is not supported for decryption with a token key");
     }
-    return on_token(key, [&](hsm::Session& s, const TokenRef& ref) {
-        return hsm::decrypt(s, ref.handle, mech, in, ref.pins);
+    return on_token(key, [&](hsm::Session& s, const TokenRef& ref, const hsm::KeyHandle& h) {
+        return hsm::decrypt(s, h, mech, in, ref.pins);
     });
 }
 
 hsm::SecureBytes ecdh_derive(const Key& key, std::span<const unsigned char> peer_point,
                              std::size_t secret_len) {
-    return on_token(key, [&](hsm::Session& s, const TokenRef& ref) {
-        return hsm::derive_ecdh(s, ref.handle, peer_point, static_cast<CK_ULONG>(secret_len),
-                                ref.pins);
+    return on_token(key, [&](hsm::Session& s, const TokenRef& ref, const hsm::KeyHandle& h) {
+        return hsm::derive_ecdh(s, h, peer_point, static_cast<CK_ULONG>(secret_len), ref.pins);
     });
 }
 
