@@ -342,6 +342,11 @@ TEST_F(CliTest, WrongPinCallsCLoginOnceAndLeavesTheTokenUsable) {
     const Json* t = find_token(j, kToken);
     ASSERT_NE(t, nullptr);
     EXPECT_FALSE(has((*t)["flags"].strings(), "user-pin-locked"));
+    // The error said what the token flags say now (SoftHSM2 sets user-pin-count-low after a
+    // rejected PIN).
+    EXPECT_EQ(has((*t)["flags"].strings(), "user-pin-count-low"),
+              contains(r.err, "few PIN tries remain"))
+        << r.err;
     auto good = ts({"key", "list", token_uri()}, {{"TOKENSIGN_PIN", kPin}});
     EXPECT_EQ(good.exit_code, 0) << good.err;
 }
