@@ -67,7 +67,8 @@ std::string type_text(const KeyView& v) {
     return t + " " + std::to_string(v.pub->bits()) + " bits";
 }
 
-std::string key_json(const KeyView& v) {
+/// One key as a JSON object; `more` is appended inside it (",\"name\":value...").
+std::string key_json(const KeyView& v, const std::string& more = "") {
     std::ostringstream out;
     out << "{\"uri\":" << json_string(v.uri)
         << ",\"class\":" << json_string(hsm::class_name(v.object.cls))
@@ -80,7 +81,7 @@ std::string key_json(const KeyView& v) {
         if (v.pub->kind == hsm::KeyKind::Ec) out << ",\"group\":" << json_string(v.pub->group);
         out << ",\"spki_sha256\":" << json_string(hsm::spki_fingerprint(*v.pub));
     }
-    out << "}";
+    out << more << "}";
     return out.str();
 }
 
@@ -188,14 +189,12 @@ void run_key_show(const KeyShowOptions& o, const GlobalOptions& g) {
 
     std::ostringstream out;
     if (o.json) {
-        std::string j = key_json(v);
-        j.pop_back();  // reopen the object to add the PEM and attributes
-        out << j << ",\"public_key_pem\":" << json_string(pem) << ",\"attributes\":{";
+        std::string more = ",\"public_key_pem\":" + json_string(pem) + ",\"attributes\":{";
         for (std::size_t i = 0; i < attrs.size(); ++i) {
-            out << (i ? "," : "") << json_string(attrs[i].first) << ":"
-                << (attrs[i].second ? "true" : "false");
+            more += (i ? "," : "") + json_string(attrs[i].first) + ":" +
+                    (attrs[i].second ? "true" : "false");
         }
-        out << "}}\n";
+        out << key_json(v, more + "}") << "\n";
     } else {
         out << "URI:          " << v.uri << "\n"
             << "Object:       " << hsm::class_name(obj.cls) << "\n"
