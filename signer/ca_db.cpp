@@ -162,15 +162,24 @@ std::string serial_key(std::string_view hex) {
     return k;
 }
 
+void sync_filesystem(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw CaDbError("cannot open directory " + dir + ": " + errno_text());
+    int rc = ::syncfs(fd);
+    ::close(fd);
+    if (rc != 0) throw CaDbError("cannot sync the filesystem of " + dir + ": " + errno_text());
+}
+
 void write_atomic(const std::string& path, std::string_view contents, bool keep_old,
-                  mode_t mode, bool sync_dir) {
+                  mode_t mode, bool durable) {
     std::string dir = dir_of(path);
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
     try {
         write_all(fd, contents, tmp);
-        if (::fsync(fd) != 0) throw CaDbError("cannot fsync " + tmp + ": " + errno_text());
+        if (durable && ::fsync(fd) != 0)
+            throw CaDbError("cannot fsync " + tmp + ": " + errno_text());
     } catch (...) {
         ::close(fd);
         ::unlink(tmp.c_str());
@@ -199,7 +208,7 @@ void write_atomic(const std::string& path, std::string_view contents, bool keep_
         ::unlink(tmp.c_str());
         throw CaDbError("cannot replace " + path + ": " + why);
     }
-    if (sync_dir) fsync_dir(dir);
+    if (durable) fsync_dir(dir);
 }
 
 CaDb::CaDb(CaDbPaths paths, int lock_fd) : m_paths(std::move(paths)), m_lock_fd(lock_fd) {}
@@ -273,17 +282,26 @@ void CaDb::load() {
         m_crlnumber = read_number_file(m_paths.crlnumber, "crlnumber");
 }
 
+void CaDb::reindex() const {
+    m_by_serial.clear();
+    m_valid_by_subject.clear();
+    for (std::size_t i = 0; i < m_entries.size(); ++i) {
+        m_by_serial.emplace(serial_key(m_entries[i].serial), i);
+        if (m_entries[i].status == 'V') m_valid_by_subject.emplace(m_entries[i].subject, i);
+    }
+    m_index_stale = false;
+}
+
 const IndexEntry* CaDb::find_serial(std::string_view hex) const {
-    std::string key = serial_key(hex);
-    for (const auto& e : m_entries)
-        if (serial_key(e.serial) == key) return &e;
-    return nullptr;
+    if (m_index_stale) reindex();
+    auto it = m_by_serial.find(serial_key(hex));
+    return it == m_by_serial.end() ? nullptr : &m_entries[it->second];
 }
 
 const IndexEntry* CaDb::find_valid_subject(std::string_view subject) const {
-    for (const auto& e : m_entries)
-        if (e.status == 'V' && e.subject == subject) return &e;
-    return nullptr;
+    if (m_index_stale) reindex();
+    auto it = m_valid_by_subject.find(std::string(subject));
+    return it == m_valid_by_subject.end() ? nullptr : &m_entries[it->second];
 }
 
 void CaDb::set_unique_subject(bool v) {
@@ -319,6 +337,11 @@ void CaDb::set_next_crlnumber(const BIGNUM* bn) {
 
 void CaDb::add(IndexEntry e) {
     m_entries.push_back(std::move(e));
+    if (!m_index_stale) {
+        const IndexEntry& n = m_entries.back();
+        m_by_serial.emplace(serial_key(n.serial), m_entries.size() - 1);
+        if (n.status == 'V') m_valid_by_subject.emplace(n.subject, m_entries.size() - 1);
+    }
     m_index_dirty = true;
     // openssl ca writes index.txt.attr with every index.txt.
     m_attr_dirty = true;
@@ -328,6 +351,7 @@ IndexEntry& CaDb::entry_for_update(std::string_view hex) {
     std::string key = serial_key(hex);
     for (auto& e : m_entries) {
         if (serial_key(e.serial) == key) {
+            m_index_stale = true;  // the caller may change the status
             m_index_dirty = true;
             m_attr_dirty = true;
             return e;
@@ -341,9 +365,11 @@ void CaDb::add_certificate_file(const std::string& serial, std::string contents)
 }
 
 void CaDb::commit() {
+    // Many certificate files: written first, then made durable together (one syncfs instead of
+    // an fsync each), all before the serial and index that refer to them.
     for (const auto& [path, contents] : m_new_certs)
-        write_atomic(path, contents, false, 0644, false);
-    if (!m_new_certs.empty()) fsync_dir(m_paths.new_certs_dir);
+        write_atomic(path, contents, false, 0644, m_new_certs.size() == 1);
+    if (m_new_certs.size() > 1) sync_filesystem(m_paths.new_certs_dir);
     m_new_certs.clear();
     if (m_serial_dirty) {
         write_atomic(m_paths.serial, serial_hex(m_serial.get()) + "\n", true);

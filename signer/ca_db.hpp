@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "hsm/ossl.hpp"
@@ -47,9 +48,14 @@ std::string serial_key(std::string_view hex);
 /// Writes `contents` to `path` so a crash leaves either the old or the new file: a temp file in
 /// the same directory, fsync, (when `keep_old` and `path` exists) `path`.old hard-linked to the
 /// current file, rename over `path`, fsync of the directory. Throws CaDbError.
-/// With `sync_dir` false the caller fsyncs the directory itself (once for many files).
+/// With `durable` false neither the file nor the directory is fsynced: the caller makes many
+/// files durable at once (sync_filesystem) or does not need durability (output copies).
 void write_atomic(const std::string& path, std::string_view contents, bool keep_old,
-                  mode_t mode = 0644, bool sync_dir = true);
+                  mode_t mode = 0644, bool durable = true);
+
+/// syncfs(2) on the filesystem holding `dir`: one call that makes every file written there
+/// durable, instead of one fsync per file. Throws CaDbError.
+void sync_filesystem(const std::string& dir);
 
 /// An open, exclusively locked CA database. All reads come from the state loaded under the lock;
 /// all writes are staged and land in commit(). Closing without commit() changes nothing.
@@ -97,9 +103,15 @@ public:
 private:
     CaDb(CaDbPaths paths, int lock_fd);
     void load();
+    void reindex() const;
     CaDbPaths m_paths;
     int m_lock_fd;
     std::vector<IndexEntry> m_entries;
+    // Lookup indexes over m_entries (serial_key -> position; valid subject -> position),
+    // rebuilt lazily after an entry is changed in place.
+    mutable std::unordered_map<std::string, std::size_t> m_by_serial;
+    mutable std::unordered_map<std::string, std::size_t> m_valid_by_subject;
+    mutable bool m_index_stale = true;
     bool m_unique_subject = true;
     bool m_attr_exists = false;
     OsslPtr<BIGNUM> m_serial;

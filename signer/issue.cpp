@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "signer/issue.hpp"
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -114,14 +121,24 @@ void Issuer::use_key(OsslPtr<EVP_PKEY> key) {
     m_key = std::move(key);
 }
 
+void Issuer::begin_prepare(const CaDb& db) {
+    m_prep = PrepareState{};
+    if (!m_cfg.rand_serial) m_next_serial = db.next_serial();
+    m_prep.unique = m_cfg.unique_subject.value_or(db.unique_subject());
+}
+
 std::vector<PendingCertificate> Issuer::prepare(const std::vector<Csr>& csrs, const CaDb& db) {
     std::vector<PendingCertificate> out;
     out.reserve(csrs.size());
-    if (!m_cfg.rand_serial) m_next_serial = db.next_serial();
-    const bool unique = m_cfg.unique_subject.value_or(db.unique_subject());
-    const X509_NAME* ca_subject = X509_get_subject_name(m_ca.get());
+    begin_prepare(db);
+    for (const auto& csr : csrs) out.push_back(prepare_one(csr, db));
+    ERR_clear_error();
+    return out;
+}
 
-    for (const auto& csr : csrs) {
+PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
+    const X509_NAME* ca_subject = X509_get_subject_name(m_ca.get());
+    {
         auto subject = apply_policy(m_conf, m_cfg.policy, X509_REQ_get_subject_name(csr.req.get()),
                                     ca_subject, m_cfg.preserve, m_cfg.email_in_dn, csr.name);
 
@@ -136,8 +153,8 @@ std::vector<PendingCertificate> Issuer::prepare(const std::vector<Csr>& csrs, co
             for (;;) {
                 serial = random_serial(m_ctx.get());
                 std::string hex = serial_hex(serial.get());
-                bool taken = db.find_serial(hex) != nullptr;
-                for (const auto& q : out) taken = taken || serial_key(q.entry.serial) == serial_key(hex);
+                bool taken = db.find_serial(hex) != nullptr ||
+                             m_prep.serials.count(serial_key(hex)) != 0;
                 if (!taken) break;
             }
         } else {
@@ -197,11 +214,11 @@ std::vector<PendingCertificate> Issuer::prepare(const std::vector<Csr>& csrs, co
         p.entry.subject = name_text(X509_get_subject_name(x));
         if (p.entry.subject.empty()) p.entry.subject = p.entry.serial;  // as openssl ca
 
-        if (unique) {
+        if (m_prep.unique) {
             const IndexEntry* clash = db.find_valid_subject(p.entry.subject);
             std::string clash_serial = clash ? clash->serial : "";
-            for (const auto& q : out)
-                if (q.entry.subject == p.entry.subject) clash_serial = q.entry.serial + " (this run)";
+            if (auto it = m_prep.subjects.find(p.entry.subject); it != m_prep.subjects.end())
+                clash_serial = it->second + " (this run)";
             if (!clash_serial.empty())
                 throw PolicyError(csr.name + ": a valid certificate for " + p.entry.subject +
                                   " already exists (serial " + clash_serial +
@@ -212,42 +229,167 @@ std::vector<PendingCertificate> Issuer::prepare(const std::vector<Csr>& csrs, co
             throw CaDbError("serial " + e->serial + " has already been issued (" + e->subject +
                             "); the serial file " + m_cfg.serial +
                             " is behind the database: check it for corruption");
-        out.push_back(std::move(p));
+        m_prep.serials.insert(serial_key(p.entry.serial));
+        m_prep.subjects.emplace(p.entry.subject, p.entry.serial);
+        return p;
     }
+}
+
+void Issuer::sign_one(PendingCertificate& p) {
+    OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
+    if (!mctx ||
+        EVP_DigestSignInit_ex(mctx.get(), nullptr, m_md.empty() ? nullptr : m_md.c_str(),
+                              m_ctx.get(), m_ctx.propq(), m_key.get(), nullptr) != 1)
+        throw OpenSslError("cannot start signing the certificate for " + p.csr_name);
+    if (X509_sign_ctx(p.cert.get(), mctx.get()) <= 0)
+        throw OpenSslError("signing the certificate for " + p.csr_name + " failed");
+}
+
+void Issuer::finish_one(PendingCertificate& p) const {
+    // The signature is checked with the CA certificate's key, not the signing key object:
+    // what verifiers will use.
+    if (X509_verify(p.cert.get(), X509_get0_pubkey(m_ca.get())) != 1)
+        throw OpenSslError("the new signature on the certificate for " + p.csr_name +
+                           " does not verify with the CA certificate's public key; "
+                           "nothing was written");
+    p.file_text = certificate_file_text(p.cert.get());
+    p.pem = certificate_pem(p.cert.get());
+}
+
+void Issuer::stage(std::vector<PendingCertificate>& pending, CaDb& db) {
+    for (auto& p : pending) {
+        db.add(p.entry);
+        db.add_certificate_file(p.entry.serial, p.file_text);
+    }
+    if (!m_cfg.rand_serial && !pending.empty()) db.set_next_serial(m_next_serial.get());
+    db.set_unique_subject(m_cfg.unique_subject.value_or(db.unique_subject()));
     ERR_clear_error();
-    return out;
 }
 
 void Issuer::sign(std::vector<PendingCertificate>& pending, CaDb& db,
                   const std::function<void(std::size_t, std::size_t)>& progress) {
     if (!m_key) throw Error("Issuer::sign called without a CA key");
-    EVP_PKEY* ca_pub = X509_get0_pubkey(m_ca.get());
     std::size_t done = 0;
     for (auto& p : pending) {
-        OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
-        if (!mctx ||
-            EVP_DigestSignInit_ex(mctx.get(), nullptr, m_md.empty() ? nullptr : m_md.c_str(),
-                                  m_ctx.get(), m_ctx.propq(), m_key.get(), nullptr) != 1)
-            throw OpenSslError("cannot start signing the certificate for " + p.csr_name);
-        if (X509_sign_ctx(p.cert.get(), mctx.get()) <= 0)
-            throw OpenSslError("signing the certificate for " + p.csr_name + " failed");
-        // The signature is checked with the CA certificate's key, not the signing key object:
-        // what verifiers will use.
-        if (X509_verify(p.cert.get(), ca_pub) != 1)
-            throw OpenSslError("the new signature on the certificate for " + p.csr_name +
-                               " does not verify with the CA certificate's public key; "
-                               "nothing was written");
+        sign_one(p);
+        finish_one(p);
         ++done;
         if (progress) progress(done, pending.size());
     }
     // Stage only when every certificate is signed and verified.
-    for (auto& p : pending) {
-        db.add(p.entry);
-        db.add_certificate_file(p.entry.serial, certificate_file_text(p.cert.get()));
+    stage(pending, db);
+}
+
+namespace {
+
+// A closable FIFO between the pipeline's threads.
+template <class T>
+class Channel {
+public:
+    void push(T v) {
+        {
+            std::lock_guard<std::mutex> l(m_mu);
+            m_q.push_back(std::move(v));
+        }
+        m_cv.notify_one();
     }
-    if (!m_cfg.rand_serial && !pending.empty()) db.set_next_serial(m_next_serial.get());
-    db.set_unique_subject(m_cfg.unique_subject.value_or(db.unique_subject()));
-    ERR_clear_error();
+    void close() {
+        {
+            std::lock_guard<std::mutex> l(m_mu);
+            m_closed = true;
+        }
+        m_cv.notify_all();
+    }
+    /// False when closed and drained.
+    bool pop(T& out) {
+        std::unique_lock<std::mutex> l(m_mu);
+        m_cv.wait(l, [&] { return !m_q.empty() || m_closed; });
+        if (m_q.empty()) return false;
+        out = std::move(m_q.front());
+        m_q.pop_front();
+        return true;
+    }
+
+private:
+    std::mutex m_mu;
+    std::condition_variable m_cv;
+    std::deque<T> m_q;
+    bool m_closed = false;
+};
+
+}  // namespace
+
+std::vector<PendingCertificate> Issuer::issue_batch(
+    const std::vector<CsrInput>& inputs, CaDb& db,
+    const std::function<void(std::size_t, std::size_t)>& progress) {
+    if (!m_key) throw Error("Issuer::issue_batch called without a CA key");
+    begin_prepare(db);
+    const std::size_t n = inputs.size();
+    std::vector<PendingCertificate> results(n);
+    Channel<std::size_t> to_sign, to_finish;
+    std::atomic<bool> failed{false};
+    std::mutex err_mu;
+    std::exception_ptr first_error;
+    auto fail = [&](std::exception_ptr e) {
+        std::lock_guard<std::mutex> l(err_mu);
+        if (!first_error) first_error = e;
+        failed = true;
+    };
+
+    // Thread 1: parse, check and build, in input order (serials are assigned in this order).
+    std::thread prep([&] {
+        try {
+            for (std::size_t i = 0; i < n && !failed; ++i) {
+                Csr csr = parse_csr(inputs[i].data, inputs[i].name, m_ctx.get());
+                check_request(csr);
+                results[i] = prepare_one(csr, db);
+                to_sign.push(i);
+            }
+        } catch (...) {
+            fail(std::current_exception());
+        }
+        ERR_clear_error();
+        to_sign.close();
+    });
+    // Thread 2: verify each new signature with the CA certificate's key and format it.
+    std::thread fin([&] {
+        std::size_t i = 0, done = 0;
+        while (to_finish.pop(i)) {
+            if (failed) continue;
+            try {
+                finish_one(results[i]);
+                if (progress) progress(++done, n);
+            } catch (...) {
+                fail(std::current_exception());
+            }
+        }
+        ERR_clear_error();
+    });
+    // The token signs: this thread, plus more on their own sessions when asked (a token, like
+    // an HSM, serves parallel sessions in parallel).
+    auto signer_loop = [&] {
+        std::size_t i = 0;
+        while (to_sign.pop(i)) {
+            if (failed) continue;
+            try {
+                sign_one(results[i]);
+                to_finish.push(i);
+            } catch (...) {
+                fail(std::current_exception());
+            }
+        }
+        ERR_clear_error();
+    };
+    std::vector<std::thread> extra;
+    for (unsigned t = 1; t < m_signing_threads; ++t) extra.emplace_back(signer_loop);
+    signer_loop();
+    for (auto& t : extra) t.join();
+    to_finish.close();
+    prep.join();
+    fin.join();
+    if (first_error) std::rethrow_exception(first_error);
+    stage(results, db);
+    return results;
 }
 
 }  // namespace ts::signer

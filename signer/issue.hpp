@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,7 +30,15 @@ struct PendingCertificate {
     std::string csr_name;
     OsslPtr<X509> cert;
     IndexEntry entry;
+    std::string file_text;  // newcerts/ contents, after signing
+    std::string pem;        // the certificate's PEM, after signing
     std::vector<std::string> notes;  // e.g. "validity clipped to the CA certificate's end"
+};
+
+/// A CSR as read from a file, not parsed yet.
+struct CsrInput {
+    std::string name;
+    std::string data;
 };
 
 /// Issues certificates for one CA section.
@@ -67,7 +77,30 @@ public:
     void sign(std::vector<PendingCertificate>& pending, CaDb& db,
               const std::function<void(std::size_t, std::size_t)>& progress = {});
 
+    /// The non-interactive batch path: check_request + prepare, sign, and verify + format run
+    /// as a pipeline on three threads (the token signs certificate i while the next request is
+    /// checked and built and the previous signature is verified), each certificate still going
+    /// through every step in order. The first failure stops the pipeline and is rethrown;
+    /// nothing is staged unless every certificate passed. Stages like sign(). Needs use_key().
+    std::vector<PendingCertificate> issue_batch(
+        const std::vector<CsrInput>& inputs, CaDb& db,
+        const std::function<void(std::size_t, std::size_t)>& progress = {});
+
+    /// How many threads sign concurrently in issue_batch (each on its own token session).
+    void set_signing_threads(unsigned n) noexcept { m_signing_threads = n == 0 ? 1 : n; }
+
 private:
+    struct PrepareState {
+        bool unique = true;
+        std::set<std::string> serials;                // this run's, serial_key form
+        std::map<std::string, std::string> subjects;  // this run's subject -> serial
+    };
+    void begin_prepare(const CaDb& db);
+    PendingCertificate prepare_one(const Csr& csr, const CaDb& db);
+    void sign_one(PendingCertificate& p);
+    void finish_one(PendingCertificate& p) const;
+    void stage(std::vector<PendingCertificate>& pending, CaDb& db);
+
     LibCtx& m_ctx;
     const Conf& m_conf;
     CaConfig m_cfg;
@@ -77,6 +110,8 @@ private:
     std::string m_md;
     std::string m_ext;
     OsslPtr<BIGNUM> m_next_serial;  // set by prepare() when serials come from the file
+    PrepareState m_prep;
+    unsigned m_signing_threads = 1;
 };
 
 /// What openssl ca writes to newcerts/<SERIAL>.pem: X509_print text, then the PEM.

@@ -2,6 +2,7 @@
 // `tokensign ca` with the CA key on a SoftHSM2 token, loaded through the tokensign provider:
 // init --generate (--store-cert), batch signing, openssl ca continuing with the same token key,
 // CRLs; every artefact checked by verifiers that do not load tokensign.
+#include <cstdio>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -123,6 +124,28 @@ TEST_F(CaTokenTest, RsaCaOnTheTokenSignsABatchAndOpensslCaContinuesWithTheSameKe
     v = run({"openssl", "crl", "-in", m_dir.file("crl2.pem"), "-CAfile", dir + "/certs/ca.pem",
              "-verify", "-noout"}, {{"OPENSSL_CONF", "/dev/null"}});
     EXPECT_EQ(v.exit_code, 0) << v.err;
+}
+
+TEST_F(CaTokenTest, ParallelSigningSessionsKeepEachCertificateWithItsRequest) {
+    std::string dir = m_dir.file("par");
+    init(dir, "par-root", "ec:p-256", false);
+    std::vector<std::string> args = {"ca", "sign", "--config", dir + "/openssl.cnf", "--batch",
+                                     "--signing-threads", "2", "--out-dir", m_dir.file("par-out"),
+                                     "--in"};
+    fs::create_directory(m_dir.file("par-out"));
+    for (int i = 0; i < 24; ++i) args.push_back(csr_file("p" + std::to_string(i)));
+    auto r = tokensign(args, env());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (int i = 0; i < 24; ++i) {
+        std::string cert = m_dir.file("par-out/p" + std::to_string(i) + ".pem");
+        auto s = run({"openssl", "x509", "-in", cert, "-noout", "-subject", "-serial"});
+        char serial[16];
+        std::snprintf(serial, sizeof serial, "%04X", 0x1000 + i);
+        EXPECT_EQ(s.out, "subject=C = US, O = Token Org, CN = p" + std::to_string(i) +
+                             ".example\nserial=" + serial + "\n");
+        if (i % 6 == 0) expect_verifies(dir + "/certs/ca.pem", cert);
+    }
+    EXPECT_EQ(read_text(dir + "/serial"), "1018\n");
 }
 
 TEST_F(CaTokenTest, EcCaOnTheTokenIssuesCertificatesWithNamedCurveKeys) {
