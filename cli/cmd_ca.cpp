@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -207,6 +210,14 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
     };
     std::vector<signer::PendingCertificate> pending;
     std::unique_ptr<CaDb> db;
+    std::vector<std::string> output_tmps;  // batch: --out-dir copies already written as temps
+    struct TempFiles {  // removes whatever was not renamed into place
+        std::vector<std::string>& paths;
+        ~TempFiles() {
+            for (const auto& t : paths)
+                if (!t.empty()) ::unlink(t.c_str());
+        }
+    } temp_guard{output_tmps};
     if (o.batch) {
         // Non-interactive: one login, then the pipeline (check + build | sign on the token |
         // verify + format) so the token is kept busy; nothing is written unless all pass.
@@ -218,7 +229,16 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
         timer.mark("key");
         db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
         issuer.set_signing_threads(static_cast<unsigned>(o.signing_threads));
-        pending = issuer.issue_batch(inputs, *db, progress);
+        // --out-dir copies are written as temp files by the pipeline too, and renamed into
+        // place only after the database commit.
+        output_tmps.assign(o.in.size(), std::string());
+        std::function<void(std::size_t, const signer::PendingCertificate&)> written;
+        if (!outputs.empty())
+            written = [&](std::size_t i, const signer::PendingCertificate& p) {
+                output_tmps[i] = outputs[i] + ".tmp." + std::to_string(::getpid());
+                signer::write_atomic(output_tmps[i], p.pem, false, 0644, false);
+            };
+        pending = issuer.issue_batch(inputs, *db, progress, written);
     } else {
         // 2. Every CSR parsed and its own signature and key checked, before the token is
         // touched.
@@ -259,10 +279,18 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
         std::cerr << "Issued serial " << p.entry.serial << " for " << p.entry.subject << " ("
                   << ca.cfg.new_certs_dir << "/" << p.entry.serial << ".pem)\n";
         for (const auto& note : p.notes) std::cerr << "  note: " << note << "\n";
-        if (!outputs.empty())
-            write_output(outputs[i], pem);
-        else
+        if (!outputs.empty()) {
+            if (i < output_tmps.size() && !output_tmps[i].empty()) {
+                if (::rename(output_tmps[i].c_str(), outputs[i].c_str()) != 0)
+                    throw signer::InputError("cannot write " + outputs[i] + ": " +
+                                             std::strerror(errno));
+                output_tmps[i].clear();
+            } else {
+                write_output(outputs[i], pem);
+            }
+        } else {
             all_pem += pem;
+        }
     }
     if (!o.out.empty())
         write_output(o.out, all_pem);

@@ -214,7 +214,33 @@ void write_atomic(const std::string& path, std::string_view contents, bool keep_
 CaDb::CaDb(CaDbPaths paths, int lock_fd) : m_paths(std::move(paths)), m_lock_fd(lock_fd) {}
 
 CaDb::~CaDb() {
+    for (const auto& [final_path, tmp] : m_prewritten) ::unlink(tmp.c_str());
     if (m_lock_fd >= 0) ::close(m_lock_fd);  // closing releases the flock
+}
+
+std::string CaDb::prewrite_certificate_file(const std::string& new_certs_dir,
+                                            const std::string& serial,
+                                            std::string_view contents) {
+    std::string tmp = new_certs_dir + "/." + serial + ".pem.tmp." + std::to_string(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
+    try {
+        write_all(fd, contents, tmp);
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    if (::close(fd) != 0) {
+        ::unlink(tmp.c_str());
+        throw CaDbError("cannot close " + tmp + ": " + errno_text());
+    }
+    return tmp;
+}
+
+void CaDb::add_prewritten_certificate_file(const std::string& serial, std::string temp_path) {
+    m_prewritten.emplace_back(m_paths.new_certs_dir + "/" + serial + ".pem",
+                              std::move(temp_path));
 }
 
 std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
@@ -371,6 +397,15 @@ void CaDb::commit() {
         write_atomic(path, contents, false, 0644, m_new_certs.size() == 1);
     if (m_new_certs.size() > 1) sync_filesystem(m_paths.new_certs_dir);
     m_new_certs.clear();
+    // Prewritten files: made durable together (one syncfs, not an fsync each), then renamed in.
+    if (!m_prewritten.empty()) {
+        sync_filesystem(m_paths.new_certs_dir);
+        for (const auto& [final_path, tmp] : m_prewritten)
+            if (::rename(tmp.c_str(), final_path.c_str()) != 0)
+                throw CaDbError("cannot move " + tmp + " to " + final_path + ": " + errno_text());
+        m_prewritten.clear();
+        fsync_dir(m_paths.new_certs_dir);
+    }
     if (m_serial_dirty) {
         write_atomic(m_paths.serial, serial_hex(m_serial.get()) + "\n", true);
         m_serial_dirty = false;

@@ -94,6 +94,17 @@ public:
     /// Stages newcerts/<serial>.pem.
     void add_certificate_file(const std::string& serial, std::string contents);
 
+    /// Writes what will become `new_certs_dir`/<serial>.pem to a hidden temp file there now and
+    /// returns its path; commit() makes it durable (syncfs) and renames it into place once
+    /// staged with
+    /// add_prewritten_certificate_file(). Touches no CaDb state, so batch signing calls it from
+    /// a worker thread while the token signs. Throws CaDbError.
+    static std::string prewrite_certificate_file(const std::string& new_certs_dir,
+                                                 const std::string& serial,
+                                                 std::string_view contents);
+    /// Stages a prewritten file (the CaDb now owns it: removed if never committed).
+    void add_prewritten_certificate_file(const std::string& serial, std::string temp_path);
+
     /// Writes everything staged, each file with write_atomic, in the order that keeps the
     /// database consistent at every step: new certificate files, then serial and crlnumber
     /// (a crash after them only skips numbers), then index.txt.attr and index.txt. Keeps .old
@@ -119,6 +130,7 @@ private:
     bool m_index_dirty = false, m_attr_dirty = false, m_serial_dirty = false,
          m_crlnumber_dirty = false;
     std::vector<std::pair<std::string, std::string>> m_new_certs;
+    std::vector<std::pair<std::string, std::string>> m_prewritten;  // final path, temp path
 };
 
 }  // namespace ts::signer

@@ -32,6 +32,7 @@ struct PendingCertificate {
     IndexEntry entry;
     std::string file_text;  // newcerts/ contents, after signing
     std::string pem;        // the certificate's PEM, after signing
+    std::string newcert_tmp;  // newcerts/ file already written (batch), renamed in by commit
     std::vector<std::string> notes;  // e.g. "validity clipped to the CA certificate's end"
 };
 
@@ -77,14 +78,17 @@ public:
     void sign(std::vector<PendingCertificate>& pending, CaDb& db,
               const std::function<void(std::size_t, std::size_t)>& progress = {});
 
-    /// The non-interactive batch path: check_request + prepare, sign, and verify + format run
-    /// as a pipeline on three threads (the token signs certificate i while the next request is
-    /// checked and built and the previous signature is verified), each certificate still going
-    /// through every step in order. The first failure stops the pipeline and is rethrown;
-    /// nothing is staged unless every certificate passed. Stages like sign(). Needs use_key().
+    /// The non-interactive batch path: check_request + prepare | sign on the token | verify +
+    /// format | write temp files, as a pipeline of threads (the token signs certificate i while
+    /// the next request is checked and built and earlier ones are verified and written), each
+    /// certificate still going through every step in order. `written(i, cert)` runs on the
+    /// writer thread after certificate i's temp file exists (for the caller's own temp copies).
+    /// The first failure stops the pipeline, removes the temp files and is rethrown; nothing is
+    /// staged unless every certificate passed. Stages like sign(). Needs use_key().
     std::vector<PendingCertificate> issue_batch(
         const std::vector<CsrInput>& inputs, CaDb& db,
-        const std::function<void(std::size_t, std::size_t)>& progress = {});
+        const std::function<void(std::size_t, std::size_t)>& progress = {},
+        const std::function<void(std::size_t, const PendingCertificate&)>& written = {});
 
     /// How many threads sign concurrently in issue_batch (each on its own token session).
     void set_signing_threads(unsigned n) noexcept { m_signing_threads = n == 0 ? 1 : n; }

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// Helper for bench/ca_batch.sh:
+//   ca_batch_tool csrs N DIR          N P-256 CSRs (CN=host<i>.bench.example) in DIR, quickly
+//   ca_batch_tool raw-sign URI N      N raw C_Sign calls with the token key URI names, on one
+//                                     session after one login: the token's own signing rate,
+//                                     the ceiling `tokensign ca sign` is measured against.
+// Prints one line: "<count> <seconds> <per-second>".
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "hsm/crypto.hpp"
+#include "hsm/ossl.hpp"
+#include "hsm/object.hpp"
+#include "hsm/resolve.hpp"
+#include "hsm/token.hpp"
+#include "hsm/uri.hpp"
+
+namespace {
+
+int make_csrs(int n, const std::string& dir) {
+    ts::OsslPtr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    if (!key) return 1;
+    for (int i = 0; i < n; ++i) {
+        ts::OsslPtr<X509_REQ> req(X509_REQ_new());
+        std::string cn = "host" + std::to_string(i) + ".bench.example";
+        X509_NAME* name = X509_REQ_get_subject_name(req.get());
+        X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>("Bench"), -1, -1, 0);
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+        X509_REQ_set_pubkey(req.get(), key.get());
+        if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) return 1;
+        char file[64];
+        std::snprintf(file, sizeof file, "/req%05d.csr", i);
+        ts::OsslPtr<BIO> out(BIO_new_file((dir + file).c_str(), "w"));
+        if (!out || !PEM_write_bio_X509_REQ(out.get(), req.get())) return 1;
+    }
+    std::cout << n << " csrs\n";
+    return 0;
+}
+
+int raw_sign(const std::string& uri_text, int n) {
+    ts::hsm::Uri uri = ts::hsm::parse_uri(uri_text);
+    ts::hsm::Config cfg;
+    auto token = ts::hsm::open_token(cfg, uri);
+    auto pins = ts::hsm::pin_sources(cfg, uri);
+    token->login(pins);
+    ts::hsm::Session s = token->acquire();
+    ts::hsm::ObjectQuery q = ts::hsm::ObjectQuery::from_uri(uri);
+    q.cls = CKO_PRIVATE_KEY;
+    ts::hsm::ObjectInfo info = ts::hsm::find_one(s, q);
+    ts::hsm::KeyHandle key{info.handle, false};
+    // What the provider hands the token per certificate: a SHA-256 DigestInfo for RSA
+    // (CKM_RSA_PKCS), the bare SHA-256 hash for ECDSA (CKM_ECDSA).
+    std::vector<unsigned char> data;
+    CK_MECHANISM mech{};
+    if (info.key_type == CKK_RSA) {
+        static const unsigned char kPrefix[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
+                                                0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                                                0x01, 0x05, 0x00, 0x04, 0x20};
+        data.assign(kPrefix, kPrefix + sizeof kPrefix);
+        data.resize(data.size() + 32, 0x5a);
+        mech.mechanism = CKM_RSA_PKCS;
+    } else {
+        data.assign(32, 0x5a);
+        mech.mechanism = CKM_ECDSA;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+        data.back() = static_cast<unsigned char>(i);
+        (void)ts::hsm::sign(s, key, mech, data, pins);
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << n << " " << secs << " " << n / secs << "\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        std::string cmd = argc > 1 ? argv[1] : "";
+        if (cmd == "csrs" && argc == 4) return make_csrs(std::atoi(argv[2]), argv[3]);
+        if (cmd == "raw-sign" && argc == 4) return raw_sign(argv[2], std::atoi(argv[3]));
+        std::cerr << "usage: ca_batch_tool csrs N DIR | raw-sign URI N\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "ca_batch_tool: " << e.what() << "\n";
+        return 1;
+    }
+}
