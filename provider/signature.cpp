@@ -34,16 +34,42 @@ enum class SigAlg { Rsa, Ecdsa, Eddsa };
 struct SigCtx {
     ProvCtx* prov = nullptr;
     SigAlg alg = SigAlg::Rsa;
-    std::shared_ptr<const Key> key;
+    // Borrowed: EVP keeps the EVP_PKEY (so its keydata) alive as long as any context of it.
+    const Key* key = nullptr;
     bool signing = false;
-    // Host mirror: a digest-verify context (digest_*_init) or a verify context (*_init).
+    bool digest_mode = false;  // digest_*_init (else sign_init/verify_init)
+    std::string mdname;        // the digest given at init ("" for none)
+    // The host mirror: a digest-verify (digest mode) or verify context on the public key, made
+    // only when needed (parameters, AlgorithmIdentifier, verification). Soft keys sign with it.
     OsslPtr<EVP_MD_CTX> mirror_md;
     OsslPtr<EVP_PKEY_CTX> mirror_raw;
-    // The host digest of a digest-sign operation.
+    // The host digest of a token digest-sign operation.
     OsslPtr<EVP_MD_CTX> digest;
 
-    EVP_PKEY_CTX* mirror() const {
+    bool soft() const { return signing && key != nullptr && key->soft_private; }
+    EVP_PKEY_CTX* existing_mirror() const {
         return mirror_md ? EVP_MD_CTX_get_pkey_ctx(mirror_md.get()) : mirror_raw.get();
+    }
+    EVP_PKEY_CTX* mirror() {
+        if (EVP_PKEY_CTX* m = existing_mirror()) return m;
+        if (key == nullptr) throw std::invalid_argument("signature operation before init");
+        const char* md = mdname.empty() ? nullptr : mdname.c_str();
+        if (digest_mode) {
+            mirror_md.reset(EVP_MD_CTX_new());
+            host_check(mirror_md &&
+                           (soft() ? EVP_DigestSignInit_ex(mirror_md.get(), nullptr, md, prov->host,
+                                                           nullptr, key->host.get(), nullptr)
+                                   : EVP_DigestVerifyInit_ex(mirror_md.get(), nullptr, md,
+                                                             prov->host, nullptr,
+                                                             key->host.get(), nullptr)) == 1,
+                       "preparing the host digest context");
+            return EVP_MD_CTX_get_pkey_ctx(mirror_md.get());
+        }
+        mirror_raw.reset(EVP_PKEY_CTX_new_from_pkey(prov->host, key->host.get(), nullptr));
+        host_check(mirror_raw && (soft() ? EVP_PKEY_sign_init(mirror_raw.get())
+                                         : EVP_PKEY_verify_init(mirror_raw.get())) == 1,
+                   "preparing the host context");
+        return mirror_raw.get();
     }
 };
 
@@ -70,6 +96,8 @@ void* sig_dupctx(void* vctx) noexcept {
         c->alg = src->alg;
         c->key = src->key;
         c->signing = src->signing;
+        c->digest_mode = src->digest_mode;
+        c->mdname = src->mdname;
         if (src->mirror_md) {
             c->mirror_md.reset(EVP_MD_CTX_new());
             host_check(c->mirror_md && EVP_MD_CTX_copy_ex(c->mirror_md.get(), src->mirror_md.get()),
@@ -88,40 +116,62 @@ void* sig_dupctx(void* vctx) noexcept {
     });
 }
 
-void set_key(SigCtx& c, void* provkey, bool signing) {
+void set_key(SigCtx& c, void* provkey, bool signing, bool digest_mode, const char* mdname) {
     auto* k = static_cast<const Key*>(provkey);
-    if (k == nullptr && c.key) k = c.key.get();  // re-initialisation keeps the key (EVP does)
+    if (k == nullptr) k = c.key;  // re-initialisation keeps the key (EVP does)
     if (k == nullptr || !k->host) throw std::invalid_argument("no key given for the signature");
     if (signing && !k->has_private()) {
         throw std::invalid_argument("this key has no private half on a token: it cannot sign");
     }
-    if (k != c.key.get()) c.key = std::make_shared<const Key>(*k);
+    c.key = k;
     c.signing = signing;
+    c.digest_mode = digest_mode;
+    c.mdname = mdname != nullptr ? mdname : "";
     c.mirror_md.reset();
     c.mirror_raw.reset();
     c.digest.reset();
 }
 
+bool has_params(const OSSL_PARAM params[]) { return params != nullptr && params[0].key != nullptr; }
+
+// Starts (or restarts) the host digest of a token digest-sign operation.
+void start_digest(SigCtx& c) {
+    OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(c.prov->host, c.mdname.c_str(), nullptr));
+    if (!evp_md) throw hsm::UnsupportedError("unknown digest '" + c.mdname + "'");
+    if (!c.digest) c.digest.reset(EVP_MD_CTX_new());
+    host_check(c.digest && EVP_DigestInit_ex2(c.digest.get(), evp_md.get(), nullptr) == 1,
+               "starting the host digest");
+}
+
 int set_params_on_mirror(SigCtx& c, const OSSL_PARAM params[]) {
-    if (params == nullptr || params[0].key == nullptr) return 1;
+    if (!has_params(params)) return 1;
     host_check(EVP_PKEY_CTX_set_params(c.mirror(), params) == 1, "invalid signature parameter");
+    // A digest set by parameter (not at init) replaces the token path's host digest.
+    if (c.digest_mode && c.signing && !c.soft() && c.alg != SigAlg::Eddsa) {
+        std::string md = mirror_digest(c.mirror());
+        if (!md.empty() && md != c.mdname) {
+            c.mdname = md;
+            start_digest(c);
+        }
+    }
     return 1;
+}
+
+// The mirror is needed from the start for soft keys (they sign with it), for verification,
+// and for RSA-PSS keys (their defaults come from the key's restrictions).
+void mirror_now_if_needed(SigCtx& c) {
+    if (c.soft() || !c.signing || c.key->type == "RSA-PSS") (void)c.mirror();
 }
 
 template <bool Signing>
 int sig_init(void* vctx, void* provkey, const OSSL_PARAM params[]) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        set_key(*c, provkey, Signing);
         if (c->alg == SigAlg::Eddsa) {
             throw hsm::UnsupportedError("EdDSA signs messages only (EVP_DigestSign one-shot)");
         }
-        c->mirror_raw.reset(EVP_PKEY_CTX_new_from_pkey(c->prov->host, c->key->host.get(), nullptr));
-        // A soft key (see Key) signs on the host; a token key's mirror only verifies.
-        bool soft = Signing && c->key->soft_private;
-        host_check(c->mirror_raw && (soft ? EVP_PKEY_sign_init(c->mirror_raw.get())
-                                          : EVP_PKEY_verify_init(c->mirror_raw.get())) == 1,
-                   "preparing the host context");
+        set_key(*c, provkey, Signing, false, nullptr);
+        mirror_now_if_needed(*c);
         return set_params_on_mirror(*c, params);
     });
 }
@@ -131,38 +181,28 @@ int sig_digest_init(void* vctx, const char* mdname, void* provkey,
                     const OSSL_PARAM params[]) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        set_key(*c, provkey, Signing);
         if (mdname != nullptr && *mdname == '\0') mdname = nullptr;
         if (c->alg == SigAlg::Eddsa && mdname != nullptr) {
             throw hsm::UnsupportedError(std::string("EdDSA takes no digest, not ") + mdname);
         }
-        c->mirror_md.reset(EVP_MD_CTX_new());
-        bool soft = Signing && c->key->soft_private;
-        host_check(c->mirror_md &&
-                       (soft ? EVP_DigestSignInit_ex(c->mirror_md.get(), nullptr, mdname,
-                                                     c->prov->host, nullptr, c->key->host.get(),
-                                                     nullptr)
-                             : EVP_DigestVerifyInit_ex(c->mirror_md.get(), nullptr, mdname,
-                                                       c->prov->host, nullptr,
-                                                       c->key->host.get(), nullptr)) == 1,
-                   "preparing the host digest context");
-        if (!set_params_on_mirror(*c, params)) return 0;
-        if (Signing && !soft && c->alg != SigAlg::Eddsa) {
-            std::string md = mirror_digest(c->mirror());
-            OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(c->prov->host, md.c_str(), nullptr));
-            c->digest.reset(EVP_MD_CTX_new());
-            host_check(evp_md && c->digest &&
-                           EVP_DigestInit_ex2(c->digest.get(), evp_md.get(), nullptr) == 1,
-                       "starting the host digest");
+        set_key(*c, provkey, Signing, true, mdname);
+        if (c->alg != SigAlg::Eddsa && c->mdname.empty()) {
+            // EVP passes the key's default digest; a direct caller may not.
+            c->mdname = c->alg == SigAlg::Rsa && c->key->type == "RSA-PSS" ? "" : "SHA256";
         }
-        return 1;
+        mirror_now_if_needed(*c);
+        if (c->mdname.empty() && c->existing_mirror() != nullptr) {
+            c->mdname = mirror_digest(c->existing_mirror());
+        }
+        if (Signing && !c->soft() && c->alg != SigAlg::Eddsa) start_digest(*c);
+        return set_params_on_mirror(*c, params);
     });
 }
 
 // The token's raw signature of `tbs` (a digest, or for EdDSA the message).
 std::vector<unsigned char> token_signature(SigCtx& c, std::span<const unsigned char> tbs) {
     switch (c.alg) {
-        case SigAlg::Rsa: return rsa_sign_digest(*c.key, c.mirror(), tbs);
+        case SigAlg::Rsa: return rsa_sign_digest(*c.key, c.existing_mirror(), c.mdname, tbs);
         case SigAlg::Ecdsa: return ecdsa_sign_digest(*c.key, tbs);
         case SigAlg::Eddsa: return eddsa_sign(*c.key, tbs);
     }
@@ -187,10 +227,12 @@ int sig_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize,
              const unsigned char* tbs, size_t tbslen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (!c->key || !c->signing) throw std::invalid_argument("sign called before sign_init");
-        if (c->key->soft_private) {
+        if (c->key == nullptr || !c->signing) {
+            throw std::invalid_argument("sign called before sign_init");
+        }
+        if (c->soft()) {
             size_t len = sig == nullptr ? 0 : sigsize;
-            host_check(EVP_PKEY_sign(c->mirror_raw.get(), sig, &len, tbs, tbslen) == 1, "signing");
+            host_check(EVP_PKEY_sign(c->mirror(), sig, &len, tbs, tbslen) == 1, "signing");
             *siglen = len;
             return 1;
         }
@@ -207,15 +249,18 @@ int sig_verify(void* vctx, const unsigned char* sig, size_t siglen, const unsign
                size_t tbslen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (!c->mirror_raw) throw std::invalid_argument("verify called before verify_init");
-        return EVP_PKEY_verify(c->mirror_raw.get(), sig, siglen, tbs, tbslen) == 1 ? 1 : 0;
+        if (c->key == nullptr || c->signing || c->digest_mode) {
+            throw std::invalid_argument("verify called before verify_init");
+        }
+        return EVP_PKEY_verify(c->mirror(), sig, siglen, tbs, tbslen) == 1 ? 1 : 0;
     });
 }
 
 int sig_digest_sign_update(void* vctx, const unsigned char* data, size_t datalen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (c->key && c->key->soft_private && c->mirror_md) {
+        if (c->soft()) {
+            (void)c->mirror();
             return EVP_DigestSignUpdate(c->mirror_md.get(), data, datalen) == 1 ? 1 : 0;
         }
         if (!c->digest) throw std::invalid_argument("digest_sign_update before digest_sign_init");
@@ -226,7 +271,8 @@ int sig_digest_sign_update(void* vctx, const unsigned char* data, size_t datalen
 int sig_digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (c->key && c->key->soft_private && c->mirror_md) {
+        if (c->soft()) {
+            (void)c->mirror();
             size_t len = sig == nullptr ? 0 : sigsize;
             host_check(EVP_DigestSignFinal(c->mirror_md.get(), sig, &len) == 1, "signing");
             *siglen = len;
@@ -247,7 +293,10 @@ int sig_digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t
 int sig_digest_verify_update(void* vctx, const unsigned char* data, size_t datalen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (!c->mirror_md) throw std::invalid_argument("digest_verify_update before init");
+        if (c->key == nullptr || !c->digest_mode) {
+            throw std::invalid_argument("digest_verify_update before init");
+        }
+        (void)c->mirror();
         return EVP_DigestVerifyUpdate(c->mirror_md.get(), data, datalen) == 1 ? 1 : 0;
     });
 }
@@ -255,18 +304,23 @@ int sig_digest_verify_update(void* vctx, const unsigned char* data, size_t datal
 int sig_digest_verify_final(void* vctx, const unsigned char* sig, size_t siglen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (!c->mirror_md) throw std::invalid_argument("digest_verify_final before init");
+        if (c->key == nullptr || !c->digest_mode) {
+            throw std::invalid_argument("digest_verify_final before init");
+        }
+        (void)c->mirror();
         return EVP_DigestVerifyFinal(c->mirror_md.get(), sig, siglen) == 1 ? 1 : 0;
     });
 }
 
-// EdDSA: one-shot only (PureEdDSA hashes inside the algorithm).
+// One-shot EVP_DigestSign: EdDSA must use it (PureEdDSA hashes inside the algorithm); for RSA
+// and ECDSA it saves EVP's copy of the context that EVP_DigestSignFinal makes.
 int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize,
                     const unsigned char* tbs, size_t tbslen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (!c->key || !c->signing) throw std::invalid_argument("digest_sign before init");
-        if (c->key->soft_private) {
+        if (c->key == nullptr || !c->signing) throw std::invalid_argument("digest_sign before init");
+        if (c->soft()) {
+            (void)c->mirror();
             size_t len = sig == nullptr ? 0 : sigsize;
             host_check(EVP_DigestSign(c->mirror_md.get(), sig, &len, tbs, tbslen) == 1, "signing");
             *siglen = len;
@@ -276,7 +330,14 @@ int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsi
             *siglen = max_signature_size(*c);
             return 1;
         }
-        return output(eddsa_sign(*c->key, {tbs, tbslen}), sig, siglen, sigsize);
+        if (c->alg == SigAlg::Eddsa) return output(eddsa_sign(*c->key, {tbs, tbslen}), sig, siglen, sigsize);
+        if (!c->digest) throw std::invalid_argument("digest_sign before digest_sign_init");
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        host_check(EVP_DigestUpdate(c->digest.get(), tbs, tbslen) == 1 &&
+                       EVP_DigestFinal_ex(c->digest.get(), md, &mdlen) == 1,
+                   "hashing the message");
+        return output(token_signature(*c, {md, mdlen}), sig, siglen, sigsize);
     });
 }
 
@@ -284,7 +345,8 @@ int sig_digest_verify(void* vctx, const unsigned char* sig, size_t siglen,
                       const unsigned char* tbs, size_t tbslen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (!c->mirror_md) throw std::invalid_argument("digest_verify before init");
+        if (c->key == nullptr || !c->digest_mode) throw std::invalid_argument("digest_verify before init");
+        (void)c->mirror();
         return EVP_DigestVerify(c->mirror_md.get(), sig, siglen, tbs, tbslen) == 1 ? 1 : 0;
     });
 }
@@ -292,13 +354,14 @@ int sig_digest_verify(void* vctx, const unsigned char* sig, size_t siglen,
 int sig_get_ctx_params(void* vctx, OSSL_PARAM params[]) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (c->mirror() == nullptr) return 0;
+        if (c->key == nullptr) return 0;
+        EVP_PKEY_CTX* m = c->mirror();
         if (c->alg == SigAlg::Rsa && c->key->on_token() &&
             OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID) != nullptr) {
             // The AlgorithmIdentifier must carry the salt length the token will use.
-            pin_pss_salt_length(*c->key, c->mirror());
+            pin_pss_salt_length(*c->key, m);
         }
-        return EVP_PKEY_CTX_get_params(c->mirror(), params) == 1 ? 1 : 0;
+        return EVP_PKEY_CTX_get_params(m, params) == 1 ? 1 : 0;
     });
 }
 
@@ -316,7 +379,8 @@ const OSSL_PARAM* sig_gettable_ctx_params(void*, void*) noexcept {
 int sig_set_ctx_params(void* vctx, const OSSL_PARAM params[]) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (c->mirror() == nullptr) return params == nullptr || params[0].key == nullptr ? 1 : 0;
+        if (!has_params(params)) return 1;
+        if (c->key == nullptr) return 0;
         return set_params_on_mirror(*c, params);
     });
 }
@@ -371,7 +435,8 @@ const OSSL_PARAM* eddsa_settable_ctx_params(void*, void*) noexcept {
         TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_UPDATE, signature_digest_verify_update,          \
                     sig_digest_verify_update),                                               \
         TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_FINAL, signature_digest_verify_final,            \
-                    sig_digest_verify_final)
+                    sig_digest_verify_final),                                                \
+        TS_DISPATCH(SIGNATURE_DIGEST_SIGN, signature_digest_sign, sig_digest_sign)
 
 }  // namespace
 

@@ -144,9 +144,11 @@ void pin_pss_salt_length(const Key& key, EVP_PKEY_CTX* mirror) {
 }
 
 std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
+                                           const std::string& mdname,
                                            std::span<const unsigned char> tbs) {
-    int pad = get_int_param(mirror, OSSL_SIGNATURE_PARAM_PAD_MODE, RSA_PKCS1_PADDING);
-    std::string md = mirror_digest(mirror);
+    int pad = mirror != nullptr ? get_int_param(mirror, OSSL_SIGNATURE_PARAM_PAD_MODE, RSA_PKCS1_PADDING)
+                                : RSA_PKCS1_PADDING;
+    std::string md = mirror != nullptr ? mirror_digest(mirror) : mdname;
     switch (pad) {
         case RSA_PKCS1_PADDING: {
             CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};

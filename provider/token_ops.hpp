@@ -19,7 +19,9 @@ std::string mirror_digest(EVP_PKEY_CTX* mirror);
 /// RSA signature of a digest (or of raw data when no digest is set) with the padding the
 /// mirror context is set to: PKCS#1 v1.5 (CKM_RSA_PKCS over a DigestInfo), PSS
 /// (CKM_RSA_PKCS_PSS) or none (CKM_RSA_X_509).
+/// Without a mirror context: PKCS#1 v1.5 with `mdname` ("" signs the data as given).
 std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
+                                           const std::string& mdname,
                                            std::span<const unsigned char> tbs);
 
 /// Replaces a symbolic PSS salt length (digest, max, auto) on the mirror by the number the
