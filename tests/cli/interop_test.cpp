@@ -148,6 +148,11 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
     EXPECT_TRUE(contains(human.out, "-----BEGIN CERTIFICATE-----")) << human.out;
     EXPECT_FALSE(contains(human.out, "leaf-copy")) << human.out;
 
+    // Certificates are public objects: listing them needs no PIN.
+    auto public_list = ts({"--no-prompt", "cert", "list", token_uri(), "--no-login", "--json"});
+    ASSERT_EQ(public_list.exit_code, 0) << public_list.err;
+    EXPECT_EQ(json_of(public_list)["certificates"].array.size(), 2u);
+
     // pkcs11-tool reads back exactly the bytes that were imported.
     auto rd =
         pkcs11_tool({"--read-object", "--type", "cert", "--label", "leaf", "-o", file("back.der")});
