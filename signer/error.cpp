@@ -14,6 +14,9 @@ std::string drain_openssl_errors(const std::string& context) {
     int flags = 0;
     bool first = true;
     while ((e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags)) != 0) {
+        // tokensign uses no engines: ENGINE/DSO entries are left by a PKCS#11 module's own
+        // OpenSSL initialisation (SoftHSM2 probes the rdrand engine) and only mislead.
+        if (ERR_GET_LIB(e) == ERR_LIB_ENGINE || ERR_GET_LIB(e) == ERR_LIB_DSO) continue;
         char buf[256];
         ERR_error_string_n(e, buf, sizeof buf);
         msg += first ? ": " : "; ";

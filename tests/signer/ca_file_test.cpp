@@ -345,6 +345,25 @@ TEST_F(CaFileTest, WithoutBatchAndWithoutATerminalSigningIsDeclined) {
     EXPECT_EQ(snapshot(ca("")), before);
 }
 
+// The prompt on a real terminal: script(1) gives tokensign a pseudo-terminal and types the
+// answer.
+TEST_F(CaFileTest, WithoutBatchTheCertificateIsShownAndOnlyYesSignsIt) {
+    auto a = csr_file("a", leaf("a.example"));
+    auto before = snapshot(ca(""));
+    std::string cmd = cli_path() + " ca sign --config " + conf() + " --in " + a + " --out " +
+                      m_dir.file("a.pem");
+    auto no = run({"script", "-qec", cmd, "/dev/null"}, {}, "n\n");
+    EXPECT_EQ(no.exit_code, 8) << no.out << no.err;
+    EXPECT_NE(no.out.find("Subject: C = US, O = Test Org, CN = a.example"), std::string::npos) << no.out;
+    EXPECT_NE(no.out.find("[y/N]"), std::string::npos) << no.out;
+    EXPECT_EQ(snapshot(ca("")), before);
+    EXPECT_FALSE(fs::exists(m_dir.file("a.pem")));
+    auto yes = run({"script", "-qec", cmd, "/dev/null"}, {}, "y\n");
+    EXPECT_EQ(yes.exit_code, 0) << yes.out << yes.err;
+    EXPECT_TRUE(fs::exists(m_dir.file("a.pem")));
+    EXPECT_EQ(read_text(ca("serial")), "1001\n");
+}
+
 TEST_F(CaFileTest, RevokeGencrlStatusListAndVerify) {
     std::vector<std::string> in = {"--in"};
     for (const char* n : {"r0", "r1", "r2"}) in.push_back(csr_file(n, leaf(std::string(n) + ".example")));
