@@ -202,6 +202,54 @@ TEST_F(CaFileTest, PolicyKeepsOnlyPolicyFieldsInPolicyOrderUnlessPreserve) {
     EXPECT_EQ(s.out, "subject=CN = r2.example, title = boss, C = US\n");
 }
 
+TEST_F(CaFileTest, EmailInDnNoDropsTheEmailAddressFromTheSubject) {
+    // The openssl.cnf tokensign writes says email_in_dn = no.
+    auto e = csr_file("e", {{"C", "US"}, {"CN", "e.example"}, {"emailAddress", "e@example.org"}});
+    ASSERT_EQ(sign({"--in", e, "--out", m_dir.file("e.pem")}).exit_code, 0);
+    auto s = run({"openssl", "x509", "-in", m_dir.file("e.pem"), "-noout", "-subject"});
+    EXPECT_EQ(s.out, "subject=C = US, CN = e.example\n");
+    set_conf("email_in_dn", "yes");
+    auto f = csr_file("f", {{"C", "US"}, {"CN", "f.example"}, {"emailAddress", "f@example.org"}});
+    ASSERT_EQ(sign({"--in", f, "--out", m_dir.file("f.pem")}).exit_code, 0);
+    s = run({"openssl", "x509", "-in", m_dir.file("f.pem"), "-noout", "-subject"});
+    EXPECT_EQ(s.out, "subject=C = US, CN = f.example, emailAddress = f@example.org\n");
+}
+
+TEST_F(CaFileTest, RandSerialLeavesTheSerialFileAloneAndNeverRepeats) {
+    set_conf("rand_serial", "yes");
+    auto a = csr_file("a", leaf("a.example"));
+    auto b = csr_file("b", leaf("b.example"));
+    ASSERT_EQ(sign({"--in", a, b}).exit_code, 0);
+    EXPECT_EQ(read_text(ca("serial")), "1000\n");
+    auto lines = index_without_dates(ca("index.txt"));
+    ASSERT_EQ(lines.size(), 2u);
+    std::set<std::string> serials;
+    for (const auto& l : lines) {
+        std::string serial = l.substr(l.find("\t\t") + 2);
+        serial = serial.substr(0, serial.find('\t'));
+        EXPECT_GE(serial.size(), 32u) << l;  // ~159 random bits
+        EXPECT_TRUE(fs::exists(ca("newcerts/" + serial + ".pem"))) << serial;
+        serials.insert(serial);
+    }
+    EXPECT_EQ(serials.size(), 2u);
+}
+
+TEST_F(CaFileTest, FixedDatesAreUsedAndUpdatedbMarksExpiredEntries) {
+    set_conf("default_startdate", "200101000000Z");
+    set_conf("default_enddate", "200201000000Z");
+    auto old = csr_file("old", leaf("old.example"));
+    ASSERT_EQ(sign({"--in", old, "--out", m_dir.file("old.pem")}).exit_code, 0);
+    auto d = run({"openssl", "x509", "-in", m_dir.file("old.pem"), "-noout", "-dates"});
+    EXPECT_EQ(d.out, "notBefore=Jan  1 00:00:00 2020 GMT\nnotAfter=Feb  1 00:00:00 2020 GMT\n");
+    auto u = tokensign({"ca", "updatedb", "--config", conf()});
+    ASSERT_EQ(u.exit_code, 0) << u.err;
+    EXPECT_NE(u.err.find("1 entry marked as expired"), std::string::npos) << u.err;
+    EXPECT_EQ(index_without_dates(ca("index.txt"))[0],
+              "E\t<expiry>\t\t1000\tunknown\t/C=US/O=Test Org/CN=old.example");
+    auto st = tokensign({"ca", "status", "--config", conf(), "1000"});
+    EXPECT_EQ(st.out, "1000=Expired (E)\n");
+}
+
 TEST_F(CaFileTest, SmallRsaKeysInCsrsAreRefusedAtTheConfigurableFloor) {
     auto small = make_rsa_key(1024);
     auto p = csr_file("small", leaf("small.example"), {}, small.get());
