@@ -14,6 +14,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
@@ -281,6 +282,31 @@ TEST_F(ProviderTest, PublicPartExportsPrivateHalfDoesNot) {
     EXPECT_STREQ(md, "SHA256");
     ERR_clear_error();
     EVP_PKEY_free(rsa);
+}
+
+TEST_F(ProviderTest, UriPemWrittenByTheEncoderLoadsBackThroughTheDecoder) {
+    EVP_PKEY* ec = load("pkcs11:token=prov;object=ec", OSSL_STORE_INFO_PKEY);
+    ASSERT_NE(ec, nullptr) << errors();
+    BIO* mem = BIO_new(BIO_s_mem());
+    ASSERT_EQ(PEM_write_bio_PrivateKey_ex(mem, ec, nullptr, nullptr, 0, nullptr, nullptr, s_ctx,
+                                          nullptr),
+              1)
+        << errors();
+    char* text = nullptr;
+    long len = BIO_get_mem_data(mem, &text);
+    std::string pem(text, static_cast<std::size_t>(len));
+    EXPECT_NE(pem.find("-----BEGIN TOKENSIGN EC KEY-----"), std::string::npos) << pem;
+    EXPECT_EQ(pem.find("PRIVATE KEY"), std::string::npos) << "key material written: " << pem;
+    // A program that only reads key files (PEM_read_bio_PrivateKey) gets the token key back.
+    EVP_PKEY* back = PEM_read_bio_PrivateKey_ex(mem, nullptr, nullptr, nullptr, s_ctx, nullptr);
+    ASSERT_NE(back, nullptr) << errors();
+    EXPECT_EQ(EVP_PKEY_eq(back, ec), 1);
+    EVP_PKEY* pub = plain_public(ec);
+    EXPECT_TRUE(verify(pub, "from a key file", sign(back, "from a key file"))) << errors();
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(back);
+    BIO_free(mem);
+    EVP_PKEY_free(ec);
 }
 
 TEST_F(ProviderTest, PublicKeyNeedsNoPin) {
