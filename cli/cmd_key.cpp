@@ -171,7 +171,10 @@ void run_key_list(const KeyListOptions& o, const GlobalOptions& g) {
 
 void run_key_show(const KeyShowOptions& o, const GlobalOptions& g) {
     hsm::Uri uri = parse_cli_uri(o.uri, "KEY-URI");
-    auto t = open_token(g, uri, !o.no_login);
+    // Public keys and certificates are public objects: showing one never needs a PIN.
+    const auto wanted = uri.type();
+    const bool public_only = wanted == CKO_PUBLIC_KEY || wanted == CKO_CERTIFICATE;
+    auto t = open_token(g, uri, !o.no_login && !public_only);
     hsm::Session s = t.token->acquire();
     const CK_TOKEN_INFO& ti = t.token->info().token_info;
 

@@ -125,8 +125,10 @@ GeneratedKey generate_key_pair(Session& s, const KeySpec& spec, const std::strin
         .add_bool(CKA_SENSITIVE, true)
         .add_bool(CKA_EXTRACTABLE, false)
         .add_bool(CKA_SIGN, true)
+        .add_bool(CKA_UNWRAP, false)  // a signing key wraps nothing; tokens default it on
         .add_string(CKA_LABEL, label)
         .add_bytes(CKA_ID, *id);
+    pub.add_bool(CKA_WRAP, false);
     static const unsigned char kF4[] = {0x01, 0x00, 0x01};
     switch (spec.kind) {
         case KeyKind::Rsa:
@@ -137,11 +139,12 @@ GeneratedKey generate_key_pair(Session& s, const KeySpec& spec, const std::strin
             break;
         case KeyKind::Ec:
             pub.add_bytes(CKA_EC_PARAMS, curve_params_der(spec.group));
-            priv.add_bool(CKA_DERIVE, true);
+            priv.add_bool(CKA_DERIVE, true).add_bool(CKA_DECRYPT, false);
             break;
         case KeyKind::Ed25519:
         case KeyKind::Ed448:
             pub.add_bytes(CKA_EC_PARAMS, curve_params_der(key_kind_name(spec.kind)));
+            priv.add_bool(CKA_DECRYPT, false).add_bool(CKA_DERIVE, false);
             break;
     }
 

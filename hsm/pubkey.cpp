@@ -190,6 +190,7 @@ PublicKey read_public_key(Session& s, CK_OBJECT_HANDLE obj) {
     }
     // A private key without its public values: use the public key, else the certificate, with
     // the same CKA_ID (the PKCS#11 convention that ties the halves together).
+    // The partner must be of the same kind (and curve): ids are sometimes reused across keys.
     auto id = get_attribute(s, obj, CKA_ID);
     if (id && !id->empty() && cls == CKO_PRIVATE_KEY) {
         for (CK_OBJECT_CLASS other : {CKO_PUBLIC_KEY, CKO_CERTIFICATE}) {
@@ -197,7 +198,9 @@ PublicKey read_public_key(Session& s, CK_OBJECT_HANDLE obj) {
             q.cls = other;
             q.id = *id;
             auto found = find_objects(s, q);
-            if (found.size() == 1) return read_public_key(s, found.front().handle);
+            if (found.size() != 1) continue;
+            PublicKey partner = read_public_key(s, found.front().handle);
+            if (partner.kind == pk.kind && partner.group == pk.group) return partner;
         }
     }
     throw Error("the public part of the key on " + s.token().what() +

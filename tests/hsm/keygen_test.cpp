@@ -242,5 +242,45 @@ TEST_F(KeygenTest, GeneratedKeysSignAndOpenSslVerifies) {
     OPENSSL_free(der);
 }
 
+
+TEST_F(KeygenTest, PrivateKeysAreLimitedToTheirUses) {
+    // Tokens default unwrap/decrypt on; a CA signing key must not double as a decryption or
+    // key-unwrapping key.
+    auto s = session();
+    auto ec = hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "ec-uses", std::nullopt);
+    EXPECT_EQ(hsm::get_bool(s, ec.private_key.handle, CKA_SIGN), true);
+    EXPECT_EQ(hsm::get_bool(s, ec.private_key.handle, CKA_DERIVE), true);
+    EXPECT_EQ(hsm::get_bool(s, ec.private_key.handle, CKA_DECRYPT), false);
+    EXPECT_EQ(hsm::get_bool(s, ec.private_key.handle, CKA_UNWRAP), false);
+    auto rsa =
+        hsm::generate_key_pair(s, hsm::KeySpec::parse("rsa:2048"), "rsa-uses", std::nullopt);
+    EXPECT_EQ(hsm::get_bool(s, rsa.private_key.handle, CKA_SIGN), true);
+    EXPECT_EQ(hsm::get_bool(s, rsa.private_key.handle, CKA_DECRYPT), true);
+    EXPECT_EQ(hsm::get_bool(s, rsa.private_key.handle, CKA_UNWRAP), false);
+    EXPECT_EQ(hsm::get_bool(s, rsa.public_key.handle, CKA_WRAP), false);
+}
+
+TEST_F(KeygenTest, EcPrivateKeyIgnoresAPartnerOfAnotherKindWithTheSameId) {
+    // An EC private key keeps no CKA_EC_POINT; its public half is found by CKA_ID. Remove the
+    // real public half and put an RSA public key under the same id: that must not be taken
+    // for the EC key's public key.
+    auto s = session();
+    Bytes id{0x5e, 0x5e};
+    auto ec = hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "lonely-ec", id);
+    auto rsa = hsm::generate_key_pair(s, hsm::KeySpec::parse("rsa:2048"), "donor", std::nullopt);
+    hsm::destroy_object(s, ec.public_key.handle);
+    hsm::AttributeTemplate t;
+    t.add_ulong(CKA_CLASS, CKO_PUBLIC_KEY)
+        .add_ulong(CKA_KEY_TYPE, CKK_RSA)
+        .add_bool(CKA_TOKEN, false)
+        .add_bytes(CKA_ID, id)
+        .add_bytes(CKA_MODULUS, rsa.public_params.modulus)
+        .add_bytes(CKA_PUBLIC_EXPONENT, rsa.public_params.exponent);
+    CK_OBJECT_HANDLE impostor = CK_INVALID_HANDLE;
+    ASSERT_EQ(s.fn()->C_CreateObject(s.handle(), t.data(), t.count(), &impostor), CKR_OK);
+    EXPECT_THROW(hsm::read_public_key(s, ec.private_key.handle), hsm::Error);
+    hsm::destroy_object(s, impostor);
+}
+
 }  // namespace
 }  // namespace ts::test
