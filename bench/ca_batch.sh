@@ -45,19 +45,33 @@ printf '%s\n' csrs/*.csr | awk -v n="$LOOP_N" 'NR <= n' >loop.list
 
 raw1=$("$TOOL" raw-sign "$KEY" "$N")
 
-run_batch() {  # threads -> "seconds"
-    rm -rf "ca-$1" out && cp -a ca "ca-$1" && mkdir out
-    sed -i "s|^dir .*|dir               = $WORK/ca-$1|" "ca-$1/openssl.cnf"
-    local t0 t1
+run_batch() {  # threads output-option [base-dir] -> "seconds"
+    local base=${3:-$WORK}
+    local d=$base/ca-$1-$2
+    rm -rf "$d" out && cp -a ca "$d" && mkdir out
+    sed -i "s|^dir .*|dir               = $d|" "$d/openssl.cnf"
+    local t0 t1 out_opt=(--out out/all.pem)
+    [ "$2" = dir ] && out_opt=(--out-dir out)
     t0=$(now)
-    "$CLI" ca sign --config "ca-$1/openssl.cnf" --batch --signing-threads "$1" \
-        --in csrs/*.csr --out-dir out 2>/dev/null
+    "$CLI" ca sign --config "$d/openssl.cnf" --batch --signing-threads "$1" \
+        --in csrs/*.csr "${out_opt[@]}" 2>/dev/null
     t1=$(now)
-    [ "$(wc -l <"ca-$1/index.txt")" -eq "$N" ] || { echo "batch issued the wrong count" >&2; exit 1; }
+    [ "$(wc -l <"$d/index.txt")" -eq "$N" ] || { echo "batch issued the wrong count" >&2; exit 1; }
+    [ "$(ls "$d/newcerts" | wc -l)" -eq "$N" ] || { echo "newcerts/ is incomplete" >&2; exit 1; }
+    rm -rf "$d"
     secs "$t0" "$t1"
 }
-ts1=$(run_batch 1)
-ts2=$(run_batch 2)
+ts1=$(run_batch 1 file)
+ts2=$(run_batch 2 file)
+ts3=$(run_batch 1 dir)
+# The same run with the CA directory on tmpfs: how much of the gap is creating the newcerts/
+# files on this machine's disk (the token's files stay where they are).
+SHM=
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    SHM=$(mktemp -d /dev/shm/tokensign-cabench-XXXXXX)
+    trap 'rm -rf "$WORK" "$SHM"' EXIT
+    ts4=$(run_batch 1 file "$SHM")
+fi
 
 rm -rf ca-ossl && cp -a ca ca-ossl && sed -i "s|^dir .*|dir               = $WORK/ca-ossl|" ca-ossl/openssl.cnf
 t0=$(now)
@@ -75,13 +89,16 @@ raw_rate2=$(echo "$raw2" | awk '{ printf "%.0f", $3 }')
 raw_best=$(( raw_rate1 > raw_rate2 ? raw_rate1 : raw_rate2 ))
 pct() { awk -v r="$1" -v b="$raw_best" 'BEGIN { printf "%.0f%%", 100 * r / b }'; }
 
-r1=$(rate "$N" "$ts1"); r2=$(rate "$N" "$ts2"); ro=$(rate "$LOOP_N" "$ossl")
+r1=$(rate "$N" "$ts1"); r2=$(rate "$N" "$ts2"); r3=$(rate "$N" "$ts3"); ro=$(rate "$LOOP_N" "$ossl")
+[ -n "$SHM" ] && r4=$(rate "$N" "$ts4")
 echo "CA key $SPEC on SoftHSM2 $(softhsm2-util --version), $N CSRs (P-256 requests), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| method | certificates | seconds | per second | of raw C_Sign |"
 echo "|---|---:|---:|---:|---:|"
 echo "| raw C_Sign, one session (before) | $N | $(echo "$raw1" | awk '{ printf "%.3f", $2 }') | $raw_rate1 | - |"
 echo "| raw C_Sign, one session (after) | $N | $(echo "$raw2" | awk '{ printf "%.3f", $2 }') | $raw_rate2 | - |"
-echo "| \`tokensign ca sign --batch\`, one run | $N | $ts1 | $r1 | $(pct "$r1") |"
-echo "| \`tokensign ca sign --batch --signing-threads 2\` | $N | $ts2 | $r2 | $(pct "$r2") |"
+echo "| \`tokensign ca sign --batch --out all.pem\`, one run | $N | $ts1 | $r1 | $(pct "$r1") |"
+echo "| same, \`--signing-threads 2\` (two token sessions) | $N | $ts2 | $r2 | $(pct "$r2") |"
+echo "| same, one session, \`--out-dir\` (a file per certificate) | $N | $ts3 | $r3 | $(pct "$r3") |"
+[ -n "$SHM" ] && echo "| same as the first, CA directory on tmpfs (/dev/shm) | $N | $ts4 | $r4 | $(pct "$r4") |"
 echo "| loop of \`openssl ca -batch\` (the guide's way) | $LOOP_N | $ossl | $ro | $(pct "$ro") |"

@@ -5,6 +5,10 @@
 //                                     session after one login: the token's own signing rate,
 //                                     the ceiling `tokensign ca sign` is measured against.
 // Prints one line: "<count> <seconds> <per-second>".
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,13 +16,9 @@
 #include <string>
 #include <vector>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "hsm/crypto.hpp"
-#include "hsm/ossl.hpp"
 #include "hsm/object.hpp"
+#include "hsm/ossl.hpp"
 #include "hsm/resolve.hpp"
 #include "hsm/token.hpp"
 #include "hsm/uri.hpp"

@@ -2,24 +2,23 @@
 // tokensign ca init | sign | revoke | gencrl | list | status | updatedb | verify: the openssl ca
 // workflow with the CA key on a token, through signer/.
 #include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <functional>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <openssl/err.h>
-#include <openssl/x509_vfy.h>
 
 #include "cli/common.hpp"
 #include "signer/ca_db.hpp"
@@ -111,10 +110,14 @@ struct OpenCa {
 
 std::string status_word(char s) {
     switch (s) {
-        case 'V': return "Valid";
-        case 'R': return "Revoked";
-        case 'E': return "Expired";
-        default: return "Unknown";
+        case 'V':
+            return "Valid";
+        case 'R':
+            return "Revoked";
+        case 'E':
+            return "Expired";
+        default:
+            return "Unknown";
     }
 }
 
@@ -126,7 +129,8 @@ bool confirm_on_tty(const std::string& question) {
     std::string q = question + " [y/N] ";
     if (::write(fd, q.data(), q.size()) < 0) {
         ::close(fd);
-        throw signer::Declined("cannot ask for confirmation; use --batch to sign non-interactively");
+        throw signer::Declined(
+            "cannot ask for confirmation; use --batch to sign non-interactively");
     }
     char buf[16] = {0};
     ssize_t n = ::read(fd, buf, sizeof buf - 1);
@@ -136,8 +140,8 @@ bool confirm_on_tty(const std::string& question) {
 
 std::string certificate_summary(X509* cert) {
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
-    X509_print_ex(bio.get(), cert, XN_FLAG_ONELINE, X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_SIGNAME |
-                                                        X509_FLAG_NO_PUBKEY);
+    X509_print_ex(bio.get(), cert, XN_FLAG_ONELINE,
+                  X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_SIGNAME | X509_FLAG_NO_PUBKEY);
     char* data = nullptr;
     long n = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, static_cast<std::size_t>(n));
@@ -157,7 +161,7 @@ void run_ca_init(const signer::InitOptions& o, const GlobalOptions& g) {
 
 // TOKENSIGN_TIMING=1: phase durations on stderr (for bench/ca_batch.sh).
 class PhaseTimer {
-public:
+  public:
     PhaseTimer() : m_on(std::getenv("TOKENSIGN_TIMING") != nullptr), m_t(now()) {}
     void mark(const char* phase) {
         if (!m_on) return;
@@ -166,7 +170,7 @@ public:
         m_t = t;
     }
 
-private:
+  private:
     static double now() {
         return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
             .count();
@@ -194,11 +198,13 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
             throw signer::InputError("--out-dir " + o.out_dir + " is not a directory");
         std::set<std::string> seen;
         for (const auto& in : o.in) {
-            std::string out = (fs::path(o.out_dir) / (fs::path(in).stem().string() + ".pem")).string();
+            std::string out =
+                (fs::path(o.out_dir) / (fs::path(in).stem().string() + ".pem")).string();
             if (!seen.insert(out).second)
                 throw signer::InputError("two CSRs would both be written to " + out +
                                          "; rename one of them");
-            if (fs::exists(out)) throw signer::InputError(out + " already exists; not overwriting it");
+            if (fs::exists(out))
+                throw signer::InputError(out + " already exists; not overwriting it");
             outputs.push_back(out);
         }
     }
@@ -211,7 +217,7 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
     std::vector<signer::PendingCertificate> pending;
     std::unique_ptr<CaDb> db;
     std::vector<std::string> output_tmps;  // batch: --out-dir copies already written as temps
-    struct TempFiles {  // removes whatever was not renamed into place
+    struct TempFiles {                     // removes whatever was not renamed into place
         std::vector<std::string>& paths;
         ~TempFiles() {
             for (const auto& t : paths)
@@ -223,7 +229,8 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
         // verify + format) so the token is kept busy; nothing is written unless all pass.
         std::vector<signer::CsrInput> inputs;
         inputs.reserve(o.in.size());
-        for (const auto& in : o.in) inputs.push_back({in, signer::read_file(in)});
+        // Read by the pipeline itself, overlapping the token's work.
+        for (const auto& in : o.in) inputs.push_back({in, std::string()});
         timer.mark("read");
         issuer.use_key(signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config()));
         timer.mark("key");
@@ -273,12 +280,17 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
     timer.mark("commit");
 
     std::string all_pem;
+    // One line per certificate for small runs; a summary for batches (the details are in
+    // index.txt and `tokensign ca list`).
+    const bool each = pending.size() <= 20;
     for (std::size_t i = 0; i < pending.size(); ++i) {
         const auto& p = pending[i];
         const std::string& pem = p.pem;
-        std::cerr << "Issued serial " << p.entry.serial << " for " << p.entry.subject << " ("
-                  << ca.cfg.new_certs_dir << "/" << p.entry.serial << ".pem)\n";
-        for (const auto& note : p.notes) std::cerr << "  note: " << note << "\n";
+        if (each)
+            std::cerr << "Issued serial " << p.entry.serial << " for " << p.entry.subject << " ("
+                      << ca.cfg.new_certs_dir << "/" << p.entry.serial << ".pem)\n";
+        for (const auto& note : p.notes)
+            std::cerr << (each ? "  note: " : "serial " + p.entry.serial + ": ") << note << "\n";
         if (!outputs.empty()) {
             if (i < output_tmps.size() && !output_tmps[i].empty()) {
                 if (::rename(output_tmps[i].c_str(), outputs[i].c_str()) != 0)
@@ -292,6 +304,10 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
             all_pem += pem;
         }
     }
+    if (!each && !pending.empty())
+        std::cerr << "Issued " << pending.size() << " certificates, serials "
+                  << pending.front().entry.serial << " to " << pending.back().entry.serial << " ("
+                  << ca.cfg.new_certs_dir << ")\n";
     if (!o.out.empty())
         write_output(o.out, all_pem);
     else if (o.out_dir.empty())
@@ -322,10 +338,9 @@ void run_ca_revoke(const CaRevokeOptions& o, const GlobalOptions&) {
 void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
     OpenCa ca(o.ca);
     auto ca_cert = signer::load_certificate(ca.ctx, ca.cfg.certificate);
-    std::string md = signer::check_digest(ca.cfg.default_md,
-                                          "default_md in [" + ca.cfg.section + "] in " +
-                                              ca.conf.path(),
-                                          X509_get0_pubkey(ca_cert.get()));
+    std::string md = signer::check_digest(
+        ca.cfg.default_md, "default_md in [" + ca.cfg.section + "] in " + ca.conf.path(),
+        X509_get0_pubkey(ca_cert.get()));
     auto key = signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config());
     if (!signer::key_matches_certificate(ca.ctx, key.get(), ca_cert.get()))
         throw signer::InputError("the CA key " + ca.cfg.private_key +
@@ -437,8 +452,9 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
 
     auto init_o = std::make_shared<signer::InitOptions>();
     auto* init = ca->add_subcommand(
-        "init", "Create a CA directory (certs crl newcerts private, index.txt, serial, crlnumber, "
-                "openssl.cnf) and its self-signed root certificate");
+        "init",
+        "Create a CA directory (certs crl newcerts private, index.txt, serial, crlnumber, "
+        "openssl.cnf) and its self-signed root certificate");
     init->add_option("--dir", init_o->dir, "new CA directory (never overwritten)")
         ->required()
         ->type_name("DIR");
@@ -473,8 +489,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         ->type_name("CSR");
     sign->add_option("--out", sign_o->out, "write the certificate(s) (PEM) to FILE, not stdout")
         ->type_name("FILE");
-    sign->add_option("--out-dir", sign_o->out_dir,
-                     "write each certificate to DIR/<CSR name>.pem")
+    sign->add_option("--out-dir", sign_o->out_dir, "write each certificate to DIR/<CSR name>.pem")
         ->type_name("DIR");
     sign->add_option("--extensions", sign_o->extensions,
                      "extension section to use instead of x509_extensions (e.g. server, client, "
@@ -531,8 +546,9 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     list->callback([list_o, &g] { run_ca_list(*list_o, g); });
 
     auto status_o = std::make_shared<CaStatusOptions>();
-    auto* status = ca->add_subcommand("status", "Show the status of one serial (Valid, Revoked, "
-                                                "Expired)");
+    auto* status = ca->add_subcommand("status",
+                                      "Show the status of one serial (Valid, Revoked, "
+                                      "Expired)");
     add_ca_target(status, status_o->ca);
     status->add_option("serial", status_o->serial, "serial number (hex)")->required();
     status->add_flag("--json", status_o->json, "JSON output");

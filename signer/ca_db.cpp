@@ -2,6 +2,8 @@
 #include "signer/ca_db.hpp"
 
 #include <fcntl.h>
+#include <openssl/asn1.h>
+#include <openssl/err.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,9 +16,6 @@
 #include <optional>
 #include <sstream>
 #include <thread>
-
-#include <openssl/asn1.h>
-#include <openssl/err.h>
 
 #include "signer/error.hpp"
 
@@ -86,8 +85,7 @@ OsslPtr<BIGNUM> read_number_file(const std::string& path, const char* what) {
                             " does not hold a hex number");
         }
     }
-    if (hex.empty())
-        throw CaDbError("the " + std::string(what) + " file " + path + " is empty");
+    if (hex.empty()) throw CaDbError("the " + std::string(what) + " file " + path + " is empty");
     BIGNUM* bn = nullptr;
     if (BN_hex2bn(&bn, hex.c_str()) == 0) throw OpenSslError("BN_hex2bn");
     return OsslPtr<BIGNUM>(bn);
@@ -170,8 +168,8 @@ void sync_filesystem(const std::string& dir) {
     if (rc != 0) throw CaDbError("cannot sync the filesystem of " + dir + ": " + errno_text());
 }
 
-void write_atomic(const std::string& path, std::string_view contents, bool keep_old,
-                  mode_t mode, bool durable) {
+void write_atomic(const std::string& path, std::string_view contents, bool keep_old, mode_t mode,
+                  bool durable) {
     std::string dir = dir_of(path);
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -219,8 +217,7 @@ CaDb::~CaDb() {
 }
 
 std::string CaDb::prewrite_certificate_file(const std::string& new_certs_dir,
-                                            const std::string& serial,
-                                            std::string_view contents) {
+                                            const std::string& serial, std::string_view contents) {
     std::string tmp = new_certs_dir + "/." + serial + ".pem.tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
@@ -239,8 +236,7 @@ std::string CaDb::prewrite_certificate_file(const std::string& new_certs_dir,
 }
 
 void CaDb::add_prewritten_certificate_file(const std::string& serial, std::string temp_path) {
-    m_prewritten.emplace_back(m_paths.new_certs_dir + "/" + serial + ".pem",
-                              std::move(temp_path));
+    m_prewritten.emplace_back(m_paths.new_certs_dir + "/" + serial + ".pem", std::move(temp_path));
 }
 
 std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {

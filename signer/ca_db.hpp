@@ -23,7 +23,7 @@ struct IndexEntry {
     std::string revocation;  // "" or YYMMDDHHMMSSZ[,reason[,extra]]
     std::string serial;      // upper-case hex, even length ("00" for zero)
     std::string file = "unknown";
-    std::string subject;     // X509_NAME_oneline form: /C=US/O=Example/CN=host
+    std::string subject;  // X509_NAME_oneline form: /C=US/O=Example/CN=host
     /// The line without its newline.
     std::string line() const;
     /// Parses one line; throws CaDbError naming `where` (file:line) on a malformed line.
@@ -60,7 +60,7 @@ void sync_filesystem(const std::string& dir);
 /// An open, exclusively locked CA database. All reads come from the state loaded under the lock;
 /// all writes are staged and land in commit(). Closing without commit() changes nothing.
 class CaDb {
-public:
+  public:
     /// flock(LOCK_EX) on `<database>.lock` (waits up to `lock_timeout_ms`, then CaDbError "locked
     /// by another signer"), then reads index.txt, index.txt.attr, serial and crlnumber. Throws
     /// CaDbError for a missing or malformed file, naming it and the line.
@@ -111,7 +111,7 @@ public:
     /// copies as openssl ca does. Throws CaDbError.
     void commit();
 
-private:
+  private:
     CaDb(CaDbPaths paths, int lock_fd);
     void load();
     void reindex() const;

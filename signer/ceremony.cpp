@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "signer/ceremony.hpp"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,9 +13,6 @@
 #include <filesystem>
 #include <ostream>
 #include <vector>
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
 
 #include "hsm/cert.hpp"
 #include "hsm/keygen.hpp"
@@ -84,18 +83,20 @@ OsslPtr<X509_NAME> parse_subject(const std::string& text) {
         std::string value = trim(part.substr(eq + 1));
         if (value.empty()) throw InputError("subject field " + type + " has no value");
         if (OBJ_txt2nid(type.c_str()) == NID_undef)
-            throw InputError("subject field type '" + type + "' is unknown (use C, ST, L, O, OU, "
+            throw InputError("subject field type '" + type +
+                             "' is unknown (use C, ST, L, O, OU, "
                              "CN, emailAddress ...)");
         if (!X509_NAME_add_entry_by_txt(name.get(), type.c_str(), MBSTRING_UTF8,
                                         reinterpret_cast<const unsigned char*>(value.c_str()), -1,
                                         -1, 0)) {
             OpenSslError detail("X509_NAME_add_entry_by_txt");
-            throw InputError("subject field " + type + "=" + value + " is not valid: " +
-                             detail.what());
+            throw InputError("subject field " + type + "=" + value +
+                             " is not valid: " + detail.what());
         }
     }
     if (X509_NAME_entry_count(name.get()) == 0)
-        throw InputError("the subject is empty; give e.g. --subject '/O=Example/CN=Example Root CA'");
+        throw InputError(
+            "the subject is empty; give e.g. --subject '/O=Example/CN=Example Root CA'");
     return name;
 }
 
@@ -103,7 +104,8 @@ std::string ca_config_text(const std::string& dir, const std::string& key_uri,
                            const std::string& md, const std::string& provider_dir) {
     std::string t;
     t += "# openssl ca configuration for the CA in " + dir + ", written by `tokensign ca init`.\n";
-    t += "# Used as is by `tokensign ca sign|revoke|gencrl --config` and by `openssl ca -config`.\n";
+    t +=
+        "# Used as is by `tokensign ca sign|revoke|gencrl --config` and by `openssl ca -config`.\n";
     t += "# The CA key stays on the token: private_key is its pkcs11: URI (no PIN in it; the PIN\n";
     t += "# comes from the URI's pin-source, --pin-source, TOKENSIGN_PIN or a prompt).\n";
     t += "HOME = .\n";
@@ -197,7 +199,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     dir = dir.lexically_normal();
     if (dir.has_filename() == false) dir = dir.parent_path();
     if (fs::exists(dir) && !fs::is_empty(dir))
-        throw CaDbError(dir.string() + " already exists and is not empty; tokensign ca init "
+        throw CaDbError(dir.string() +
+                        " already exists and is not empty; tokensign ca init "
                         "never overwrites a CA directory: choose a new --dir");
 
     // Validate everything cheap before touching the token.
@@ -212,8 +215,9 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     if (opts.days <= 0) throw InputError("--days must be positive");
     const bool on_token = hsm::is_pkcs11_uri(opts.key);
     if (!opts.generate.empty() && !on_token)
-        throw InputError("--generate needs --key to be a pkcs11: URI naming the new key "
-                         "(pkcs11:token=...;object=LABEL)");
+        throw InputError(
+            "--generate needs --key to be a pkcs11: URI naming the new key "
+            "(pkcs11:token=...;object=LABEL)");
     std::optional<hsm::KeySpec> spec;
     if (!opts.generate.empty()) spec = hsm::KeySpec::parse(opts.generate);
 
@@ -229,8 +233,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
         token = hsm::open_token(cfg, uri);
         hsm::PinSources sources = hsm::pin_sources(cfg, uri);
         if (!sources.pin_value)
-            sources.pin_value = std::make_shared<const hsm::Pin>(
-                hsm::obtain_pin(sources, token->what()));
+            sources.pin_value =
+                std::make_shared<const hsm::Pin>(hsm::obtain_pin(sources, token->what()));
         pin = sources.pin_value;
         token->login(sources);
         hsm::Session s = token->acquire();
@@ -246,8 +250,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
             key_label = g.private_key.label;
             key_id = g.private_key.id;
             // Name the new key exactly (label and id) in openssl.cnf.
-            key_for_config = hsm::object_uri(token->info().token_info, key_id, key_label,
-                                             CKO_PRIVATE_KEY);
+            key_for_config =
+                hsm::object_uri(token->info().token_info, key_id, key_label, CKO_PRIVATE_KEY);
             if (auto mp = uri.module_path())
                 key_for_config += "?module-path=" + hsm::percent_encode_text(*mp);
             else if (auto mn = uri.module_name())
@@ -276,8 +280,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
         ca_config_text(dir.string(), key_for_config, opts.md, on_token ? prov : "");
 
     // The root, with the v3_ca section of the very configuration written beside it.
-    fs::path staging = dir.parent_path() /
-                       ("." + dir.filename().string() + ".init-" + std::to_string(::getpid()));
+    fs::path staging =
+        dir.parent_path() / ("." + dir.filename().string() + ".init-" + std::to_string(::getpid()));
     fs::remove_all(staging, ec);
     fs::create_directories(staging, ec);
     if (ec) throw CaDbError("cannot create " + staging.string() + ": " + ec.message());
@@ -286,7 +290,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
         Conf conf = Conf::load((staging / "openssl.cnf").string(), ctx.get());
 
         OsslPtr<X509> root(X509_new_ex(ctx.get(), ctx.propq()));
-        if (!root || !X509_set_version(root.get(), X509_VERSION_3)) throw OpenSslError("X509_new_ex");
+        if (!root || !X509_set_version(root.get(), X509_VERSION_3))
+            throw OpenSslError("X509_new_ex");
         OsslPtr<BIGNUM> rs(BN_new());
         if (!rs || !BN_rand(rs.get(), 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
             !BN_to_ASN1_INTEGER(rs.get(), X509_get_serialNumber(root.get())))
@@ -302,15 +307,16 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
 
         OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
         if (!mctx ||
-            EVP_DigestSignInit_ex(mctx.get(), nullptr, md.empty() ? nullptr : md.c_str(),
-                                  ctx.get(), ctx.propq(), key.get(), nullptr) != 1 ||
+            EVP_DigestSignInit_ex(mctx.get(), nullptr, md.empty() ? nullptr : md.c_str(), ctx.get(),
+                                  ctx.propq(), key.get(), nullptr) != 1 ||
             X509_sign_ctx(root.get(), mctx.get()) <= 0)
             throw OpenSslError("signing the root certificate with the CA key failed");
         if (X509_verify(root.get(), public_key.get()) != 1)
-            throw OpenSslError("the root certificate's signature does not verify with the CA "
-                               "key's public half; nothing was written");
-        log << "Self-signed root: " << name_text(X509_get_subject_name(root.get())) << ", valid until "
-            << time_text(X509_get0_notAfter(root.get())) << "\n";
+            throw OpenSslError(
+                "the root certificate's signature does not verify with the CA "
+                "key's public half; nothing was written");
+        log << "Self-signed root: " << name_text(X509_get_subject_name(root.get()))
+            << ", valid until " << time_text(X509_get0_notAfter(root.get())) << "\n";
 
         for (const char* sub : {"certs", "crl", "newcerts", "private"})
             fs::create_directory(staging / sub);
@@ -322,10 +328,13 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
         write_file((staging / "crlnumber").string(), "1000\n", 0644);
         write_file((staging / "private" / "README").string(),
                    "The CA key is not here: it lives on the token, named in openssl.cnf by\n"
-                   "private_key = " + key_for_config + "\n", 0600);
+                   "private_key = " +
+                       key_for_config + "\n",
+                   0600);
 
         if (opts.store_cert) {
-            if (!token) throw InputError("--store-cert needs the CA key on a token (a pkcs11: URI)");
+            if (!token)
+                throw InputError("--store-cert needs the CA key on a token (a pkcs11: URI)");
             int len = i2d_X509(root.get(), nullptr);
             std::vector<unsigned char> der(static_cast<std::size_t>(len));
             unsigned char* p = der.data();
@@ -339,7 +348,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
         // made meanwhile by someone else is not overwritten either.
         fs::remove(dir, ec);  // only succeeds when empty
         fs::rename(staging, dir, ec);
-        if (ec) throw CaDbError("cannot move the new CA into " + dir.string() + ": " + ec.message());
+        if (ec)
+            throw CaDbError("cannot move the new CA into " + dir.string() + ": " + ec.message());
     } catch (...) {
         fs::remove_all(staging, ec);
         throw;

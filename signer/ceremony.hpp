@@ -12,10 +12,10 @@
 namespace ts::signer {
 
 struct InitOptions {
-    std::string dir;        // the CA directory (must not exist, or be empty)
-    std::string key;        // pkcs11: URI of the CA key (or a key file, for file-key CAs)
-    std::string generate;   // "" or a key spec (rsa:4096, ec:p-384, ed25519 ...): generate first
-    std::string subject;    // "/C=US/O=Example/CN=Root CA" or "CN=Root CA,O=Example,C=US"
+    std::string dir;       // the CA directory (must not exist, or be empty)
+    std::string key;       // pkcs11: URI of the CA key (or a key file, for file-key CAs)
+    std::string generate;  // "" or a key spec (rsa:4096, ec:p-384, ed25519 ...): generate first
+    std::string subject;   // "/C=US/O=Example/CN=Root CA" or "CN=Root CA,O=Example,C=US"
     long days = 3650;
     std::string serial = "1000";  // first serial of issued certificates (hex)
     bool store_cert = false;      // also import the root onto the token beside its key

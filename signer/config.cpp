@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "signer/config.hpp"
 
+#include <openssl/err.h>
+
 #include <algorithm>
 #include <cctype>
-
-#include <openssl/err.h>
 
 #include "signer/error.hpp"
 
@@ -58,8 +58,7 @@ std::vector<std::pair<std::string, std::string>> Conf::section(const std::string
     ERR_set_mark();
     STACK_OF(CONF_VALUE)* sk = NCONF_get_section(m_conf.get(), name.c_str());
     ERR_pop_to_mark();
-    if (sk == nullptr)
-        throw InputError("section [" + name + "] is not in " + m_path);
+    if (sk == nullptr) throw InputError("section [" + name + "] is not in " + m_path);
     std::vector<std::pair<std::string, std::string>> out;
     for (int i = 0; i < sk_CONF_VALUE_num(sk); ++i) {
         CONF_VALUE* v = sk_CONF_VALUE_value(sk, i);
@@ -71,9 +70,20 @@ std::vector<std::pair<std::string, std::string>> Conf::section(const std::string
 bool parse_yesno(const std::string& value, bool def) {
     if (value.empty()) return def;
     switch (value[0]) {
-        case 'y': case 'Y': case 't': case 'T': case '1': return true;
-        case 'n': case 'N': case 'f': case 'F': case '0': return false;
-        default: return def;
+        case 'y':
+        case 'Y':
+        case 't':
+        case 'T':
+        case '1':
+            return true;
+        case 'n':
+        case 'N':
+        case 'f':
+        case 'F':
+        case '0':
+            return false;
+        default:
+            return def;
     }
 }
 
@@ -151,15 +161,14 @@ CaConfig CaConfig::load(const Conf& conf, const std::string& name) {
     long floor = c.min_rsa_bits;
     num("tokensign_min_rsa_bits", floor);
     if (floor < 1024 || floor > 16384)
-        throw InputError("tokensign_min_rsa_bits = " + std::to_string(floor) + " in [" +
-                         c.section + "] must be between 1024 and 16384");
+        throw InputError("tokensign_min_rsa_bits = " + std::to_string(floor) + " in [" + c.section +
+                         "] must be between 1024 and 16384");
     c.min_rsa_bits = static_cast<int>(floor);
     if (auto v = opt("tokensign_clip_to_ca")) c.clip_to_ca = parse_yesno(*v, true);
     return c;
 }
 
-std::string check_digest(const std::string& md_in, const std::string& where,
-                         const EVP_PKEY* key) {
+std::string check_digest(const std::string& md_in, const std::string& where, const EVP_PKEY* key) {
     if (key != nullptr && (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")))
         return "";  // EdDSA hashes inside the signature scheme; default_md does not apply
     std::string md = md_in;

@@ -14,7 +14,7 @@ namespace ts::signer {
 
 /// An openssl.cnf-format file loaded with NCONF_load.
 class Conf {
-public:
+  public:
     /// NCONF_new_ex + NCONF_load. Throws InputError naming the file and line on a syntax error.
     static Conf load(const std::string& path, OSSL_LIB_CTX* libctx);
     /// NCONF_get_string: the value in `section`, else in the unnamed default section.
@@ -26,7 +26,7 @@ public:
     CONF* get() const noexcept { return m_conf.get(); }
     const std::string& path() const noexcept { return m_path; }
 
-private:
+  private:
     OsslPtr<CONF> m_conf;
     std::string m_path;
 };
@@ -48,7 +48,7 @@ struct CaConfig {
     std::string default_enddate;
     std::string default_md;
     std::string policy;
-    bool preserve = false;  // read from [ca], as openssl ca does
+    bool preserve = false;               // read from [ca], as openssl ca does
     std::optional<bool> unique_subject;  // unset: index.txt.attr decides (default yes)
     CopyExtensions copy_extensions = CopyExtensions::None;
     std::string x509_extensions;

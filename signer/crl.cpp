@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "signer/crl.hpp"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <strings.h>
 
 #include <array>
 #include <cstring>
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
 
 #include "signer/error.hpp"
 #include "signer/profile.hpp"
@@ -18,8 +17,8 @@ namespace {
 
 // apps/ca.c crl_reasons[]: the index is the CRLReason code except removeFromCRL (code 8).
 constexpr std::array<const char*, 8> kReasons = {
-    "unspecified",          "keyCompromise",   "CACompromise",   "affiliationChanged",
-    "superseded",           "cessationOfOperation", "certificateHold", "removeFromCRL"};
+    "unspecified", "keyCompromise",        "CACompromise",    "affiliationChanged",
+    "superseded",  "cessationOfOperation", "certificateHold", "removeFromCRL"};
 
 int reason_code(std::string_view name) {
     for (std::size_t i = 0; i < kReasons.size(); ++i)
@@ -50,8 +49,7 @@ std::string canonical_reason(std::string_view name) {
 void revoke_serial(CaDb& db, const std::string& serial, const std::string& reason) {
     const IndexEntry* e = db.find_serial(serial);
     if (e == nullptr)
-        throw InputError("serial " + serial + " is not in the CA database " +
-                         db.paths().database);
+        throw InputError("serial " + serial + " is not in the CA database " + db.paths().database);
     if (e->status == 'R')
         throw InputError("serial " + e->serial + " (" + e->subject + ") is already revoked (" +
                          e->revocation + ")");
@@ -63,8 +61,9 @@ void revoke_serial(CaDb& db, const std::string& serial, const std::string& reaso
 std::string revoke_certificate(CaDb& db, X509* cert, X509* ca, const std::string& reason) {
     if (X509_verify(cert, X509_get0_pubkey(ca)) != 1) {
         ERR_clear_error();
-        throw InputError("the certificate was not issued by this CA (its signature does not "
-                         "verify with the CA certificate's key)");
+        throw InputError(
+            "the certificate was not issued by this CA (its signature does not "
+            "verify with the CA certificate's key)");
     }
     std::string serial = serial_hex(X509_get0_serialNumber(cert));
     OsslPtr<char> name(X509_NAME_oneline(X509_get_subject_name(cert), nullptr, 0));
@@ -105,7 +104,8 @@ int update_expired(CaDb& db) {
 
 std::string crl_pem(X509_CRL* crl) {
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
-    if (!bio || !PEM_write_bio_X509_CRL(bio.get(), crl)) throw OpenSslError("PEM_write_bio_X509_CRL");
+    if (!bio || !PEM_write_bio_X509_CRL(bio.get(), crl))
+        throw OpenSslError("PEM_write_bio_X509_CRL");
     char* data = nullptr;
     long n = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, static_cast<std::size_t>(n));
@@ -122,7 +122,8 @@ OsslPtr<X509_CRL> generate_crl(LibCtx& ctx, const Conf& conf, const CaConfig& cf
         throw InputError("cannot tell when the next CRL is due: set default_crl_days in [" +
                          cfg.section + "] or pass --days");
     if (!cfg.crl_extensions.empty())
-        check_extension_section(conf, cfg.crl_extensions, "crl_extensions in [" + cfg.section + "]");
+        check_extension_section(conf, cfg.crl_extensions,
+                                "crl_extensions in [" + cfg.section + "]");
 
     OsslPtr<X509_CRL> crl(X509_CRL_new_ex(ctx.get(), ctx.propq()));
     if (!crl || !X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca)))
@@ -145,12 +146,15 @@ OsslPtr<X509_CRL> generate_crl(LibCtx& ctx, const Conf& conf, const CaConfig& cf
         OsslPtr<X509_REVOKED> r(X509_REVOKED_new());
         OsslPtr<ASN1_TIME> rt(ASN1_TIME_new());
         if (!r || !rt || !ASN1_TIME_set_string_X509(rt.get(), date.c_str()))
-            throw CaDbError("invalid revocation date '" + e.revocation + "' for serial " + e.serial);
-        if (!X509_REVOKED_set_revocationDate(r.get(), rt.get())) throw OpenSslError("revocationDate");
+            throw CaDbError("invalid revocation date '" + e.revocation + "' for serial " +
+                            e.serial);
+        if (!X509_REVOKED_set_revocationDate(r.get(), rt.get()))
+            throw OpenSslError("revocationDate");
         if (!reason.empty()) {
             int code = reason_code(reason);
             if (code < 0)
-                throw CaDbError("unknown revocation reason '" + reason + "' for serial " + e.serial);
+                throw CaDbError("unknown revocation reason '" + reason + "' for serial " +
+                                e.serial);
             OsslPtr<ASN1_ENUMERATED> en(ASN1_ENUMERATED_new());
             if (!en || !ASN1_ENUMERATED_set(en.get(), code) ||
                 !X509_REVOKED_add1_ext_i2d(r.get(), NID_crl_reason, en.get(), 0, 0))

@@ -67,10 +67,10 @@ void check_csr(const Csr& csr, int min_rsa_bits, OSSL_LIB_CTX* libctx) {
             throw InputError(csr.name + ": the request's EC key has " + std::to_string(bits) +
                              " bits; this CA requires a curve of at least 256 bits (P-256)");
     } else if (!EVP_PKEY_is_a(key, "ED25519") && !EVP_PKEY_is_a(key, "ED448")) {
-        throw InputError(csr.name + ": the request's key type " +
-                         std::string(EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key)
-                                                                  : "?") +
-                         " is not accepted (RSA, EC, Ed25519 or Ed448)");
+        throw InputError(
+            csr.name + ": the request's key type " +
+            std::string(EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "?") +
+            " is not accepted (RSA, EC, Ed25519 or Ed448)");
     }
     ERR_clear_error();
 }

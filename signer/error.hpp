@@ -8,38 +8,38 @@
 namespace ts::signer {
 
 class Error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 /// Bad input: a malformed or truncated CSR, a bad signature, an unknown section, a weak digest.
 class InputError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 /// The CA's policy refused the request (which field, what was expected).
 class PolicyError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 /// The CA directory or database (index.txt, serial, crlnumber, lock) is unusable.
 class CaDbError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 /// An OpenSSL call failed; the message includes the drained OpenSSL error queue.
 class OpenSslError : public Error {
-public:
+  public:
     /// Builds "<context>: <queued OpenSSL errors>" and clears the queue.
     explicit OpenSslError(const std::string& context);
 };
 
 /// The user declined at a confirmation prompt.
 class Declined : public Error {
-public:
+  public:
     using Error::Error;
 };
 

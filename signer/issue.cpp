@@ -1,21 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "signer/issue.hpp"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <mutex>
 #include <thread>
-
-#include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
 
 #include "signer/error.hpp"
 #include "signer/profile.hpp"
@@ -34,7 +33,6 @@ std::string asn1_time_string(const ASN1_TIME* t) {
     return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(t)),
                        static_cast<std::size_t>(ASN1_STRING_length(t)));
 }
-
 
 // rand_serial: 159 random bits, as openssl ca's rand_serial (SERIAL_RAND_BITS), so the DER
 // INTEGER stays within 20 octets and positive.
@@ -110,16 +108,19 @@ std::string time_text(const ASN1_TIME* t) {
 
 Issuer::Issuer(LibCtx& ctx, const Conf& conf, CaConfig cfg, OsslPtr<X509> ca_cert,
                IssueOptions opts)
-    : m_ctx(ctx), m_conf(conf), m_cfg(std::move(cfg)), m_ca(std::move(ca_cert)),
+    : m_ctx(ctx),
+      m_conf(conf),
+      m_cfg(std::move(cfg)),
+      m_ca(std::move(ca_cert)),
       m_opts(std::move(opts)) {
     const std::string where = "[" + m_cfg.section + "] in " + conf.path();
     m_md = check_digest(m_cfg.default_md, "default_md in " + where, X509_get0_pubkey(m_ca.get()));
 
     m_ext = m_opts.extensions.empty() ? m_cfg.x509_extensions : m_opts.extensions;
     if (!m_ext.empty())
-        check_extension_section(conf, m_ext,
-                                m_opts.extensions.empty() ? "x509_extensions in " + where
-                                                          : "--extensions");
+        check_extension_section(
+            conf, m_ext,
+            m_opts.extensions.empty() ? "x509_extensions in " + where : "--extensions");
 
     if (!m_cfg.default_startdate.empty() && m_cfg.default_startdate != "today" &&
         !ASN1_TIME_set_string_X509(nullptr, m_cfg.default_startdate.c_str())) {
@@ -135,8 +136,10 @@ Issuer::Issuer(LibCtx& ctx, const Conf& conf, CaConfig cfg, OsslPtr<X509> ca_cer
     }
     if (m_opts.days < 0) throw InputError("--days must be positive");
     if (m_opts.days == 0 && m_cfg.default_days <= 0 && m_cfg.default_enddate.empty())
-        throw InputError("cannot tell how long to certify for: set default_days (or "
-                         "default_enddate) in " + where + ", or pass --days");
+        throw InputError(
+            "cannot tell how long to certify for: set default_days (or "
+            "default_enddate) in " +
+            where + ", or pass --days");
 
     if (X509_cmp_current_time(X509_get0_notAfter(m_ca.get())) < 0)
         throw InputError("the CA certificate " + m_cfg.certificate + " expired on " +
@@ -154,9 +157,8 @@ void Issuer::check_request(const Csr& csr) const {
 
 void Issuer::use_key(OsslPtr<EVP_PKEY> key) {
     if (!key_matches_certificate(m_ctx, key.get(), m_ca.get()))
-        throw InputError("the CA key " + m_cfg.private_key +
-                         " does not match the CA certificate " + m_cfg.certificate +
-                         " (private_key and certificate in [" + m_cfg.section +
+        throw InputError("the CA key " + m_cfg.private_key + " does not match the CA certificate " +
+                         m_cfg.certificate + " (private_key and certificate in [" + m_cfg.section +
                          "] name different keys)");
     m_key = std::move(key);
 }
@@ -178,107 +180,104 @@ std::vector<PendingCertificate> Issuer::prepare(const std::vector<Csr>& csrs, co
 
 PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
     const X509_NAME* ca_subject = X509_get_subject_name(m_ca.get());
-    {
-        auto subject = apply_policy(m_conf, m_cfg.policy, X509_REQ_get_subject_name(csr.req.get()),
-                                    ca_subject, m_cfg.preserve, m_cfg.email_in_dn, csr.name);
+    auto subject = apply_policy(m_conf, m_cfg.policy, X509_REQ_get_subject_name(csr.req.get()),
+                                ca_subject, m_cfg.preserve, m_cfg.email_in_dn, csr.name);
 
-        PendingCertificate p;
-        p.csr_name = csr.name;
-        p.cert.reset(X509_new_ex(m_ctx.get(), m_ctx.propq()));
-        X509* x = p.cert.get();
-        if (!x || !X509_set_version(x, X509_VERSION_3)) throw OpenSslError("X509_new_ex");
+    PendingCertificate p;
+    p.csr_name = csr.name;
+    p.cert.reset(X509_new_ex(m_ctx.get(), m_ctx.propq()));
+    X509* x = p.cert.get();
+    if (!x || !X509_set_version(x, X509_VERSION_3)) throw OpenSslError("X509_new_ex");
 
-        OsslPtr<BIGNUM> serial;
-        if (m_cfg.rand_serial) {
-            for (;;) {
-                serial = random_serial(m_ctx.get());
-                std::string hex = serial_hex(serial.get());
-                bool taken = db.find_serial(hex) != nullptr ||
-                             m_prep.serials.count(serial_key(hex)) != 0;
-                if (!taken) break;
-            }
-        } else {
-            serial.reset(BN_dup(m_next_serial.get()));
-            if (!BN_add_word(m_next_serial.get(), 1)) throw OpenSslError("BN_add_word");
+    OsslPtr<BIGNUM> serial;
+    if (m_cfg.rand_serial) {
+        for (;;) {
+            serial = random_serial(m_ctx.get());
+            std::string hex = serial_hex(serial.get());
+            bool taken =
+                db.find_serial(hex) != nullptr || m_prep.serials.count(serial_key(hex)) != 0;
+            if (!taken) break;
         }
-        if (!BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x)))
-            throw OpenSslError("BN_to_ASN1_INTEGER");
-        if (!X509_set_issuer_name(x, X509_get_subject_name(m_ca.get())))
-            throw OpenSslError("X509_set_issuer_name");
-
-        // set_cert_times() of apps/lib/apps.c: "today" or a fixed start; the end from days
-        // counted from now, or a fixed end date. --days replaces both default_days and
-        // default_enddate.
-        const std::string& start = m_cfg.default_startdate;
-        if (start.empty() || start == "today") {
-            if (!X509_gmtime_adj(X509_getm_notBefore(x), 0)) throw OpenSslError("notBefore");
-        } else if (!ASN1_TIME_set_string_X509(X509_getm_notBefore(x), start.c_str())) {
-            throw OpenSslError("notBefore");
-        }
-        if (m_opts.days > 0 || m_cfg.default_enddate.empty()) {
-            long days = m_opts.days > 0 ? m_opts.days : m_cfg.default_days;
-            if (days > 365L * 200) throw InputError("--days " + std::to_string(days) + " is too large");
-            if (!X509_time_adj_ex(X509_getm_notAfter(x), static_cast<int>(days), 0, nullptr))
-                throw OpenSslError("notAfter");
-        } else if (!ASN1_TIME_set_string_X509(X509_getm_notAfter(x),
-                                              m_cfg.default_enddate.c_str())) {
-            throw OpenSslError("notAfter");
-        }
-        if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(m_ca.get())) > 0) {
-            if (!m_cfg.clip_to_ca)
-                throw InputError(csr.name + ": the certificate would be valid until " +
-                                 time_text(X509_get0_notAfter(x)) +
-                                 ", after the CA certificate ends (" +
-                                 time_text(X509_get0_notAfter(m_ca.get())) +
-                                 "), and tokensign_clip_to_ca = no: ask for fewer days (--days) "
-                                 "or renew the CA certificate");
-            // A certificate cannot be trusted past its issuer: end it with the CA.
-            p.notes.push_back("validity clipped from " + time_text(X509_get0_notAfter(x)) +
-                              " to the CA certificate's end, " +
-                              time_text(X509_get0_notAfter(m_ca.get())));
-            if (!X509_set1_notAfter(x, X509_get0_notAfter(m_ca.get())))
-                throw OpenSslError("X509_set1_notAfter");
-        }
-
-        if (!X509_set_subject_name(x, subject.get())) throw OpenSslError("X509_set_subject_name");
-        copy_public_key(x, csr.req.get());
-        if (!m_ext.empty()) add_profile_extensions(m_conf, m_ext, m_ca.get(), x);
-        copy_request_extensions(x, csr.req.get(), m_cfg.copy_extensions,
-                                m_ext.empty() ? "(no extensions)" : m_ext, csr.name);
-
-        p.entry.status = 'V';
-        p.entry.expiry = asn1_time_string(X509_get0_notAfter(x));
-        p.entry.serial = serial_hex(serial.get());
-        p.entry.file = "unknown";
-        p.entry.subject = name_text(X509_get_subject_name(x));
-        if (p.entry.subject.empty()) p.entry.subject = p.entry.serial;  // as openssl ca
-
-        if (m_prep.unique) {
-            const IndexEntry* clash = db.find_valid_subject(p.entry.subject);
-            std::string clash_serial = clash ? clash->serial : "";
-            if (auto it = m_prep.subjects.find(p.entry.subject); it != m_prep.subjects.end())
-                clash_serial = it->second + " (this run)";
-            if (!clash_serial.empty())
-                throw PolicyError(csr.name + ": a valid certificate for " + p.entry.subject +
-                                  " already exists (serial " + clash_serial +
-                                  ") and unique_subject = yes; revoke it first, or set "
-                                  "unique_subject = no in [" + m_cfg.section + "]");
-        }
-        if (const IndexEntry* e = db.find_serial(p.entry.serial))
-            throw CaDbError("serial " + e->serial + " has already been issued (" + e->subject +
-                            "); the serial file " + m_cfg.serial +
-                            " is behind the database: check it for corruption");
-        m_prep.serials.insert(serial_key(p.entry.serial));
-        m_prep.subjects.emplace(p.entry.subject, p.entry.serial);
-        return p;
+    } else {
+        serial.reset(BN_dup(m_next_serial.get()));
+        if (!BN_add_word(m_next_serial.get(), 1)) throw OpenSslError("BN_add_word");
     }
+    if (!BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x)))
+        throw OpenSslError("BN_to_ASN1_INTEGER");
+    if (!X509_set_issuer_name(x, X509_get_subject_name(m_ca.get())))
+        throw OpenSslError("X509_set_issuer_name");
+
+    // set_cert_times() of apps/lib/apps.c: "today" or a fixed start; the end from days
+    // counted from now, or a fixed end date. --days replaces both default_days and
+    // default_enddate.
+    const std::string& start = m_cfg.default_startdate;
+    if (start.empty() || start == "today") {
+        if (!X509_gmtime_adj(X509_getm_notBefore(x), 0)) throw OpenSslError("notBefore");
+    } else if (!ASN1_TIME_set_string_X509(X509_getm_notBefore(x), start.c_str())) {
+        throw OpenSslError("notBefore");
+    }
+    if (m_opts.days > 0 || m_cfg.default_enddate.empty()) {
+        long days = m_opts.days > 0 ? m_opts.days : m_cfg.default_days;
+        if (days > 365L * 200) throw InputError("--days " + std::to_string(days) + " is too large");
+        if (!X509_time_adj_ex(X509_getm_notAfter(x), static_cast<int>(days), 0, nullptr))
+            throw OpenSslError("notAfter");
+    } else if (!ASN1_TIME_set_string_X509(X509_getm_notAfter(x), m_cfg.default_enddate.c_str())) {
+        throw OpenSslError("notAfter");
+    }
+    if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(m_ca.get())) > 0) {
+        if (!m_cfg.clip_to_ca)
+            throw InputError(csr.name + ": the certificate would be valid until " +
+                             time_text(X509_get0_notAfter(x)) +
+                             ", after the CA certificate ends (" +
+                             time_text(X509_get0_notAfter(m_ca.get())) +
+                             "), and tokensign_clip_to_ca = no: ask for fewer days (--days) "
+                             "or renew the CA certificate");
+        // A certificate cannot be trusted past its issuer: end it with the CA.
+        p.notes.push_back("validity clipped from " + time_text(X509_get0_notAfter(x)) +
+                          " to the CA certificate's end, " +
+                          time_text(X509_get0_notAfter(m_ca.get())));
+        if (!X509_set1_notAfter(x, X509_get0_notAfter(m_ca.get())))
+            throw OpenSslError("X509_set1_notAfter");
+    }
+
+    if (!X509_set_subject_name(x, subject.get())) throw OpenSslError("X509_set_subject_name");
+    copy_public_key(x, csr.req.get());
+    if (!m_ext.empty()) add_profile_extensions(m_conf, m_ext, m_ca.get(), x);
+    copy_request_extensions(x, csr.req.get(), m_cfg.copy_extensions,
+                            m_ext.empty() ? "(no extensions)" : m_ext, csr.name);
+
+    p.entry.status = 'V';
+    p.entry.expiry = asn1_time_string(X509_get0_notAfter(x));
+    p.entry.serial = serial_hex(serial.get());
+    p.entry.file = "unknown";
+    p.entry.subject = name_text(X509_get_subject_name(x));
+    if (p.entry.subject.empty()) p.entry.subject = p.entry.serial;  // as openssl ca
+
+    if (m_prep.unique) {
+        const IndexEntry* clash = db.find_valid_subject(p.entry.subject);
+        std::string clash_serial = clash ? clash->serial : "";
+        if (auto it = m_prep.subjects.find(p.entry.subject); it != m_prep.subjects.end())
+            clash_serial = it->second + " (this run)";
+        if (!clash_serial.empty())
+            throw PolicyError(csr.name + ": a valid certificate for " + p.entry.subject +
+                              " already exists (serial " + clash_serial +
+                              ") and unique_subject = yes; revoke it first, or set "
+                              "unique_subject = no in [" +
+                              m_cfg.section + "]");
+    }
+    if (const IndexEntry* e = db.find_serial(p.entry.serial))
+        throw CaDbError("serial " + e->serial + " has already been issued (" + e->subject +
+                        "); the serial file " + m_cfg.serial +
+                        " is behind the database: check it for corruption");
+    m_prep.serials.insert(serial_key(p.entry.serial));
+    m_prep.subjects.emplace(p.entry.subject, p.entry.serial);
+    return p;
 }
 
 void Issuer::sign_one(PendingCertificate& p) {
     OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
-    if (!mctx ||
-        EVP_DigestSignInit_ex(mctx.get(), nullptr, m_md.empty() ? nullptr : m_md.c_str(),
-                              m_ctx.get(), m_ctx.propq(), m_key.get(), nullptr) != 1)
+    if (!mctx || EVP_DigestSignInit_ex(mctx.get(), nullptr, m_md.empty() ? nullptr : m_md.c_str(),
+                                       m_ctx.get(), m_ctx.propq(), m_key.get(), nullptr) != 1)
         throw OpenSslError("cannot start signing the certificate for " + p.csr_name);
     if (X509_sign_ctx(p.cert.get(), mctx.get()) <= 0)
         throw OpenSslError("signing the certificate for " + p.csr_name + " failed");
@@ -328,7 +327,7 @@ namespace {
 // A closable FIFO between the pipeline's threads.
 template <class T>
 class Channel {
-public:
+  public:
     void push(T v) {
         {
             std::lock_guard<std::mutex> l(m_mu);
@@ -353,7 +352,7 @@ public:
         return true;
     }
 
-private:
+  private:
     std::mutex m_mu;
     std::condition_variable m_cv;
     std::deque<T> m_q;
@@ -393,7 +392,9 @@ std::vector<PendingCertificate> Issuer::issue_batch(
         try {
             for (std::size_t i = 0; i < n && !failed; ++i) {
                 long t0 = clock_us();
-                Csr csr = parse_csr(inputs[i].data, inputs[i].name, m_ctx.get());
+                Csr csr = inputs[i].data.empty()
+                              ? parse_csr(read_file(inputs[i].name), inputs[i].name, m_ctx.get())
+                              : parse_csr(inputs[i].data, inputs[i].name, m_ctx.get());
                 check_request(csr);
                 results[i] = prepare_one(csr, db);
                 busy_prep += clock_us() - t0;

@@ -30,13 +30,13 @@ struct PendingCertificate {
     std::string csr_name;
     OsslPtr<X509> cert;
     IndexEntry entry;
-    std::string file_text;  // newcerts/ contents, after signing
-    std::string pem;        // the certificate's PEM, after signing
-    std::string newcert_tmp;  // newcerts/ file already written (batch), renamed in by commit
+    std::string file_text;           // newcerts/ contents, after signing
+    std::string pem;                 // the certificate's PEM, after signing
+    std::string newcert_tmp;         // newcerts/ file already written (batch), renamed in by commit
     std::vector<std::string> notes;  // e.g. "validity clipped to the CA certificate's end"
 };
 
-/// A CSR as read from a file, not parsed yet.
+/// A CSR not parsed yet: its bytes, or (data empty) the file `name` to read them from.
 struct CsrInput {
     std::string name;
     std::string data;
@@ -44,12 +44,11 @@ struct CsrInput {
 
 /// Issues certificates for one CA section.
 class Issuer {
-public:
+  public:
     /// Checks what needs no request: the digest policy (default_md), the extension section
     /// (unknown or unparsable: InputError), the dates settings, and that the CA certificate is
     /// valid now. Throws InputError.
-    Issuer(LibCtx& ctx, const Conf& conf, CaConfig cfg, OsslPtr<X509> ca_cert,
-           IssueOptions opts);
+    Issuer(LibCtx& ctx, const Conf& conf, CaConfig cfg, OsslPtr<X509> ca_cert, IssueOptions opts);
 
     const CaConfig& config() const noexcept { return m_cfg; }
     X509* ca_certificate() const noexcept { return m_ca.get(); }
@@ -93,7 +92,7 @@ public:
     /// How many threads sign concurrently in issue_batch (each on its own token session).
     void set_signing_threads(unsigned n) noexcept { m_signing_threads = n == 0 ? 1 : n; }
 
-private:
+  private:
     struct PrepareState {
         bool unique = true;
         std::set<std::string> serials;                // this run's, serial_key form

@@ -2,6 +2,9 @@
 // The signer's OpenSSL library context, and loading keys and certificates into it.
 #include "signer/libctx.hpp"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ui.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -10,10 +13,6 @@
 #include <fstream>
 #include <sstream>
 #include <vector>
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ui.h>
 
 #include "hsm/error.hpp"
 #include "hsm/pin.hpp"
@@ -119,8 +118,8 @@ void LibCtx::load_tokensign() {
     }
 }
 
-OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location,
-                                   const hsm::Config& cfg, std::shared_ptr<const hsm::Pin> pin) {
+OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, const hsm::Config& cfg,
+                                   std::shared_ptr<const hsm::Pin> pin) {
     // Whatever an earlier step left queued (e.g. the system openssl.cnf's engine lines) is not
     // about this key.
     ERR_clear_error();
@@ -147,8 +146,8 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location,
     if (!store) {
         if (!data.error.empty()) throw hsm::PinError(data.error);
         // Never echo a URI that may carry a pin-value.
-        std::string shown = hsm::is_pkcs11_uri(location) ? hsm::parse_uri(location).to_string()
-                                                         : location;
+        std::string shown =
+            hsm::is_pkcs11_uri(location) ? hsm::parse_uri(location).to_string() : location;
         throw OpenSslError("cannot open the CA key " + shown);
     }
     OSSL_STORE_expect(store.get(), OSSL_STORE_INFO_PKEY);
@@ -222,11 +221,11 @@ bool key_matches_certificate(LibCtx& ctx, EVP_PKEY* key, X509* cert) {
     // The key's provider could not compare (or said no): prove it by signing. A fixed message
     // is enough: what matters is which public key verifies the signature.
     static const unsigned char kProbe[] = "tokensign CA key check";
-    const char* md = (EVP_PKEY_is_a(pub, "ED25519") || EVP_PKEY_is_a(pub, "ED448")) ? nullptr
-                                                                                    : "SHA256";
+    const char* md =
+        (EVP_PKEY_is_a(pub, "ED25519") || EVP_PKEY_is_a(pub, "ED448")) ? nullptr : "SHA256";
     OsslPtr<EVP_MD_CTX> sctx(EVP_MD_CTX_new());
-    if (!sctx || EVP_DigestSignInit_ex(sctx.get(), nullptr, md, ctx.get(), ctx.propq(), key,
-                                       nullptr) != 1)
+    if (!sctx ||
+        EVP_DigestSignInit_ex(sctx.get(), nullptr, md, ctx.get(), ctx.propq(), key, nullptr) != 1)
         throw OpenSslError("cannot start a test signature with the CA key");
     std::size_t len = 0;
     if (EVP_DigestSign(sctx.get(), nullptr, &len, kProbe, sizeof kProbe) != 1)
@@ -236,8 +235,8 @@ bool key_matches_certificate(LibCtx& ctx, EVP_PKEY* key, X509* cert) {
         throw OpenSslError("the CA key failed to make a test signature");
     sig.resize(len);
     OsslPtr<EVP_MD_CTX> vctx(EVP_MD_CTX_new());
-    if (!vctx || EVP_DigestVerifyInit_ex(vctx.get(), nullptr, md, ctx.get(), ctx.propq(), pub,
-                                         nullptr) != 1)
+    if (!vctx ||
+        EVP_DigestVerifyInit_ex(vctx.get(), nullptr, md, ctx.get(), ctx.propq(), pub, nullptr) != 1)
         throw OpenSslError("cannot start verifying the test signature");
     int ok = EVP_DigestVerify(vctx.get(), sig.data(), sig.size(), kProbe, sizeof kProbe);
     ERR_clear_error();

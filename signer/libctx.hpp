@@ -18,7 +18,7 @@ std::string provider_dir();
 /// An OSSL_LIB_CTX of its own with the `default` provider loaded. The `tokensign` provider is
 /// loaded on first need (a pkcs11: key), so CAs with file keys work without it.
 class LibCtx {
-public:
+  public:
     /// Throws OpenSslError when the default provider cannot be loaded.
     LibCtx();
     LibCtx(const LibCtx&) = delete;
@@ -33,7 +33,7 @@ public:
     void load_tokensign();
     bool tokensign_loaded() const noexcept { return m_tokensign != nullptr; }
 
-private:
+  private:
     OsslPtr<OSSL_LIB_CTX> m_ctx;
     OsslPtr<OSSL_PROVIDER> m_default;
     OsslPtr<OSSL_PROVIDER> m_tokensign;
@@ -46,8 +46,7 @@ private:
 /// location holds no private key, OpenSslError when the store fails.
 /// `pin`, when given, is the PIN already obtained from those sources (so a prompt is not shown
 /// twice in one command).
-OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location,
-                                   const hsm::Config& cfg,
+OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, const hsm::Config& cfg,
                                    std::shared_ptr<const hsm::Pin> pin = nullptr);
 
 /// Reads the first certificate from a PEM or DER file. Throws InputError.

@@ -59,8 +59,9 @@ OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_sect
                                 bool preserve, bool email_in_dn, const std::string& what) {
     check_subject_strings(request, email_in_dn, what);
     if (policy_section.empty())
-        throw InputError("policy is not set in the CA section: name a policy section (e.g. "
-                         "policy = policy_match)");
+        throw InputError(
+            "policy is not set in the CA section: name a policy section (e.g. "
+            "policy = policy_match)");
     auto policy = conf.section(policy_section);
 
     OsslPtr<X509_NAME> subject(X509_NAME_new());
@@ -90,14 +91,14 @@ OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_sect
                 push = tne;
             } else if (rule == "supplied") {
                 if (tne == nullptr)
-                    throw PolicyError(what + ": the " + field + " field must be supplied (policy [" +
-                                      policy_section + "]) and the request has none");
+                    throw PolicyError(what + ": the " + field +
+                                      " field must be supplied (policy [" + policy_section +
+                                      "]) and the request has none");
                 push = tne;
             } else {  // match
                 if (tne == nullptr)
-                    throw PolicyError(what + ": the " + field +
-                                      " field is mandatory (policy [" + policy_section +
-                                      "]: match) and the request has none");
+                    throw PolicyError(what + ": the " + field + " field is mandatory (policy [" +
+                                      policy_section + "]: match) and the request has none");
                 int k = X509_NAME_get_index_by_OBJ(ca_subject, obj, -1);
                 if (k < 0)
                     throw InputError("policy [" + policy_section + "] requires " + field +
@@ -120,8 +121,7 @@ OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_sect
                                       ca_values + ", policy [" + policy_section +
                                       "]) and the request has '" + entry_text(want) + "'");
             }
-            if (push != nullptr &&
-                !X509_NAME_add_entry(subject.get(), push, -1, 0))
+            if (push != nullptr && !X509_NAME_add_entry(subject.get(), push, -1, 0))
                 throw OpenSslError("X509_NAME_add_entry");
             if (j < 0) break;
         }
@@ -141,8 +141,8 @@ OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_sect
 void check_extension_section(const Conf& conf, const std::string& section,
                              const std::string& setting) {
     if (!conf.has_section(section))
-        throw InputError("unknown extension section [" + section + "] (" + setting + "): " +
-                         conf.path() + " has no such section");
+        throw InputError("unknown extension section [" + section + "] (" + setting +
+                         "): " + conf.path() + " has no such section");
     X509V3_CTX ctx;
     X509V3_set_ctx_test(&ctx);
     X509V3_set_nconf(&ctx, conf.get());
@@ -183,7 +183,7 @@ void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
         return;
     }
     struct Free {
-        void operator()(STACK_OF(X509_EXTENSION)* s) const noexcept {
+        void operator()(STACK_OF(X509_EXTENSION) * s) const noexcept {
             sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
         }
     };
@@ -201,8 +201,11 @@ void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
                 bool ca = bc != nullptr && bc->ca != 0;
                 BASIC_CONSTRAINTS_free(bc);
                 if (ca)
-                    throw PolicyError(what + " asks for basicConstraints CA:TRUE, and the "
-                                      "profile [" + profile + "] does not issue CA "
+                    throw PolicyError(what +
+                                      " asks for basicConstraints CA:TRUE, and the "
+                                      "profile [" +
+                                      profile +
+                                      "] does not issue CA "
                                       "certificates; use a CA profile (e.g. --extensions "
                                       "sub_ca) if a subordinate CA is intended");
             } else if (nid == NID_key_usage) {

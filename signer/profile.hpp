@@ -29,8 +29,7 @@ void check_extension_section(const Conf& conf, const std::string& section,
 
 /// Adds the section's extensions (X509V3_EXT_add_nconf) to `cert`, with `issuer` as the issuer
 /// for authorityKeyIdentifier (`issuer` == `cert` for a self-signed root). Throws InputError.
-void add_profile_extensions(const Conf& conf, const std::string& section, X509* issuer,
-                            X509* cert);
+void add_profile_extensions(const Conf& conf, const std::string& section, X509* issuer, X509* cert);
 
 /// Copies the request's extensions as copy_extensions says (copy: only those the certificate
 /// does not have; copyall: replacing the profile's). A request can never make the certificate a

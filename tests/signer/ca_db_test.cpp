@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // CaDb: openssl ca's index.txt/serial formats, the lock, and the atomic commit path.
+#include "signer/ca_db.hpp"
+
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,9 +10,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <gtest/gtest.h>
-
-#include "signer/ca_db.hpp"
 #include "signer/error.hpp"
 #include "tests/support/softhsm.hpp"
 
@@ -24,7 +24,7 @@ std::string slurp(const std::string& p) {
 }
 
 class CaDbTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         std::filesystem::create_directory(m_dir.file("newcerts"));
         std::ofstream(m_dir.file("index.txt"))

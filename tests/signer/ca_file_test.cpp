@@ -2,14 +2,14 @@
 // `tokensign ca` with a CA key in a file: the workflow, every refusal (with nothing changed),
 // and compatibility with the real `openssl ca` in both directions. The token variant of the
 // same path is ca_token_test.cpp.
+#include <gtest/gtest.h>
+#include <openssl/pem.h>
+
 #include <filesystem>
 #include <iterator>
 #include <regex>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <openssl/pem.h>
 
 #include "tests/signer/ca_util.hpp"
 #include "tests/support/softhsm.hpp"
@@ -24,7 +24,7 @@ const Dn kCaDn = {{"C", "US"}, {"O", "Test Org"}, {"CN", "Test Root"}};
 Dn leaf(const std::string& cn) { return {{"C", "US"}, {"O", "Test Org"}, {"CN", cn}}; }
 
 class CaFileTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         s_keys = new TempDir("tokensign-cakeys");
         auto k = make_rsa_key(2048);
@@ -41,9 +41,10 @@ protected:
     void SetUp() override { init_ca(m_dir.file("ca"), {}); }
 
     void init_ca(const std::string& dir, std::vector<std::string> extra) {
-        std::vector<std::string> args = {"ca", "init", "--dir", dir, "--key",
-                                         s_keys->file("ca.key"), "--subject",
-                                         "/C=US/O=Test Org/CN=Test Root"};
+        std::vector<std::string> args = {"ca",        "init",
+                                         "--dir",     dir,
+                                         "--key",     s_keys->file("ca.key"),
+                                         "--subject", "/C=US/O=Test Org/CN=Test Root"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto r = tokensign(args);
         ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -111,9 +112,11 @@ TEST_F(CaFileTest, InitWritesTheGuidesLayoutAndARootWithCaExtensions) {
     auto r = run({"openssl", "x509", "-in", ca("certs/ca.pem"), "-noout", "-text"});
     ASSERT_EQ(r.exit_code, 0);
     EXPECT_NE(r.out.find("X509v3 Basic Constraints: critical\n                CA:TRUE"),
-              std::string::npos) << r.out;
+              std::string::npos)
+        << r.out;
     EXPECT_NE(r.out.find("X509v3 Key Usage: critical\n                Certificate Sign, CRL Sign"),
-              std::string::npos) << r.out;
+              std::string::npos)
+        << r.out;
     EXPECT_NE(r.out.find("X509v3 Subject Key Identifier"), std::string::npos);
     EXPECT_NE(r.out.find("X509v3 Authority Key Identifier"), std::string::npos);
     EXPECT_NE(r.out.find("sha256WithRSAEncryption"), std::string::npos);
@@ -268,8 +271,8 @@ TEST_F(CaFileTest, ATamperedCsrSignatureIsRefused) {
     int len = i2d_X509_REQ(req.get(), &der);
     ASSERT_GT(len, 100);
     der[len - 10] ^= 0x01;  // inside the signature value
-    write_text(m_dir.file("t.csr"), std::string(reinterpret_cast<char*>(der),
-                                                static_cast<std::size_t>(len)));
+    write_text(m_dir.file("t.csr"),
+               std::string(reinterpret_cast<char*>(der), static_cast<std::size_t>(len)));
     OPENSSL_free(der);
     expect_refused({"--in", m_dir.file("t.csr")}, "signature does not verify");
 }
@@ -289,8 +292,9 @@ TEST_F(CaFileTest, DuplicateSubjectIsRefusedUntilTheFirstIsRevoked) {
     auto a1 = csr_file("a1", leaf("dup.example"));
     ASSERT_EQ(sign({"--in", a1, "--out", m_dir.file("a1.pem")}).exit_code, 0);
     auto a2 = csr_file("a2", leaf("dup.example"));
-    expect_refused({"--in", a2}, "a valid certificate for /C=US/O=Test Org/CN=dup.example "
-                                 "already exists (serial 1000)");
+    expect_refused({"--in", a2},
+                   "a valid certificate for /C=US/O=Test Org/CN=dup.example "
+                   "already exists (serial 1000)");
     auto rv = tokensign({"ca", "revoke", "--config", conf(), "--cert", m_dir.file("a1.pem"),
                          "--reason", "superseded"});
     ASSERT_EQ(rv.exit_code, 0) << rv.err;
@@ -302,22 +306,21 @@ TEST_F(CaFileTest, DuplicateSubjectIsRefusedUntilTheFirstIsRevoked) {
 
 TEST_F(CaFileTest, ACsrCannotObtainCaTrueUnlessTheProfileIsACaProfile) {
     set_conf("copy_extensions", "copyall");
-    auto evil = csr_file("evil", leaf("evil.example"),
-                         {{"basicConstraints", "critical,CA:TRUE"}});
+    auto evil = csr_file("evil", leaf("evil.example"), {{"basicConstraints", "critical,CA:TRUE"}});
     expect_refused({"--in", evil}, "asks for basicConstraints CA:TRUE");
     auto ku = csr_file("ku", leaf("ku.example"), {{"keyUsage", "keyCertSign"}});
     expect_refused({"--in", ku}, "keyCertSign");
     // The sub_ca profile issues CA certificates, so the request is acceptable there.
     auto r = sign({"--in", evil, "--extensions", "sub_ca", "--out", m_dir.file("sub.pem")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    auto x = run({"openssl", "x509", "-in", m_dir.file("sub.pem"), "-noout", "-ext",
-                  "basicConstraints"});
+    auto x = run(
+        {"openssl", "x509", "-in", m_dir.file("sub.pem"), "-noout", "-ext", "basicConstraints"});
     EXPECT_NE(x.out.find("CA:TRUE"), std::string::npos) << x.out;
     // copy (not copyall) keeps the profile's CA:FALSE and so issues the certificate.
     set_conf("copy_extensions", "copy");
-    auto evil2 = csr_file("evil2", leaf("evil2.example"),
-                          {{"basicConstraints", "critical,CA:TRUE"},
-                           {"subjectAltName", "DNS:evil2.example"}});
+    auto evil2 = csr_file(
+        "evil2", leaf("evil2.example"),
+        {{"basicConstraints", "critical,CA:TRUE"}, {"subjectAltName", "DNS:evil2.example"}});
     r = sign({"--in", evil2, "--out", m_dir.file("evil2.pem")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     x = run({"openssl", "x509", "-in", m_dir.file("evil2.pem"), "-noout", "-ext",
@@ -348,8 +351,8 @@ TEST_F(CaFileTest, CertificatesAreClippedToTheCaEndOrRefusedWhenConfigured) {
                         "--out", m_dir.file("a.pem")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.err.find("validity clipped"), std::string::npos) << r.err;
-    auto ca_end = run({"openssl", "x509", "-in", m_dir.file("short/certs/ca.pem"), "-noout",
-                       "-enddate"});
+    auto ca_end =
+        run({"openssl", "x509", "-in", m_dir.file("short/certs/ca.pem"), "-noout", "-enddate"});
     auto leaf_end = run({"openssl", "x509", "-in", m_dir.file("a.pem"), "-noout", "-enddate"});
     EXPECT_EQ(leaf_end.out, ca_end.out);
 
@@ -398,11 +401,12 @@ TEST_F(CaFileTest, WithoutBatchAndWithoutATerminalSigningIsDeclined) {
 TEST_F(CaFileTest, WithoutBatchTheCertificateIsShownAndOnlyYesSignsIt) {
     auto a = csr_file("a", leaf("a.example"));
     auto before = snapshot(ca(""));
-    std::string cmd = cli_path() + " ca sign --config " + conf() + " --in " + a + " --out " +
-                      m_dir.file("a.pem");
+    std::string cmd =
+        cli_path() + " ca sign --config " + conf() + " --in " + a + " --out " + m_dir.file("a.pem");
     auto no = run({"script", "-qec", cmd, "/dev/null"}, {}, "n\n");
     EXPECT_EQ(no.exit_code, 8) << no.out << no.err;
-    EXPECT_NE(no.out.find("Subject: C = US, O = Test Org, CN = a.example"), std::string::npos) << no.out;
+    EXPECT_NE(no.out.find("Subject: C = US, O = Test Org, CN = a.example"), std::string::npos)
+        << no.out;
     EXPECT_NE(no.out.find("[y/N]"), std::string::npos) << no.out;
     EXPECT_EQ(snapshot(ca("")), before);
     EXPECT_FALSE(fs::exists(m_dir.file("a.pem")));
@@ -414,21 +418,25 @@ TEST_F(CaFileTest, WithoutBatchTheCertificateIsShownAndOnlyYesSignsIt) {
 
 TEST_F(CaFileTest, RevokeGencrlStatusListAndVerify) {
     std::vector<std::string> in = {"--in"};
-    for (const char* n : {"r0", "r1", "r2"}) in.push_back(csr_file(n, leaf(std::string(n) + ".example")));
+    for (const char* n : {"r0", "r1", "r2"})
+        in.push_back(csr_file(n, leaf(std::string(n) + ".example")));
     fs::create_directory(m_dir.file("o"));
     in.push_back("--out-dir");
     in.push_back(m_dir.file("o"));
     ASSERT_EQ(sign(in).exit_code, 0);
     // Revoke out of order: the CRL lists entries sorted by serial anyway.
     ASSERT_EQ(tokensign({"ca", "revoke", "--config", conf(), "--serial", "1002", "--reason",
-                         "keyCompromise"}).exit_code, 0);
-    ASSERT_EQ(tokensign({"ca", "revoke", "--config", conf(), "--cert", m_dir.file("o/r0.pem")})
-                  .exit_code, 0);
+                         "keyCompromise"})
+                  .exit_code,
+              0);
+    ASSERT_EQ(
+        tokensign({"ca", "revoke", "--config", conf(), "--cert", m_dir.file("o/r0.pem")}).exit_code,
+        0);
     auto again = tokensign({"ca", "revoke", "--config", conf(), "--serial", "1002"});
     EXPECT_EQ(again.exit_code, 6);
     EXPECT_NE(again.err.find("already revoked"), std::string::npos);
-    auto bad_reason = tokensign({"ca", "revoke", "--config", conf(), "--serial", "1001",
-                                 "--reason", "bored"});
+    auto bad_reason =
+        tokensign({"ca", "revoke", "--config", conf(), "--serial", "1001", "--reason", "bored"});
     EXPECT_EQ(bad_reason.exit_code, 6);
 
     auto lines = index_without_dates(ca("index.txt"));
@@ -475,7 +483,8 @@ TEST_F(CaFileTest, DatabaseFormatsAreIdenticalToOpensslCa) {
     init_ca(m_dir.file("ossl"), {});
     std::string ossl_cnf = m_dir.file("ossl/openssl.cnf");
     std::vector<std::string> csrs;
-    for (const char* n : {"x0", "x1"}) csrs.push_back(csr_file(n, leaf(std::string(n) + ".example")));
+    for (const char* n : {"x0", "x1"})
+        csrs.push_back(csr_file(n, leaf(std::string(n) + ".example")));
     ASSERT_EQ(sign({"--in", csrs[0], csrs[1]}).exit_code, 0);
     for (const auto& c : csrs) {
         auto r = run({"openssl", "ca", "-batch", "-config", ossl_cnf, "-in", c, "-out",
@@ -495,8 +504,8 @@ TEST_F(CaFileTest, DatabaseFormatsAreIdenticalToOpensslCa) {
 // tokensign continues what openssl ca wrote, and openssl ca continues what tokensign wrote.
 TEST_F(CaFileTest, OpensslCaAndTokensignContinueEachOthersDirectories) {
     auto o1 = csr_file("o1", leaf("o1.example"));
-    auto r = run({"openssl", "ca", "-batch", "-config", conf(), "-in", o1, "-out",
-                  m_dir.file("o1.pem")});
+    auto r = run(
+        {"openssl", "ca", "-batch", "-config", conf(), "-in", o1, "-out", m_dir.file("o1.pem")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto t1 = csr_file("t1", leaf("t1.example"));
     ASSERT_EQ(sign({"--in", t1, "--out", m_dir.file("t1.pem")}).exit_code, 0);

@@ -2,10 +2,10 @@
 // `tokensign ca` with the CA key on a SoftHSM2 token, loaded through the tokensign provider:
 // init --generate (--store-cert), batch signing, openssl ca continuing with the same token key,
 // CRLs; every artefact checked by verifiers that do not load tokensign.
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "tests/signer/ca_util.hpp"
 #include "tests/support/softhsm.hpp"
@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 Dn leaf(const std::string& cn) { return {{"C", "US"}, {"O", "Token Org"}, {"CN", cn}}; }
 
 class CaTokenTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         s_hsm = new SoftHsm();
         s_hsm->add_token("ca-token");
@@ -41,9 +41,11 @@ protected:
 
     void init(const std::string& dir, const std::string& label, const std::string& spec,
               bool store_cert) {
-        std::vector<std::string> args = {"ca", "init", "--dir", dir, "--key",
-                                         "pkcs11:token=ca-token;object=" + label, "--generate",
-                                         spec, "--subject", "/C=US/O=Token Org/CN=" + label};
+        std::vector<std::string> args = {"ca",         "init",
+                                         "--dir",      dir,
+                                         "--key",      "pkcs11:token=ca-token;object=" + label,
+                                         "--generate", spec,
+                                         "--subject",  "/C=US/O=Token Org/CN=" + label};
         if (store_cert) args.push_back("--store-cert");
         auto r = tokensign(args, env());
         ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -57,7 +59,8 @@ protected:
 
     void expect_verifies(const std::string& ca_pem, const std::string& cert) {
         // Plain openssl: no provider configuration at all.
-        auto v = run({"openssl", "verify", "-CAfile", ca_pem, cert}, {{"OPENSSL_CONF", "/dev/null"}});
+        auto v =
+            run({"openssl", "verify", "-CAfile", ca_pem, cert}, {{"OPENSSL_CONF", "/dev/null"}});
         EXPECT_EQ(v.exit_code, 0) << cert << ": " << v.out << v.err;
         auto g = run({"certtool", "--verify", "--load-ca-certificate", ca_pem, "--infile", cert});
         EXPECT_EQ(g.exit_code, 0) << cert << ": " << g.out << g.err;
@@ -88,10 +91,10 @@ TEST_F(CaTokenTest, RsaCaOnTheTokenSignsABatchAndOpensslCaContinuesWithTheSameKe
     EXPECT_NE(objs.out.find("rsa-root"), std::string::npos) << objs.out << objs.err;
 
     fs::create_directory(m_dir.file("out"));
-    auto r = tokensign({"ca", "sign", "--config", cnf, "--batch", "--in", csr_file("t0"),
-                        csr_file("t1"), csr_file("t2"), "--out-dir", m_dir.file("out"),
-                        "--extensions", "server"},
-                       env());
+    auto r =
+        tokensign({"ca", "sign", "--config", cnf, "--batch", "--in", csr_file("t0"), csr_file("t1"),
+                   csr_file("t2"), "--out-dir", m_dir.file("out"), "--extensions", "server"},
+                  env());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const char* n : {"t0", "t1", "t2"})
         expect_verifies(dir + "/certs/ca.pem", m_dir.file(std::string("out/") + n + ".pem"));
@@ -113,24 +116,36 @@ TEST_F(CaTokenTest, RsaCaOnTheTokenSignsABatchAndOpensslCaContinuesWithTheSameKe
 
     // CRLs from both, verified without tokensign.
     ASSERT_EQ(tokensign({"ca", "revoke", "--config", cnf, "--cert", m_dir.file("o0.pem"),
-                         "--reason", "keyCompromise"}, env()).exit_code, 0);
+                         "--reason", "keyCompromise"},
+                        env())
+                  .exit_code,
+              0);
     r = tokensign({"ca", "gencrl", "--config", cnf, "--out", m_dir.file("crl.pem")}, env());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto v = run({"openssl", "crl", "-in", m_dir.file("crl.pem"), "-CAfile", dir + "/certs/ca.pem",
-                  "-verify", "-noout"}, {{"OPENSSL_CONF", "/dev/null"}});
+                  "-verify", "-noout"},
+                 {{"OPENSSL_CONF", "/dev/null"}});
     EXPECT_EQ(v.exit_code, 0) << v.err;
     r = run({"openssl", "ca", "-config", cnf, "-gencrl", "-out", m_dir.file("crl2.pem")}, env());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     v = run({"openssl", "crl", "-in", m_dir.file("crl2.pem"), "-CAfile", dir + "/certs/ca.pem",
-             "-verify", "-noout"}, {{"OPENSSL_CONF", "/dev/null"}});
+             "-verify", "-noout"},
+            {{"OPENSSL_CONF", "/dev/null"}});
     EXPECT_EQ(v.exit_code, 0) << v.err;
 }
 
 TEST_F(CaTokenTest, ParallelSigningSessionsKeepEachCertificateWithItsRequest) {
     std::string dir = m_dir.file("par");
     init(dir, "par-root", "ec:p-256", false);
-    std::vector<std::string> args = {"ca", "sign", "--config", dir + "/openssl.cnf", "--batch",
-                                     "--signing-threads", "2", "--out-dir", m_dir.file("par-out"),
+    std::vector<std::string> args = {"ca",
+                                     "sign",
+                                     "--config",
+                                     dir + "/openssl.cnf",
+                                     "--batch",
+                                     "--signing-threads",
+                                     "2",
+                                     "--out-dir",
+                                     m_dir.file("par-out"),
                                      "--in"};
     fs::create_directory(m_dir.file("par-out"));
     for (int i = 0; i < 24; ++i) args.push_back(csr_file("p" + std::to_string(i)));
@@ -188,16 +203,14 @@ TEST_F(CaTokenTest, AWrongPinIsReportedAsAnAuthenticationFailure) {
     auto e = env();
     e["TOKENSIGN_PIN"] = "9999";
     auto before = snapshot(dir);
-    auto r = tokensign({"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in",
-                        csr_file("p0")},
-                       e);
+    auto r = tokensign(
+        {"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in", csr_file("p0")}, e);
     EXPECT_EQ(r.exit_code, 4) << r.err;  // authentication failure, not "no key"
     EXPECT_NE(r.err.find("CKR_PIN_INCORRECT"), std::string::npos) << r.err;
     EXPECT_EQ(snapshot(dir), before);
     // The right PIN afterwards still works (one wrong try, not a locked token).
-    r = tokensign({"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in",
-                   csr_file("p1")},
-                  env());
+    r = tokensign(
+        {"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in", csr_file("p1")}, env());
     EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 

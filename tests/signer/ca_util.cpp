@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tests/signer/ca_util.hpp"
 
+#include <openssl/pem.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-
-#include <openssl/pem.h>
 
 namespace ts::test {
 
@@ -97,7 +97,8 @@ std::vector<std::string> index_without_dates(const std::string& index_path) {
         if (f.size() == 6) {
             f[1] = "<expiry>";
             auto comma = f[2].find(',');
-            f[2] = f[2].empty() ? "" : "<date>" + (comma == std::string::npos ? "" : f[2].substr(comma));
+            f[2] = f[2].empty() ? ""
+                                : "<date>" + (comma == std::string::npos ? "" : f[2].substr(comma));
         }
         std::string joined;
         for (std::size_t i = 0; i < f.size(); ++i) joined += (i ? "\t" : "") + f[i];

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The digest policy and reading openssl ca sections through NCONF.
-#include <fstream>
+#include "signer/config.hpp"
 
 #include <gtest/gtest.h>
 
-#include "signer/config.hpp"
+#include <fstream>
+
 #include "signer/error.hpp"
 #include "tests/support/softhsm.hpp"
 
