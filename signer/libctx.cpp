@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -80,10 +81,25 @@ std::string with_cli_query(const std::string& uri_text, const hsm::Config& cfg) 
     auto add = [&](const std::string& kv) { extra += (extra.empty() ? "" : "&") + kv; };
     if (!cfg.modules.explicit_path.empty() && !uri.module_path() && !uri.module_name())
         add("module-path=" + hsm::percent_encode_text(cfg.modules.explicit_path));
-    if (!cfg.pin_source.empty() && !uri.pin_source() && !uri.pin_value())
-        add("pin-source=" + hsm::percent_encode_text(cfg.pin_source));
+    if (!cfg.pin_source.empty() && !uri.pin_source() && !uri.pin_value()) {
+        // The provider resolves it on its own: make a relative path independent of its cwd.
+        std::string src = cfg.pin_source;
+        if (src.rfind("file:", 0) != 0 && !src.empty() && src[0] != '/') {
+            std::error_code ec;
+            auto abs = std::filesystem::absolute(src, ec);
+            if (!ec) src = abs.string();
+        }
+        add("pin-source=" + hsm::percent_encode_text(src));
+    }
     if (extra.empty()) return uri_text;
     return uri_text + (uri_text.find('?') == std::string::npos ? "?" : "&") + extra;
+}
+
+// The PIN problem says everything; what OpenSSL queued on the way out ("interrupted or
+// cancelled", a module's engine probing) would only bury it.
+[[noreturn]] void throw_pin_error(const std::string& message) {
+    ERR_clear_error();
+    throw hsm::PinError(message);
 }
 
 }  // namespace
@@ -144,7 +160,7 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
     OsslPtr<OSSL_STORE_CTX> store(OSSL_STORE_open_ex(store_uri.c_str(), ctx.get(), ctx.propq(),
                                                      ui.get(), &data, nullptr, nullptr, nullptr));
     if (!store) {
-        if (!data.error.empty()) throw hsm::PinError(data.error);
+        if (!data.error.empty()) throw_pin_error(data.error);
         // Never echo a URI that may carry a pin-value.
         std::string shown =
             hsm::is_pkcs11_uri(location) ? hsm::parse_uri(location).to_string() : location;
@@ -154,7 +170,7 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
     while (!OSSL_STORE_eof(store.get())) {
         OsslPtr<OSSL_STORE_INFO> info(OSSL_STORE_load(store.get()));
         if (!info) {
-            if (!data.error.empty()) throw hsm::PinError(data.error);
+            if (!data.error.empty()) throw_pin_error(data.error);
             if (OSSL_STORE_error(store.get())) break;
             continue;
         }
@@ -166,7 +182,7 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
             }
         }
     }
-    if (!data.error.empty()) throw hsm::PinError(data.error);
+    if (!data.error.empty()) throw_pin_error(data.error);
     std::string shown =
         hsm::is_pkcs11_uri(location) ? hsm::parse_uri(location).to_string() : location;
     OpenSslError detail("cannot load the CA key " + shown);

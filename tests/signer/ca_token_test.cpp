@@ -197,6 +197,27 @@ TEST_F(CaTokenTest, ATokenKeyThatDoesNotMatchTheCaCertificateIsRefused) {
     EXPECT_EQ(snapshot(m_dir.file("a")), before);
 }
 
+TEST_F(CaTokenTest, ThePinComesFromAPinSourceFileAndIsNeverAskedForWithNoPrompt) {
+    std::string dir = m_dir.file("src");
+    init(dir, "src-root", "ec:p-256", false);
+    auto e = env();
+    e.erase("TOKENSIGN_PIN");
+    e["TOKENSIGN_PIN"] = "";  // run() keeps the parent's environment: blank it explicitly
+    std::string pin_file = s_hsm->pin_file();
+    auto r = tokensign(
+        {"--pin-source", pin_file, "--no-prompt", "ca", "sign", "--config", dir + "/openssl.cnf",
+         "--batch", "--in", csr_file("s0"), "--out", m_dir.file("s0.pem")},
+        e);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    expect_verifies(dir + "/certs/ca.pem", m_dir.file("s0.pem"));
+    auto before = snapshot(dir);
+    r = tokensign({"--no-prompt", "ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in",
+                   csr_file("s1")},
+                  e);
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_EQ(snapshot(dir), before);
+}
+
 TEST_F(CaTokenTest, AWrongPinIsReportedAsAnAuthenticationFailure) {
     std::string dir = m_dir.file("pin");
     init(dir, "pin-root", "ec:p-256", false);
