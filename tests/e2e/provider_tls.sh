@@ -20,6 +20,7 @@ handshake() {
     # that is not a token key (tokensign-provider(7), PROVIDER ORDER).
     local providers=(-provider default -provider tokensign)
     [ "$order" = tokensign-first ] && providers=(-provider tokensign -provider default)
+    rm -f server.log  # else the wait below may see the previous server's ACCEPT
     timeout 30 openssl s_server -provider-path "$TS_PROVIDER_DIR" "${providers[@]}" \
         -accept "127.0.0.1:$port" -key "$(ts_uri $k)" -cert $k.crt -naccept 1 -www $version \
         >server.log 2>&1 &
