@@ -513,7 +513,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         "refused with tokensign_clip_to_ca = no; an expired CA is refused); the\n"
         "signature on the token, verified with the CA certificate's key; then newcerts/,\n"
         "index.txt and serial, each written atomically under an exclusive lock.\n"
-        "default_md md5 or sha1 is refused (sha224 and stronger are accepted).");
+        "default_md md5 or sha1 is refused (sha224 and stronger are accepted).\n\n" +
+        sign->get_footer());
     sign->callback([sign_o, &g] { run_ca_sign(*sign_o, g); });
 
     auto rev_o = std::make_shared<CaRevokeOptions>();

@@ -8,11 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -89,6 +92,42 @@ OsslPtr<BIGNUM> read_number_file(const std::string& path, const char* what) {
     BIGNUM* bn = nullptr;
     if (BN_hex2bn(&bn, hex.c_str()) == 0) throw OpenSslError("BN_hex2bn");
     return OsslPtr<BIGNUM>(bn);
+}
+
+bool is_pid_suffix(std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Temp files a signer left when it died mid-commit. Under the exclusive lock none of them can
+// belong to a live signer, and none was ever referred to by index.txt: they go.
+void remove_stale_temps(const CaDbPaths& p) {
+    std::error_code ec;
+    auto sweep = [&](const std::string& dir, const std::function<bool(const std::string&)>& ours) {
+        if (dir.empty()) return;
+        for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+            std::string name = e.path().filename().string();
+            if (ours(name)) std::filesystem::remove(e.path(), ec);
+        }
+    };
+    sweep(p.new_certs_dir, [](const std::string& name) {
+        auto at = name.find(".pem.tmp.");
+        return name.size() > 1 && name[0] == '.' && at != std::string::npos &&
+               is_pid_suffix(std::string_view(name).substr(at + 9));
+    });
+    std::vector<std::string> bases;
+    for (const std::string& f : {p.database, p.database + ".attr", p.serial, p.crlnumber}) {
+        if (f.empty()) continue;
+        std::string base = std::filesystem::path(f).filename().string();
+        bases.push_back(base + ".tmp.");
+        bases.push_back(base + ".old.tmp.");
+    }
+    sweep(dir_of(p.database), [&](const std::string& name) {
+        for (const auto& b : bases)
+            if (name.rfind(b, 0) == 0 && is_pid_suffix(std::string_view(name).substr(b.size())))
+                return true;
+        return false;
+    });
 }
 
 }  // namespace
@@ -263,6 +302,7 @@ std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     std::unique_ptr<CaDb> db(new CaDb(paths, fd));
+    remove_stale_temps(paths);
     db->load();
     return db;
 }

@@ -62,7 +62,9 @@ void sync_filesystem(const std::string& dir);
 class CaDb {
   public:
     /// flock(LOCK_EX) on `<database>.lock` (waits up to `lock_timeout_ms`, then CaDbError "locked
-    /// by another signer"), then reads index.txt, index.txt.attr, serial and crlnumber. Throws
+    /// by another signer"), removes temp files a crashed signer left (ours only: `<file>.tmp.PID`
+    /// beside the database files, `.<serial>.pem.tmp.PID` in newcerts/), then reads index.txt,
+    /// index.txt.attr, serial and crlnumber. Throws
     /// CaDbError for a missing or malformed file, naming it and the line.
     static std::unique_ptr<CaDb> open(const CaDbPaths& paths, int lock_timeout_ms = 30000);
     CaDb(const CaDb&) = delete;

@@ -147,6 +147,22 @@ TEST_F(CaDbTest, MissingSerialFileIsExplained) {
     }
 }
 
+TEST_F(CaDbTest, TempFilesOfACrashedSignerAreRemovedUnderTheLock) {
+    for (const char* f : {"index.txt.tmp.4242", "serial.tmp.17", "index.txt.attr.old.tmp.9",
+                          "newcerts/.1002.pem.tmp.4242"})
+        std::ofstream(m_dir.file(f)) << "half\n";
+    // Not ours: left alone.
+    for (const char* f : {"notes.tmp.1", "newcerts/1001.pem", "index.txt.tmp.mine"})
+        std::ofstream(m_dir.file(f)) << "keep\n";
+    auto db = CaDb::open(m_paths);
+    for (const char* f : {"index.txt.tmp.4242", "serial.tmp.17", "index.txt.attr.old.tmp.9",
+                          "newcerts/.1002.pem.tmp.4242"})
+        EXPECT_FALSE(std::filesystem::exists(m_dir.file(f))) << f;
+    for (const char* f : {"notes.tmp.1", "newcerts/1001.pem", "index.txt.tmp.mine"})
+        EXPECT_TRUE(std::filesystem::exists(m_dir.file(f))) << f;
+    EXPECT_EQ(db->entries().size(), 2u);
+}
+
 TEST_F(CaDbTest, WriteAtomicReplacesWholeFileAndKeepsOld) {
     std::string p = m_dir.file("f");
     write_atomic(p, "one\n", true);
