@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include "hsm/object.hpp"
+#include "hsm/provider_extra.hpp"
 
 namespace ts::prov {
 
@@ -17,6 +18,9 @@ std::string TokenRef::describe() const {
 hsm::KeyHandle TokenRef::handle_for(hsm::Session& s) const {
     std::lock_guard lock(m_mutex);
     if (m_generation != hsm::fork_generation()) {
+        // The parent's handles (and its sessions' copies) are not ours.
+        m_copies.clear();
+        m_copy_refused = false;
         hsm::ObjectQuery q;
         q.cls = CKO_PRIVATE_KEY;
         q.id = object.id;
@@ -24,7 +28,42 @@ hsm::KeyHandle TokenRef::handle_for(hsm::Session& s) const {
         const_cast<TokenRef*>(this)->handle.handle = hsm::find_one(s, q).handle;
         m_generation = hsm::fork_generation();
     }
-    return handle;
+    hsm::KeyHandle h = handle;
+    // A key that needs a PIN per use keeps its token object: a copy would be a second object
+    // with the same restriction, not worth the surprise.
+    if (m_copy_refused || handle.always_authenticate) return h;
+    auto it = m_copies.find(s.handle());
+    if (it == m_copies.end()) {
+        CK_OBJECT_HANDLE copy = hsm::copy_to_session_object(s, handle.handle);
+        if (copy == CK_INVALID_HANDLE) {
+            m_copy_refused = true;
+            return h;
+        }
+        it = m_copies.emplace(s.handle(), copy).first;
+    }
+    h.handle = it->second;
+    return h;
+}
+
+void TokenRef::forget_copy(hsm::Session& s) const {
+    std::lock_guard lock(m_mutex);
+    m_copies.erase(s.handle());
+}
+
+TokenRef::~TokenRef() {
+    if (m_copies.empty() || m_generation != hsm::fork_generation()) return;
+    // Session objects are visible to every session of the process: one session destroys all.
+    try {
+        hsm::Session s = token->acquire();
+        for (const auto& [session, copy] : m_copies) {
+            try {
+                hsm::destroy_object(s, copy);
+            } catch (...) {
+                // its session is closed already, and the copy with it
+            }
+        }
+    } catch (...) {
+    }
 }
 
 Key::Key(const Key& other)

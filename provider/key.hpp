@@ -3,6 +3,7 @@
 // private keys) a reference to the object on the token. Key material never leaves the token.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,14 +31,26 @@ struct TokenRef {
     hsm::PinSources pins;      // incl. a PIN the caller's passphrase callback gave, if any
     std::string describe() const;
 
-    /// The key's handle for a session of this process. Object handles are per application:
-    /// after fork() the child re-initialises the module, so the key is found again (by class,
-    /// id and label) once per fork generation.
+    /// The key's handle for session `s`: a session-object copy of the key owned by `s` when the
+    /// token allows one (SoftHSM2 signs much faster with it; one per session, so sessions do
+    /// not contend for one object), else the token object. Object handles are per
+    /// application: after fork() the child re-initialises the module, so the key is found
+    /// again (by class, id and label) once per fork generation.
     hsm::KeyHandle handle_for(hsm::Session& s) const;
+    /// Forgets the copy `s` uses (after the token said its handle is invalid).
+    void forget_copy(hsm::Session& s) const;
+
+    TokenRef() = default;
+    TokenRef(const TokenRef&) = delete;
+    TokenRef& operator=(const TokenRef&) = delete;
+    ~TokenRef();
 
 private:
     mutable std::mutex m_mutex;
     mutable unsigned long m_generation = hsm::fork_generation();
+    // Session handle -> the copy that session owns (session objects die with their session).
+    mutable std::map<CK_SESSION_HANDLE, CK_OBJECT_HANDLE> m_copies;
+    mutable bool m_copy_refused = false;  // the token does not copy this key
 };
 
 /// keydata of every tokensign keymgmt. A token key has `ref`; a "soft" key (soft_private) is an

@@ -15,6 +15,7 @@
 #include "hsm/cert.hpp"
 #include "hsm/error.hpp"
 #include "hsm/object.hpp"
+#include "hsm/provider_extra.hpp"
 #include "hsm/pubkey.hpp"
 #include "hsm/resolve.hpp"
 #include "provider/algorithms.hpp"
@@ -44,6 +45,33 @@ struct StoreCtx {
     std::vector<Item> items;
     std::size_t next = 0;
 };
+
+// Token objects only: a session object (such as tokensign's own session copy of a key it has
+// used) is not what a URI names.
+std::vector<hsm::ObjectInfo> find_token_objects(hsm::Session& s, const hsm::ObjectQuery& q) {
+    std::vector<hsm::ObjectInfo> out;
+    for (hsm::ObjectInfo& o : hsm::find_objects(s, q)) {
+        if (hsm::is_token_object(s, o.handle)) out.push_back(std::move(o));
+    }
+    return out;
+}
+
+// Exactly one: none or several is a SelectionError that names the candidates.
+hsm::ObjectInfo find_one_token_object(hsm::Session& s, const hsm::ObjectQuery& q,
+                                      const hsm::Uri& uri) {
+    std::vector<hsm::ObjectInfo> found = find_token_objects(s, q);
+    if (found.size() == 1) return std::move(found.front());
+    std::string what = q.cls ? hsm::class_name(*q.cls) : std::string("object");
+    if (found.empty()) {
+        throw hsm::SelectionError("no " + what + " matches " + uri.to_string() + " on " +
+                                  s.token().what());
+    }
+    std::string list;
+    for (const hsm::ObjectInfo& o : found) list += "\n  " + o.describe();
+    throw hsm::SelectionError(std::to_string(found.size()) + " objects match " + uri.to_string() +
+                              " on " + s.token().what() +
+                              "; name one with id= (and type=) in the URI:" + list);
+}
 
 bool pin_available(const hsm::PinSources& p) {
     if (p.pin_value || !p.uri_pin_source.empty() || !p.option_pin_source.empty()) return true;
@@ -151,10 +179,10 @@ void search(StoreCtx& c, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
             if (must) {
                 // One key or an error naming the candidates: OpenSSL would silently take the
                 // first of several.
-                hsm::ObjectInfo obj = hsm::find_one(s, pq);
+                hsm::ObjectInfo obj = find_one_token_object(s, pq, c.uri);
                 c.items.push_back(private_item(c.prov, c.uri, token, s, obj, pins));
             } else {
-                for (const hsm::ObjectInfo& obj : hsm::find_objects(s, pq)) {
+                for (const hsm::ObjectInfo& obj : find_token_objects(s, pq)) {
                     c.items.push_back(private_item(c.prov, c.uri, token, s, obj, pins));
                 }
             }
@@ -163,9 +191,9 @@ void search(StoreCtx& c, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
     if (want_public) {
         hsm::ObjectQuery pq = q;
         pq.cls = CKO_PUBLIC_KEY;
-        std::vector<hsm::ObjectInfo> found = hsm::find_objects(s, pq);
+        std::vector<hsm::ObjectInfo> found = find_token_objects(s, pq);
         if (c.expect == OSSL_STORE_INFO_PUBKEY && found.size() > 1) {
-            (void)hsm::find_one(s, pq);  // throws SelectionError listing them
+            (void)find_one_token_object(s, pq, c.uri);  // throws SelectionError listing them
         }
         for (const hsm::ObjectInfo& obj : found) c.items.push_back(public_item(c.prov, s, obj));
     }
@@ -205,7 +233,7 @@ std::unique_ptr<Key> load_private_key(ProvCtx* prov, const hsm::Uri& uri,
     hsm::Session s = token->acquire();
     hsm::ObjectQuery q = hsm::ObjectQuery::from_uri(uri);
     q.cls = CKO_PRIVATE_KEY;
-    return private_key(prov, uri, token, s, hsm::find_one(s, q), pins);
+    return private_key(prov, uri, token, s, find_one_token_object(s, q, uri), pins);
 }
 
 namespace {

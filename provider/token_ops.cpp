@@ -27,7 +27,16 @@ auto on_token(const Key& key, F&& op) {
     const TokenRef& ref = token_ref(key);
     if (key.prov->login != LoginBehaviour::Never) ref.token->login(ref.pins);
     hsm::Session s = ref.token->acquire();
-    return op(s, ref, ref.handle_for(s));
+    try {
+        return op(s, ref, ref.handle_for(s));
+    } catch (const hsm::Pkcs11Error& e) {
+        // A session copy can vanish (its session closed, a token reset): once more with a
+        // fresh one, or the token object.
+        if (e.rv() != CKR_KEY_HANDLE_INVALID && e.rv() != CKR_OBJECT_HANDLE_INVALID) throw;
+        ref.forget_copy(s);
+        hsm::Session again = ref.token->acquire();
+        return op(again, ref, ref.handle_for(again));
+    }
 }
 
 std::vector<unsigned char> sign_on_token(const Key& key, const CK_MECHANISM& mech,
