@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -147,9 +149,22 @@ std::string certificate_summary(X509* cert) {
     return std::string(data, static_cast<std::size_t>(n));
 }
 
-// Output copies (the database already holds each certificate durably): whole files via rename,
-// without an fsync each.
+// Output copies (the database already holds each certificate durably): a regular file is
+// replaced whole via rename, without an fsync; "-" is stdout; anything else that exists (a
+// device such as /dev/null or /dev/stdout, a FIFO) is written to in place, never replaced.
 void write_output(const std::string& path, const std::string& contents) {
+    if (path == "-") {
+        std::cout << contents << std::flush;
+        return;
+    }
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        std::ofstream out(path, std::ios::binary);
+        out << contents;
+        out.flush();
+        if (!out) throw signer::InputError("cannot write " + path);
+        return;
+    }
     signer::write_atomic(path, contents, false, 0644, false);
 }
 

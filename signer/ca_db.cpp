@@ -210,6 +210,10 @@ void sync_filesystem(const std::string& dir) {
 void write_atomic(const std::string& path, std::string_view contents, bool keep_old, mode_t mode,
                   bool durable) {
     std::string dir = dir_of(path);
+    // Renaming over a device, FIFO or directory would replace it (as root, even /dev/null).
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+        throw CaDbError(path + " exists and is not a regular file; not replacing it");
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());

@@ -47,7 +47,8 @@ std::string serial_key(std::string_view hex);
 
 /// Writes `contents` to `path` so a crash leaves either the old or the new file: a temp file in
 /// the same directory, fsync, (when `keep_old` and `path` exists) `path`.old hard-linked to the
-/// current file, rename over `path`, fsync of the directory. Throws CaDbError.
+/// current file, rename over `path`, fsync of the directory. Refuses (CaDbError) a `path` that
+/// exists and is not a regular file (a device, FIFO, directory or symlink). Throws CaDbError.
 /// With `durable` false neither the file nor the directory is fsynced: the caller makes many
 /// files durable at once (sync_filesystem) or does not need durability (output copies).
 void write_atomic(const std::string& path, std::string_view contents, bool keep_old,

@@ -163,6 +163,15 @@ TEST_F(CaDbTest, TempFilesOfACrashedSignerAreRemovedUnderTheLock) {
     EXPECT_EQ(db->entries().size(), 2u);
 }
 
+TEST_F(CaDbTest, WriteAtomicNeverReplacesSomethingThatIsNotARegularFile) {
+    std::filesystem::create_directory(m_dir.file("d"));
+    EXPECT_THROW(write_atomic(m_dir.file("d"), "x", false), CaDbError);
+    EXPECT_TRUE(std::filesystem::is_directory(m_dir.file("d")));
+    std::filesystem::create_symlink(m_dir.file("index.txt"), m_dir.file("link"));
+    EXPECT_THROW(write_atomic(m_dir.file("link"), "x", false), CaDbError);
+    EXPECT_TRUE(std::filesystem::is_symlink(m_dir.file("link")));
+}
+
 TEST_F(CaDbTest, WriteAtomicReplacesWholeFileAndKeepsOld) {
     std::string p = m_dir.file("f");
     write_atomic(p, "one\n", true);

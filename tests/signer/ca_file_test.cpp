@@ -124,6 +124,20 @@ TEST_F(CaFileTest, InitWritesTheGuidesLayoutAndARootWithCaExtensions) {
     EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
+// --out to something that is not a regular file (here a FIFO; /dev/null or /dev/stdout in real
+// use) is written to, never replaced by a renamed temp file.
+TEST_F(CaFileTest, OutputToAFifoIsWrittenInPlaceNotReplaced) {
+    auto a = csr_file("a", leaf("a.example"));
+    std::string fifo = m_dir.file("fifo"), got = m_dir.file("got.pem");
+    std::string cmd = "mkfifo '" + fifo + "' && { cat '" + fifo + "' > '" + got + "' & } && '" +
+                      cli_path() + "' ca sign --batch --config '" + conf() + "' --in '" + a +
+                      "' --out '" + fifo + "' && wait";
+    auto r = run({"bash", "-c", cmd});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(fs::is_fifo(fifo));
+    EXPECT_EQ(read_text(got).rfind("-----BEGIN CERTIFICATE-----", 0), 0u) << read_text(got);
+}
+
 TEST_F(CaFileTest, InitNeverOverwritesAnExistingCaDirectory) {
     auto before = snapshot(ca(""));
     auto r = tokensign({"ca", "init", "--dir", ca(""), "--key", s_keys->file("other.key"),
