@@ -217,8 +217,9 @@ const OSSL_ALGORITHM kDecoder[] = {
     TS_DEC(TS_NAMES_ED448, ed448_uri_decoder_functions, "Ed448 token key URI"),
     {nullptr, nullptr, nullptr, nullptr}};
 
-const OSSL_ALGORITHM* query_operation(void*, int operation_id, int* no_cache) noexcept {
+const OSSL_ALGORITHM* query_operation(void* vctx, int operation_id, int* no_cache) noexcept {
     *no_cache = 0;
+    auto* ctx = static_cast<ProvCtx*>(vctx);
     switch (operation_id) {
         case OSSL_OP_KEYMGMT: return kKeymgmt;
         case OSSL_OP_SIGNATURE: return kSignature;
@@ -226,7 +227,7 @@ const OSSL_ALGORITHM* query_operation(void*, int operation_id, int* no_cache) no
         case OSSL_OP_KEYEXCH: return kKeyexch;
         case OSSL_OP_STORE: return kStore;
         case OSSL_OP_ENCODER: return kEncoder;
-        case OSSL_OP_DECODER: return kDecoder;
+        case OSSL_OP_DECODER: return ctx->uri_pem_decoder ? kDecoder : nullptr;
         default: return nullptr;
     }
 }
@@ -282,7 +283,9 @@ void read_config(ProvCtx& ctx, OSSL_FUNC_core_get_params_fn* core_get_params) {
     char* pin_source = nullptr;
     char* login = nullptr;
     char* cache = nullptr;
+    char* decoder = nullptr;
     OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_ptr("uri-pem-decoder", &decoder, 0),
         OSSL_PARAM_construct_utf8_ptr("pkcs11-module", &module, 0),
         OSSL_PARAM_construct_utf8_ptr("pin-source", &pin_source, 0),
         OSSL_PARAM_construct_utf8_ptr("login-behaviour", &login, 0),
@@ -301,6 +304,16 @@ void read_config(ProvCtx& ctx, OSSL_FUNC_core_get_params_fn* core_get_params) {
         } else {
             throw std::invalid_argument("login-behaviour must be auto, always or never, not '" +
                                         l + "'");
+        }
+    }
+    if (decoder != nullptr && *decoder != '\0') {
+        std::string d = decoder;
+        if (d == "yes" || d == "1" || d == "on") {
+            ctx.uri_pem_decoder = true;
+        } else if (d == "no" || d == "0" || d == "off") {
+            ctx.uri_pem_decoder = false;
+        } else {
+            throw std::invalid_argument("uri-pem-decoder must be yes or no, not '" + d + "'");
         }
     }
     if (cache != nullptr && *cache != '\0') {

@@ -48,6 +48,10 @@ struct ProvCtx {
     OSSL_PROVIDER* host_default = nullptr;
     hsm::Config cfg;
     LoginBehaviour login = LoginBehaviour::Auto;
+    /// Register the URI PEM decoders (`uri-pem-decoder`, default yes). OpenSSL 3.0 builds a
+    /// decoder chain per certificate it reads (the trust store: ~144 per `openssl x509`), and
+    /// every registered decoder costs there; users of pkcs11: URIs only can switch them off.
+    bool uri_pem_decoder = true;
     /// A bad parameter in the provider's openssl.cnf section. OpenSSL drops errors raised while
     /// it activates providers from a config file, so the provider loads and raises this on
     /// every use instead of failing silently.

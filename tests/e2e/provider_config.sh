@@ -54,6 +54,17 @@ conf auto lots
 OPENSSL_CONF=$TS_WORK/tokensign.cnf ts_expect_fail "session-cache-size" \
     openssl pkey -pubin -in "$(ts_uri key public)" -noout
 
+ts_log "uri-pem-decoder = no: URIs work, URI PEM key files do not"
+conf auto 4
+TOKENSIGN_MODULE=$TS_MODULE TOKENSIGN_PIN=$TS_PIN ossl genpkey -propquery '?provider=tokensign' -algorithm EC \
+    -pkeyopt ec_paramgen_curve:P-256 -pkeyopt "pkcs11_uri:pkcs11:token=$TS_TOKEN_LABEL;object=file-key" \
+    -out file-key.pem
+OPENSSL_CONF=$TS_WORK/tokensign.cnf openssl pkey -in file-key.pem -pubout -out file-key.pub.pem
+sed -i "s|^# uri-pem-decoder = .*|uri-pem-decoder = no|" tokensign.cnf
+OPENSSL_CONF=$TS_WORK/tokensign.cnf openssl dgst -sha256 -sign "$(ts_uri key)" -out nodec.sig data.txt
+OPENSSL_CONF=$TS_WORK/tokensign.cnf ts_expect_fail "read|load|decode" \
+    openssl pkey -in file-key.pem -pubout
+
 ts_log "a wrong pkcs11-module is named in the error"
 sed -i "s|^pkcs11-module = .*|pkcs11-module = $TS_WORK/no-such-module.so|" tokensign.cnf
 sed -i "s|^login-behaviour = .*|login-behaviour = auto|; s|^session-cache-size = .*|session-cache-size = 4|" tokensign.cnf
