@@ -36,11 +36,10 @@ std::string asn1_time_string(const ASN1_TIME* t) {
 
 // rand_serial: 159 random bits, as openssl ca's rand_serial (SERIAL_RAND_BITS), so the DER
 // INTEGER stays within 20 octets and positive.
-OsslPtr<BIGNUM> random_serial(OSSL_LIB_CTX* libctx) {
+OsslPtr<BIGNUM> random_serial() {
     OsslPtr<BIGNUM> bn(BN_new());
     if (!bn || !BN_priv_rand_ex(bn.get(), 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY, 0, nullptr))
         throw OpenSslError("cannot draw a random serial");
-    (void)libctx;
     return bn;
 }
 
@@ -68,7 +67,10 @@ void copy_public_key(X509* cert, X509_REQ* req) {
         throw InputError("the request's public key algorithm has unexpected parameters");
     auto* bits = static_cast<unsigned char*>(OPENSSL_memdup(key, static_cast<size_t>(key_len)));
     ASN1_OBJECT* oid = OBJ_dup(aobj);
-    if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && param == nullptr) oid = nullptr;
+    if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && param == nullptr) {
+        ASN1_OBJECT_free(oid);  // the parameters could not be copied: fail below
+        oid = nullptr;
+    }
     if (oid == nullptr || (key_len > 0 && bits == nullptr) ||
         !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), oid, ptype, param, bits, key_len)) {
         ASN1_OBJECT_free(oid);
@@ -192,7 +194,7 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
     OsslPtr<BIGNUM> serial;
     if (m_cfg.rand_serial) {
         for (;;) {
-            serial = random_serial(m_ctx.get());
+            serial = random_serial();
             std::string hex = serial_hex(serial.get());
             bool taken =
                 db.find_serial(hex) != nullptr || m_prep.serials.count(serial_key(hex)) != 0;
@@ -291,7 +293,10 @@ void Issuer::finish_one(PendingCertificate& p) const {
                            " does not verify with the CA certificate's public key; "
                            "nothing was written");
     p.file_text = certificate_file_text(p.cert.get());
-    p.pem = certificate_pem(p.cert.get());
+    // The file ends with the PEM: no second encoding.
+    auto pem_at = p.file_text.find("-----BEGIN CERTIFICATE-----");
+    p.pem =
+        pem_at == std::string::npos ? certificate_pem(p.cert.get()) : p.file_text.substr(pem_at);
 }
 
 void Issuer::stage(std::vector<PendingCertificate>& pending, CaDb& db) {
