@@ -31,7 +31,7 @@ hsm::KeyHandle TokenRef::handle_for(hsm::Session& s) const {
     hsm::KeyHandle h = handle;
     // A key that needs a PIN per use keeps its token object: a copy would be a second object
     // with the same restriction, not worth the surprise.
-    if (m_copy_refused || handle.always_authenticate) return h;
+    if (!allow_copy || m_copy_refused || handle.always_authenticate) return h;
     auto it = m_copies.find(s.handle());
     if (it == m_copies.end()) {
         CK_OBJECT_HANDLE copy = hsm::copy_to_session_object(s, handle.handle);

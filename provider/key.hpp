@@ -29,6 +29,7 @@ struct TokenRef {
     hsm::ObjectInfo object;    // the private key object
     hsm::KeyHandle handle;
     hsm::PinSources pins;      // incl. a PIN the caller's passphrase callback gave, if any
+    bool allow_copy = true;    // the provider's session-key-copy parameter
     std::string describe() const;
 
     /// The key's handle for session `s`: a session-object copy of the key owned by `s` when the

@@ -338,6 +338,7 @@ void* km_gen(void* genctx, OSSL_CALLBACK*, void*) noexcept {
         ref->object = gen.private_key;
         ref->handle.handle = gen.private_key.handle;
         ref->pins = std::move(pins);
+        ref->allow_copy = g->prov->session_key_copy;
         auto k = std::make_unique<Key>();
         k->prov = g->prov;
         k->type = A.type;

@@ -284,7 +284,9 @@ void read_config(ProvCtx& ctx, OSSL_FUNC_core_get_params_fn* core_get_params) {
     char* login = nullptr;
     char* cache = nullptr;
     char* decoder = nullptr;
+    char* copy = nullptr;
     OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_ptr("session-key-copy", &copy, 0),
         OSSL_PARAM_construct_utf8_ptr("uri-pem-decoder", &decoder, 0),
         OSSL_PARAM_construct_utf8_ptr("pkcs11-module", &module, 0),
         OSSL_PARAM_construct_utf8_ptr("pin-source", &pin_source, 0),
@@ -306,16 +308,19 @@ void read_config(ProvCtx& ctx, OSSL_FUNC_core_get_params_fn* core_get_params) {
                                         l + "'");
         }
     }
-    if (decoder != nullptr && *decoder != '\0') {
-        std::string d = decoder;
-        if (d == "yes" || d == "1" || d == "on") {
-            ctx.uri_pem_decoder = true;
-        } else if (d == "no" || d == "0" || d == "off") {
-            ctx.uri_pem_decoder = false;
+    auto yes_no = [](const char* name, const char* value, bool& out) {
+        if (value == nullptr || *value == '\0') return;
+        std::string v = value;
+        if (v == "yes" || v == "1" || v == "on") {
+            out = true;
+        } else if (v == "no" || v == "0" || v == "off") {
+            out = false;
         } else {
-            throw std::invalid_argument("uri-pem-decoder must be yes or no, not '" + d + "'");
+            throw std::invalid_argument(std::string(name) + " must be yes or no, not '" + v + "'");
         }
-    }
+    };
+    yes_no("uri-pem-decoder", decoder, ctx.uri_pem_decoder);
+    yes_no("session-key-copy", copy, ctx.session_key_copy);
     if (cache != nullptr && *cache != '\0') {
         char* end = nullptr;
         unsigned long n = std::strtoul(cache, &end, 10);

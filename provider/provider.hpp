@@ -52,6 +52,9 @@ struct ProvCtx {
     /// decoder chain per certificate it reads (the trust store: ~144 per `openssl x509`), and
     /// every registered decoder costs there; users of pkcs11: URIs only can switch them off.
     bool uri_pem_decoder = true;
+    /// Sign and decrypt with a session-object copy of the key (`session-key-copy`, default
+    /// yes): SoftHSM2 and similar software tokens decrypt a token key object on every use.
+    bool session_key_copy = true;
     /// A bad parameter in the provider's openssl.cnf section. OpenSSL drops errors raised while
     /// it activates providers from a config file, so the provider loads and raises this on
     /// every use instead of failing silently.

@@ -113,6 +113,7 @@ std::unique_ptr<Key> private_key(ProvCtx* prov, const hsm::Uri& uri,
     ref->handle.always_authenticate =
         hsm::get_bool(s, obj.handle, CKA_ALWAYS_AUTHENTICATE).value_or(false);
     ref->pins = pins;
+    ref->allow_copy = prov->session_key_copy;
     auto key = std::make_unique<Key>();
     key->prov = prov;
     hsm::PublicKey pub = hsm::read_public_key(s, obj.handle);

@@ -54,6 +54,23 @@ conf auto lots
 OPENSSL_CONF=$TS_WORK/tokensign.cnf ts_expect_fail "session-cache-size" \
     openssl pkey -pubin -in "$(ts_uri key public)" -noout
 
+ts_log "session-key-copy: the key is copied to a session object (yes) or used as is (no)"
+spy=$(ls /usr/lib/*/pkcs11-spy.so 2>/dev/null | head -n1 || true)
+[ -n "$spy" ] || ts_fail "OpenSC's pkcs11-spy.so is missing: run scripts/install-deps.sh (opensc)"
+conf auto 4
+sed -i "s|^pkcs11-module = .*|pkcs11-module = $spy|" tokensign.cnf
+PKCS11SPY=$TS_MODULE PKCS11SPY_OUTPUT=$TS_WORK/spy-yes.log OPENSSL_CONF=$TS_WORK/tokensign.cnf \
+    openssl dgst -sha256 -sign "$(ts_uri key)" -out copy.sig data.txt
+ossl_plain dgst -sha256 -verify key.pub.pem -signature copy.sig data.txt
+grep -q 'C_CopyObject' spy-yes.log || ts_fail "session-key-copy = yes: no C_CopyObject"
+grep -q 'C_DestroyObject' spy-yes.log || ts_fail "session-key-copy = yes: the copy was not destroyed"
+sed -i "s|^# session-key-copy = .*|session-key-copy = no|" tokensign.cnf
+PKCS11SPY=$TS_MODULE PKCS11SPY_OUTPUT=$TS_WORK/spy-no.log OPENSSL_CONF=$TS_WORK/tokensign.cnf \
+    openssl dgst -sha256 -sign "$(ts_uri key)" -out nocopy.sig data.txt
+ossl_plain dgst -sha256 -verify key.pub.pem -signature nocopy.sig data.txt
+if grep -q 'C_CopyObject' spy-no.log; then ts_fail "session-key-copy = no: the key was copied"; fi
+grep -c '^[0-9]*: C_Login' spy-no.log | grep -qx 1 || ts_fail "not exactly one C_Login"
+
 ts_log "uri-pem-decoder = no: URIs work, URI PEM key files do not"
 conf auto 4
 TOKENSIGN_MODULE=$TS_MODULE TOKENSIGN_PIN=$TS_PIN ossl genpkey -propquery '?provider=tokensign' -algorithm EC \
