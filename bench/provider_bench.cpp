@@ -3,6 +3,9 @@
 // (hsm::sign: C_SignInit + C_Sign over a precomputed digest) on the same SoftHSM2 key, with 1
 // and 2 threads (2 threads, 2 sessions for the raw loop). Makes its own temp token.
 #include <benchmark/benchmark.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -14,10 +17,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <openssl/evp.h>
-#include <openssl/provider.h>
-#include <openssl/store.h>
 
 #include "hsm/crypto.hpp"
 #include "hsm/object.hpp"
@@ -136,9 +135,9 @@ void raw_sign(benchmark::State& state, const char* label, bool rsa) {
     ts::hsm::KeyHandle key{ts::hsm::find_one(s, q).handle, false};
     // SHA-256 DigestInfo (RSA) or the bare digest (ECDSA) of the message.
     std::vector<unsigned char> digest(32, 0x5a);
-    static const unsigned char kPrefix[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
-                                            0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
-                                            0x20};
+    static const unsigned char kPrefix[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
+                                            0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                                            0x01, 0x05, 0x00, 0x04, 0x20};
     std::vector<unsigned char> data = digest;
     if (rsa) data.insert(data.begin(), std::begin(kPrefix), std::end(kPrefix));
     CK_MECHANISM mech{rsa ? CKM_RSA_PKCS : CKM_ECDSA, nullptr, 0};

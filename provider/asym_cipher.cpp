@@ -2,14 +2,14 @@
 // ASYM_CIPHER for token RSA keys (provider-asym_cipher(7)): decryption on the token
 // (PKCS#1 v1.5, OAEP, raw), encryption on the host with the public key. A host mirror context
 // parses the parameters (padding, OAEP digest, MGF1 digest, label) as the default provider does.
-#include <cstring>
-#include <memory>
-#include <string>
-
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 #include <openssl/rsa.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
 
 #include "provider/algorithms.hpp"
 #include "provider/dispatch.hpp"

@@ -3,15 +3,15 @@
 // can use token keys. Step 1 ("DER" from PEM) accepts only our label and passes the URI text
 // on with the key type; step 2 (per key type, structure "pkcs11-uri") finds the key on the
 // token and hands it to our keymgmt by reference.
-#include <cstring>
-#include <string>
-#include <string_view>
-
 #include <openssl/bio.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/pem.h>
+
+#include <cstring>
+#include <string>
+#include <string_view>
 
 #include "hsm/error.hpp"
 #include "hsm/uri.hpp"
@@ -59,7 +59,8 @@ int pem_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void
             label.compare(label.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
             return 1;
         }
-        std::string type = label.substr(kPrefix.size(), label.size() - kPrefix.size() - kSuffix.size());
+        std::string type =
+            label.substr(kPrefix.size(), label.size() - kPrefix.size() - kSuffix.size());
         int object_type = OSSL_OBJECT_PKEY;
         OSSL_PARAM params[] = {
             OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type),
@@ -105,10 +106,9 @@ int uri_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void
         const Key* ref = key.get();
         OSSL_PARAM params[] = {
             OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type),
-            OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                             const_cast<char*>(Type), 0),
-            OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref,
-                                              kKeyReferenceSize),
+            OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, const_cast<char*>(Type),
+                                             0),
+            OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref, kKeyReferenceSize),
             OSSL_PARAM_END};
         return data_cb(params, data_cbarg) ? 1 : 0;
     });
@@ -128,15 +128,17 @@ constexpr char kEd448[] = "ED448";
 const OSSL_DISPATCH uri_pem_to_der_decoder_functions[] = {
     TS_DISPATCH(DECODER_NEWCTX, decoder_newctx, dec_newctx),
     TS_DISPATCH(DECODER_FREECTX, decoder_freectx, dec_freectx),
-    TS_DISPATCH(DECODER_DECODE, decoder_decode, pem_decode), {0, nullptr}};
+    TS_DISPATCH(DECODER_DECODE, decoder_decode, pem_decode),
+    {0, nullptr}};
 
-#define TS_DECODER_TABLE(name, type)                                                    \
+#define TS_DECODER_TABLE(name, type)                                                     \
     const OSSL_DISPATCH name[] = {                                                       \
         TS_DISPATCH(DECODER_NEWCTX, decoder_newctx, dec_newctx),                         \
         TS_DISPATCH(DECODER_FREECTX, decoder_freectx, dec_freectx),                      \
         TS_DISPATCH(DECODER_DOES_SELECTION, decoder_does_selection, dec_does_selection), \
         TS_DISPATCH(DECODER_DECODE, decoder_decode, uri_decode<type>),                   \
-        TS_DISPATCH(DECODER_EXPORT_OBJECT, decoder_export_object, uri_export_object), {0, nullptr}}
+        TS_DISPATCH(DECODER_EXPORT_OBJECT, decoder_export_object, uri_export_object),    \
+        {0, nullptr}}
 
 TS_DECODER_TABLE(rsa_uri_decoder_functions, kRsa);
 TS_DECODER_TABLE(rsa_pss_uri_decoder_functions, kRsaPss);

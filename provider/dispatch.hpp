@@ -28,8 +28,7 @@ R guard(const ProvCtx* ctx, const char* func, R fail, F&& body) noexcept {
 
 /// One OSSL_DISPATCH entry; static_cast to OSSL_FUNC_<name>_fn* so a wrong signature does not
 /// compile. TS_DISPATCH(SIGNATURE_NEWCTX, signature_newctx, rsa_sig_newctx)
-#define TS_DISPATCH(ID, name, fn)                                                 \
-    OSSL_DISPATCH {                                                               \
-        OSSL_FUNC_##ID,                                                           \
-            reinterpret_cast<void (*)(void)>(static_cast<OSSL_FUNC_##name##_fn*>(fn)) \
+#define TS_DISPATCH(ID, name, fn)                                                                 \
+    OSSL_DISPATCH {                                                                               \
+        OSSL_FUNC_##ID, reinterpret_cast<void (*)(void)>(static_cast<OSSL_FUNC_##name##_fn*>(fn)) \
     }

@@ -2,12 +2,12 @@
 // ENCODERs for token keys (provider-encoder(7)): the public key as SubjectPublicKeyInfo (DER,
 // PEM; EC keys always with the named-curve OID), text, and the private key as a small PEM that
 // holds only the key's pkcs11: URI (never key material, never a PIN).
-#include <string>
-
 #include <openssl/bio.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
+
+#include <string>
 
 #include "hsm/pubkey.hpp"
 #include "hsm/uri.hpp"
@@ -44,8 +44,8 @@ int spki_does_selection(void*, int selection) noexcept {
     return (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0 ? 1 : 0;
 }
 
-int spki_der_encode(void* vctx, OSSL_CORE_BIO* cout, const void* obj_raw, const OSSL_PARAM[],
-                    int, OSSL_PASSPHRASE_CALLBACK*, void*) noexcept {
+int spki_der_encode(void* vctx, OSSL_CORE_BIO* cout, const void* obj_raw, const OSSL_PARAM[], int,
+                    OSSL_PASSPHRASE_CALLBACK*, void*) noexcept {
     auto* prov = static_cast<ProvCtx*>(vctx);
     return TS_GUARD(prov, 0, [&] {
         std::vector<unsigned char> der = spki_der(key_of(obj_raw).host.get());
@@ -54,12 +54,13 @@ int spki_der_encode(void* vctx, OSSL_CORE_BIO* cout, const void* obj_raw, const 
     });
 }
 
-int spki_pem_encode(void* vctx, OSSL_CORE_BIO* cout, const void* obj_raw, const OSSL_PARAM[],
-                    int, OSSL_PASSPHRASE_CALLBACK*, void*) noexcept {
+int spki_pem_encode(void* vctx, OSSL_CORE_BIO* cout, const void* obj_raw, const OSSL_PARAM[], int,
+                    OSSL_PASSPHRASE_CALLBACK*, void*) noexcept {
     auto* prov = static_cast<ProvCtx*>(vctx);
     return TS_GUARD(prov, 0, [&] {
-        host_check(PEM_write_bio_PUBKEY(core_bio(prov, cout).get(), key_of(obj_raw).host.get()) == 1,
-                   "writing the public key PEM");
+        host_check(
+            PEM_write_bio_PUBKEY(core_bio(prov, cout).get(), key_of(obj_raw).host.get()) == 1,
+            "writing the public key PEM");
         return 1;
     });
 }
@@ -126,12 +127,13 @@ int uri_pem_encode(void* vctx, OSSL_CORE_BIO* cout, const void* obj_raw, const O
 
 }  // namespace
 
-#define TS_ENCODER_TABLE(name, does, encode)                                          \
-    const OSSL_DISPATCH name[] = {                                                     \
-        TS_DISPATCH(ENCODER_NEWCTX, encoder_newctx, enc_newctx),                       \
-        TS_DISPATCH(ENCODER_FREECTX, encoder_freectx, enc_freectx),                    \
-        TS_DISPATCH(ENCODER_DOES_SELECTION, encoder_does_selection, does),             \
-        TS_DISPATCH(ENCODER_ENCODE, encoder_encode, encode), {0, nullptr}}
+#define TS_ENCODER_TABLE(name, does, encode)                               \
+    const OSSL_DISPATCH name[] = {                                         \
+        TS_DISPATCH(ENCODER_NEWCTX, encoder_newctx, enc_newctx),           \
+        TS_DISPATCH(ENCODER_FREECTX, encoder_freectx, enc_freectx),        \
+        TS_DISPATCH(ENCODER_DOES_SELECTION, encoder_does_selection, does), \
+        TS_DISPATCH(ENCODER_ENCODE, encoder_encode, encode),               \
+        {0, nullptr}}
 
 TS_ENCODER_TABLE(spki_der_encoder_functions, spki_does_selection, spki_der_encode);
 TS_ENCODER_TABLE(spki_pem_encoder_functions, spki_does_selection, spki_pem_encode);

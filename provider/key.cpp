@@ -11,9 +11,7 @@
 
 namespace ts::prov {
 
-std::string TokenRef::describe() const {
-    return object.describe() + " on " + token->what();
-}
+std::string TokenRef::describe() const { return object.describe() + " on " + token->what(); }
 
 hsm::KeyHandle TokenRef::handle_for(hsm::Session& s) const {
     std::lock_guard lock(m_mutex);

@@ -3,13 +3,13 @@
 // private keys) a reference to the object on the token. Key material never leaves the token.
 #pragma once
 
+#include <openssl/evp.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-
-#include <openssl/evp.h>
 
 #include "hsm/crypto.hpp"
 #include "hsm/module.hpp"
@@ -25,11 +25,11 @@ namespace ts::prov {
 /// Where the private half lives: shared by every copy of a key (keymgmt load/dup).
 struct TokenRef {
     std::shared_ptr<hsm::Token> token;
-    hsm::Uri uri;              // the URI the key was loaded by (PIN sources, messages)
-    hsm::ObjectInfo object;    // the private key object
+    hsm::Uri uri;            // the URI the key was loaded by (PIN sources, messages)
+    hsm::ObjectInfo object;  // the private key object
     hsm::KeyHandle handle;
-    hsm::PinSources pins;      // incl. a PIN the caller's passphrase callback gave, if any
-    bool allow_copy = true;    // the provider's session-key-copy parameter
+    hsm::PinSources pins;    // incl. a PIN the caller's passphrase callback gave, if any
+    bool allow_copy = true;  // the provider's session-key-copy parameter
     std::string describe() const;
 
     /// The key's handle for session `s`: a session-object copy of the key owned by `s` when the
@@ -46,7 +46,7 @@ struct TokenRef {
     TokenRef& operator=(const TokenRef&) = delete;
     ~TokenRef();
 
-private:
+  private:
     mutable std::mutex m_mutex;
     mutable unsigned long m_generation = hsm::fork_generation();
     // Session handle -> the copy that session owns (session objects die with their session).

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // KEYEXCH: ECDH with a token EC key (provider-keyexch(7)), CKM_ECDH1_DERIVE with CKD_NULL.
-#include <cstring>
-#include <memory>
-
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+
+#include <cstring>
+#include <memory>
 
 #include "hsm/error.hpp"
 #include "provider/algorithms.hpp"
@@ -112,8 +112,7 @@ const OSSL_DISPATCH ecdh_keyexch_functions[] = {
     TS_DISPATCH(KEYEXCH_SET_PEER, keyexch_set_peer, ecdh_set_peer),
     TS_DISPATCH(KEYEXCH_DERIVE, keyexch_derive, ecdh_derive),
     TS_DISPATCH(KEYEXCH_SET_CTX_PARAMS, keyexch_set_ctx_params, ecdh_set_ctx_params),
-    TS_DISPATCH(KEYEXCH_SETTABLE_CTX_PARAMS, keyexch_settable_ctx_params,
-                ecdh_settable_ctx_params),
+    TS_DISPATCH(KEYEXCH_SETTABLE_CTX_PARAMS, keyexch_settable_ctx_params, ecdh_settable_ctx_params),
     {0, nullptr}};
 
 }  // namespace ts::prov

@@ -2,15 +2,15 @@
 // KEYMGMT for RSA, RSA-PSS, EC, Ed25519 and Ed448 token keys (provider-keymgmt(7)). Public
 // parameters are answered by the host copy of the public key; the private half stays on the
 // token and is never exported.
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <openssl/core_dispatch.h>
-#include <openssl/core_names.h>
-#include <openssl/params.h>
 
 #include "hsm/error.hpp"
 #include "hsm/keygen.hpp"
@@ -133,9 +133,7 @@ int km_import(void* keydata, int selection, const OSSL_PARAM params[]) noexcept 
                     (OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != nullptr ||
                      OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D) != nullptr);
         bool pub = (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0;
-        int what = priv  ? EVP_PKEY_KEYPAIR
-                   : pub ? EVP_PKEY_PUBLIC_KEY
-                         : EVP_PKEY_KEY_PARAMETERS;
+        int what = priv ? EVP_PKEY_KEYPAIR : pub ? EVP_PKEY_PUBLIC_KEY : EVP_PKEY_KEY_PARAMETERS;
         OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(k->prov->host, A.type, nullptr));
         EVP_PKEY* pkey = nullptr;
         if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
@@ -173,8 +171,8 @@ const OSSL_PARAM* ec_key_types(int) noexcept {
 }
 
 const OSSL_PARAM* ecx_key_types(int) noexcept {
-    static const OSSL_PARAM kTypes[] = {OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
-                                        OSSL_PARAM_END};
+    static const OSSL_PARAM kTypes[] = {
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
     return kTypes;
 }
 
@@ -192,9 +190,12 @@ int km_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* cbarg
 template <const Alg& A>
 const char* km_query_operation_name(int operation_id) noexcept {
     switch (operation_id) {
-        case OSSL_OP_SIGNATURE: return A.signature;
-        case OSSL_OP_KEYEXCH: return A.keyexch;
-        default: return A.type;
+        case OSSL_OP_SIGNATURE:
+            return A.signature;
+        case OSSL_OP_KEYEXCH:
+            return A.keyexch;
+        default:
+            return A.type;
     }
 }
 
@@ -278,9 +279,9 @@ void* soft_gen(GenCtx& g, const char* type) {
         host_check(EVP_PKEY_CTX_set_params(pctx.get(), p.get()) == 1, "key generation parameter");
     }
     EVP_PKEY* pkey = nullptr;
-    host_check((keypair ? EVP_PKEY_keygen(pctx.get(), &pkey)
-                        : EVP_PKEY_paramgen(pctx.get(), &pkey)) == 1,
-               "generating a key");
+    host_check(
+        (keypair ? EVP_PKEY_keygen(pctx.get(), &pkey) : EVP_PKEY_paramgen(pctx.get(), &pkey)) == 1,
+        "generating a key");
     auto k = std::make_unique<Key>();
     k->prov = g.prov;
     k->type = type;
@@ -312,7 +313,9 @@ void* km_gen(void* genctx, OSSL_CALLBACK*, void*) noexcept {
         }
         hsm::KeySpec spec;
         switch (A.kind) {
-            case hsm::KeyKind::Rsa: spec = hsm::KeySpec::parse("rsa:" + std::to_string(g->rsa_bits)); break;
+            case hsm::KeyKind::Rsa:
+                spec = hsm::KeySpec::parse("rsa:" + std::to_string(g->rsa_bits));
+                break;
             case hsm::KeyKind::Ec:
                 if (g->group.empty()) {
                     throw hsm::UnsupportedError(
@@ -320,8 +323,12 @@ void* km_gen(void* genctx, OSSL_CALLBACK*, void*) noexcept {
                 }
                 spec = hsm::KeySpec::parse("ec:" + g->group);
                 break;
-            case hsm::KeyKind::Ed25519: spec = hsm::KeySpec::parse("ed25519"); break;
-            case hsm::KeyKind::Ed448: spec = hsm::KeySpec::parse("ed448"); break;
+            case hsm::KeyKind::Ed25519:
+                spec = hsm::KeySpec::parse("ed25519");
+                break;
+            case hsm::KeyKind::Ed448:
+                spec = hsm::KeySpec::parse("ed448");
+                break;
         }
         std::shared_ptr<hsm::Token> token = hsm::open_token(g->prov->cfg, uri);
         hsm::PinSources pins = hsm::pin_sources(g->prov->cfg, uri);
@@ -359,8 +366,9 @@ int km_gen_set_template(void* genctx, void* templ) noexcept {
         if (EVP_PKEY_get_utf8_string_param(t->host.get(), OSSL_PKEY_PARAM_GROUP_NAME, group,
                                            sizeof group, &len) == 1) {
             g->group = group;
-            OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
-                              OSSL_PARAM_END};
+            OSSL_PARAM p[] = {
+                OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+                OSSL_PARAM_END};
             g->params.emplace_back(OSSL_PARAM_dup(p));
         }
         return 1;
@@ -369,29 +377,29 @@ int km_gen_set_template(void* genctx, void* templ) noexcept {
 
 void km_gen_cleanup(void* genctx) noexcept { delete static_cast<GenCtx*>(genctx); }
 
-#define TS_KEYMGMT_TABLE(name, A, types)                                                    \
-    const OSSL_DISPATCH name[] = {                                                           \
-        TS_DISPATCH(KEYMGMT_NEW, keymgmt_new, km_new<A>),                                    \
-        TS_DISPATCH(KEYMGMT_FREE, keymgmt_free, km_free),                                    \
-        TS_DISPATCH(KEYMGMT_LOAD, keymgmt_load, km_load<A>),                                 \
-        TS_DISPATCH(KEYMGMT_DUP, keymgmt_dup, km_dup),                                       \
-        TS_DISPATCH(KEYMGMT_GET_PARAMS, keymgmt_get_params, km_get_params),                  \
-        TS_DISPATCH(KEYMGMT_GETTABLE_PARAMS, keymgmt_gettable_params, km_gettable_params),   \
-        TS_DISPATCH(KEYMGMT_HAS, keymgmt_has, km_has),                                       \
-        TS_DISPATCH(KEYMGMT_MATCH, keymgmt_match, km_match),                                 \
-        TS_DISPATCH(KEYMGMT_IMPORT, keymgmt_import, km_import<A>),                           \
-        TS_DISPATCH(KEYMGMT_IMPORT_TYPES, keymgmt_import_types, types),                      \
-        TS_DISPATCH(KEYMGMT_EXPORT, keymgmt_export, km_export),                              \
-        TS_DISPATCH(KEYMGMT_EXPORT_TYPES, keymgmt_export_types, types),                      \
-        TS_DISPATCH(KEYMGMT_QUERY_OPERATION_NAME, keymgmt_query_operation_name,              \
-                    km_query_operation_name<A>),                                             \
-        TS_DISPATCH(KEYMGMT_GEN_INIT, keymgmt_gen_init, km_gen_init<A>),                     \
-        TS_DISPATCH(KEYMGMT_GEN_SET_PARAMS, keymgmt_gen_set_params, km_gen_set_params),      \
+#define TS_KEYMGMT_TABLE(name, A, types)                                                      \
+    const OSSL_DISPATCH name[] = {                                                            \
+        TS_DISPATCH(KEYMGMT_NEW, keymgmt_new, km_new<A>),                                     \
+        TS_DISPATCH(KEYMGMT_FREE, keymgmt_free, km_free),                                     \
+        TS_DISPATCH(KEYMGMT_LOAD, keymgmt_load, km_load<A>),                                  \
+        TS_DISPATCH(KEYMGMT_DUP, keymgmt_dup, km_dup),                                        \
+        TS_DISPATCH(KEYMGMT_GET_PARAMS, keymgmt_get_params, km_get_params),                   \
+        TS_DISPATCH(KEYMGMT_GETTABLE_PARAMS, keymgmt_gettable_params, km_gettable_params),    \
+        TS_DISPATCH(KEYMGMT_HAS, keymgmt_has, km_has),                                        \
+        TS_DISPATCH(KEYMGMT_MATCH, keymgmt_match, km_match),                                  \
+        TS_DISPATCH(KEYMGMT_IMPORT, keymgmt_import, km_import<A>),                            \
+        TS_DISPATCH(KEYMGMT_IMPORT_TYPES, keymgmt_import_types, types),                       \
+        TS_DISPATCH(KEYMGMT_EXPORT, keymgmt_export, km_export),                               \
+        TS_DISPATCH(KEYMGMT_EXPORT_TYPES, keymgmt_export_types, types),                       \
+        TS_DISPATCH(KEYMGMT_QUERY_OPERATION_NAME, keymgmt_query_operation_name,               \
+                    km_query_operation_name<A>),                                              \
+        TS_DISPATCH(KEYMGMT_GEN_INIT, keymgmt_gen_init, km_gen_init<A>),                      \
+        TS_DISPATCH(KEYMGMT_GEN_SET_PARAMS, keymgmt_gen_set_params, km_gen_set_params),       \
         TS_DISPATCH(KEYMGMT_GEN_SET_TEMPLATE, keymgmt_gen_set_template, km_gen_set_template), \
-        TS_DISPATCH(KEYMGMT_GEN_SETTABLE_PARAMS, keymgmt_gen_settable_params,                \
-                    km_gen_settable_params<A>),                                              \
-        TS_DISPATCH(KEYMGMT_GEN, keymgmt_gen, km_gen<A>),                                    \
-        TS_DISPATCH(KEYMGMT_GEN_CLEANUP, keymgmt_gen_cleanup, km_gen_cleanup),               \
+        TS_DISPATCH(KEYMGMT_GEN_SETTABLE_PARAMS, keymgmt_gen_settable_params,                 \
+                    km_gen_settable_params<A>),                                               \
+        TS_DISPATCH(KEYMGMT_GEN, keymgmt_gen, km_gen<A>),                                     \
+        TS_DISPATCH(KEYMGMT_GEN_CLEANUP, keymgmt_gen_cleanup, km_gen_cleanup),                \
         {0, nullptr}}
 
 }  // namespace

@@ -2,17 +2,17 @@
 // OSSL_provider_init: parameters, algorithm tables, reason strings, errors via core upcalls.
 #include "provider/provider.hpp"
 
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <openssl/core_names.h>
-#include <openssl/err.h>
-#include <openssl/params.h>
-#include <openssl/provider.h>
 
 #include "hsm/error.hpp"
 #include "hsm/uri.hpp"
@@ -105,29 +105,62 @@ const OSSL_ITEM* reason_strings() {
     static std::vector<OSSL_ITEM> items;
     static std::once_flag once;
     std::call_once(once, [] {
-        static const CK_RV kRvs[] = {
-            CKR_CANCEL, CKR_HOST_MEMORY, CKR_SLOT_ID_INVALID, CKR_GENERAL_ERROR,
-            CKR_FUNCTION_FAILED, CKR_ARGUMENTS_BAD, CKR_ATTRIBUTE_SENSITIVE,
-            CKR_ATTRIBUTE_TYPE_INVALID, CKR_DATA_INVALID, CKR_DATA_LEN_RANGE, CKR_DEVICE_ERROR,
-            CKR_DEVICE_MEMORY, CKR_DEVICE_REMOVED, CKR_ENCRYPTED_DATA_INVALID,
-            CKR_ENCRYPTED_DATA_LEN_RANGE, CKR_FUNCTION_NOT_SUPPORTED, CKR_KEY_HANDLE_INVALID,
-            CKR_KEY_SIZE_RANGE, CKR_KEY_TYPE_INCONSISTENT, CKR_KEY_FUNCTION_NOT_PERMITTED,
-            CKR_MECHANISM_INVALID, CKR_MECHANISM_PARAM_INVALID, CKR_OBJECT_HANDLE_INVALID,
-            CKR_OPERATION_ACTIVE, CKR_OPERATION_NOT_INITIALIZED, CKR_PIN_INCORRECT,
-            CKR_PIN_INVALID, CKR_PIN_LEN_RANGE, CKR_PIN_EXPIRED, CKR_PIN_LOCKED,
-            CKR_SESSION_CLOSED, CKR_SESSION_COUNT, CKR_SESSION_HANDLE_INVALID,
-            CKR_SIGNATURE_INVALID, CKR_SIGNATURE_LEN_RANGE, CKR_TEMPLATE_INCOMPLETE,
-            CKR_TEMPLATE_INCONSISTENT, CKR_TOKEN_NOT_PRESENT, CKR_TOKEN_NOT_RECOGNIZED,
-            CKR_TOKEN_WRITE_PROTECTED, CKR_USER_ALREADY_LOGGED_IN, CKR_USER_NOT_LOGGED_IN,
-            CKR_USER_PIN_NOT_INITIALIZED, CKR_USER_TYPE_INVALID, CKR_DOMAIN_PARAMS_INVALID,
-            CKR_CURVE_NOT_SUPPORTED, CKR_BUFFER_TOO_SMALL, CKR_CRYPTOKI_NOT_INITIALIZED,
-            CKR_CRYPTOKI_ALREADY_INITIALIZED};
+        static const CK_RV kRvs[] = {CKR_CANCEL,
+                                     CKR_HOST_MEMORY,
+                                     CKR_SLOT_ID_INVALID,
+                                     CKR_GENERAL_ERROR,
+                                     CKR_FUNCTION_FAILED,
+                                     CKR_ARGUMENTS_BAD,
+                                     CKR_ATTRIBUTE_SENSITIVE,
+                                     CKR_ATTRIBUTE_TYPE_INVALID,
+                                     CKR_DATA_INVALID,
+                                     CKR_DATA_LEN_RANGE,
+                                     CKR_DEVICE_ERROR,
+                                     CKR_DEVICE_MEMORY,
+                                     CKR_DEVICE_REMOVED,
+                                     CKR_ENCRYPTED_DATA_INVALID,
+                                     CKR_ENCRYPTED_DATA_LEN_RANGE,
+                                     CKR_FUNCTION_NOT_SUPPORTED,
+                                     CKR_KEY_HANDLE_INVALID,
+                                     CKR_KEY_SIZE_RANGE,
+                                     CKR_KEY_TYPE_INCONSISTENT,
+                                     CKR_KEY_FUNCTION_NOT_PERMITTED,
+                                     CKR_MECHANISM_INVALID,
+                                     CKR_MECHANISM_PARAM_INVALID,
+                                     CKR_OBJECT_HANDLE_INVALID,
+                                     CKR_OPERATION_ACTIVE,
+                                     CKR_OPERATION_NOT_INITIALIZED,
+                                     CKR_PIN_INCORRECT,
+                                     CKR_PIN_INVALID,
+                                     CKR_PIN_LEN_RANGE,
+                                     CKR_PIN_EXPIRED,
+                                     CKR_PIN_LOCKED,
+                                     CKR_SESSION_CLOSED,
+                                     CKR_SESSION_COUNT,
+                                     CKR_SESSION_HANDLE_INVALID,
+                                     CKR_SIGNATURE_INVALID,
+                                     CKR_SIGNATURE_LEN_RANGE,
+                                     CKR_TEMPLATE_INCOMPLETE,
+                                     CKR_TEMPLATE_INCONSISTENT,
+                                     CKR_TOKEN_NOT_PRESENT,
+                                     CKR_TOKEN_NOT_RECOGNIZED,
+                                     CKR_TOKEN_WRITE_PROTECTED,
+                                     CKR_USER_ALREADY_LOGGED_IN,
+                                     CKR_USER_NOT_LOGGED_IN,
+                                     CKR_USER_PIN_NOT_INITIALIZED,
+                                     CKR_USER_TYPE_INVALID,
+                                     CKR_DOMAIN_PARAMS_INVALID,
+                                     CKR_CURVE_NOT_SUPPORTED,
+                                     CKR_BUFFER_TOO_SMALL,
+                                     CKR_CRYPTOKI_NOT_INITIALIZED,
+                                     CKR_CRYPTOKI_ALREADY_INITIALIZED};
         for (CK_RV rv : kRvs) names.push_back(hsm::rv_name(rv));
         auto item = [](unsigned int id, const char* text) {
             return OSSL_ITEM{id, const_cast<char*>(text)};
         };
         std::size_t i = 0;
-        for (CK_RV rv : kRvs) items.push_back(item(static_cast<unsigned int>(rv), names[i++].c_str()));
+        for (CK_RV rv : kRvs)
+            items.push_back(item(static_cast<unsigned int>(rv), names[i++].c_str()));
         items.push_back(item(kReasonInternal, "internal error"));
         items.push_back(item(kReasonSelection, "object selection failed"));
         items.push_back(item(kReasonPin, "no PIN available"));
@@ -149,16 +182,11 @@ const OSSL_ITEM* reason_strings() {
 #define TS_NAMES_ED448 "ED448:1.3.101.113"
 
 const OSSL_ALGORITHM kKeymgmt[] = {
-    {TS_NAMES_RSA, kProps, rsa_keymgmt_functions,
-     "RSA keys on a PKCS#11 token"},
-    {TS_NAMES_RSA_PSS, kProps, rsa_pss_keymgmt_functions,
-     "RSA-PSS keys on a PKCS#11 token"},
-    {TS_NAMES_EC, kProps, ec_keymgmt_functions,
-     "EC keys on a PKCS#11 token"},
-    {TS_NAMES_ED25519, kProps, ed25519_keymgmt_functions,
-     "Ed25519 keys on a PKCS#11 token"},
-    {TS_NAMES_ED448, kProps, ed448_keymgmt_functions,
-     "Ed448 keys on a PKCS#11 token"},
+    {TS_NAMES_RSA, kProps, rsa_keymgmt_functions, "RSA keys on a PKCS#11 token"},
+    {TS_NAMES_RSA_PSS, kProps, rsa_pss_keymgmt_functions, "RSA-PSS keys on a PKCS#11 token"},
+    {TS_NAMES_EC, kProps, ec_keymgmt_functions, "EC keys on a PKCS#11 token"},
+    {TS_NAMES_ED25519, kProps, ed25519_keymgmt_functions, "Ed25519 keys on a PKCS#11 token"},
+    {TS_NAMES_ED448, kProps, ed448_keymgmt_functions, "Ed448 keys on a PKCS#11 token"},
     {nullptr, nullptr, nullptr, nullptr}};
 
 const OSSL_ALGORITHM kSignature[] = {
@@ -178,35 +206,34 @@ const OSSL_ALGORITHM kKeyexch[] = {
     {"ECDH", kProps, ecdh_keyexch_functions, "ECDH with a token key"},
     {nullptr, nullptr, nullptr, nullptr}};
 
-const OSSL_ALGORITHM kStore[] = {
-    {"pkcs11", kProps, store_functions, "RFC 7512 pkcs11: URIs"},
-    {nullptr, nullptr, nullptr, nullptr}};
+const OSSL_ALGORITHM kStore[] = {{"pkcs11", kProps, store_functions, "RFC 7512 pkcs11: URIs"},
+                                 {nullptr, nullptr, nullptr, nullptr}};
 
 // Encoders and the decoder only for keys of this provider (OpenSSL tries the key's own provider
 // first): the public key as SubjectPublicKeyInfo, text, and the private key as a URI PEM. One
 // entry per key type with exactly the default provider's names: names in one entry are aliases.
-#define TS_ENC(names, fns, props, desc) {names, "provider=tokensign," props, fns, desc}
-#define TS_ENCODERS_FOR(names, suffix)                                                     \
-    TS_ENC(names, text_encoder_functions, "output=text", "token key as text"),             \
-    TS_ENC(names, spki_der_encoder_functions, "output=der,structure=SubjectPublicKeyInfo", \
-           "public key as DER SubjectPublicKeyInfo"),                                      \
-    TS_ENC(names, spki_pem_encoder_functions, "output=pem,structure=SubjectPublicKeyInfo", \
-           "public key as PEM SubjectPublicKeyInfo"),                                      \
-    TS_ENC(names, uri_pem_encoder_functions, "output=pem,structure=PrivateKeyInfo",        \
-           "token key reference (pkcs11: URI) as PEM")
-
+#define TS_ENC(names, fns, props, desc) \
+    { names, "provider=tokensign," props, fns, desc }
+#define TS_ENCODERS_FOR(names, suffix)                                                         \
+    TS_ENC(names, text_encoder_functions, "output=text", "token key as text"),                 \
+        TS_ENC(names, spki_der_encoder_functions, "output=der,structure=SubjectPublicKeyInfo", \
+               "public key as DER SubjectPublicKeyInfo"),                                      \
+        TS_ENC(names, spki_pem_encoder_functions, "output=pem,structure=SubjectPublicKeyInfo", \
+               "public key as PEM SubjectPublicKeyInfo"),                                      \
+        TS_ENC(names, uri_pem_encoder_functions, "output=pem,structure=PrivateKeyInfo",        \
+               "token key reference (pkcs11: URI) as PEM")
 
 const OSSL_ALGORITHM kEncoder[] = {
-    TS_ENCODERS_FOR(TS_NAMES_RSA, rsa),         TS_ENCODERS_FOR(TS_NAMES_RSA_PSS, rsa_pss),
-    TS_ENCODERS_FOR(TS_NAMES_EC, ec),           TS_ENCODERS_FOR(TS_NAMES_ED25519, ed25519),
-    TS_ENCODERS_FOR(TS_NAMES_ED448, ed448),     {nullptr, nullptr, nullptr, nullptr}};
+    TS_ENCODERS_FOR(TS_NAMES_RSA, rsa),     TS_ENCODERS_FOR(TS_NAMES_RSA_PSS, rsa_pss),
+    TS_ENCODERS_FOR(TS_NAMES_EC, ec),       TS_ENCODERS_FOR(TS_NAMES_ED25519, ed25519),
+    TS_ENCODERS_FOR(TS_NAMES_ED448, ed448), {nullptr, nullptr, nullptr, nullptr}};
 
 // Our URI PEM, in two steps as OpenSSL's own PEM keys: PEM to "DER" (here: the URI text) for
 // our label only, then per key type from that text to a key reference. The PEM step reads one
 // line of any other PEM before handing it back; the second step (structure "pkcs11-uri") is
 // never tried on SubjectPublicKeyInfo or PKCS#8 input.
 #define TS_DEC(names, fns, desc) \
-    {names, "provider=tokensign,input=der,structure=pkcs11-uri", fns, desc}
+    { names, "provider=tokensign,input=der,structure=pkcs11-uri", fns, desc }
 const OSSL_ALGORITHM kDecoder[] = {
     {"DER", "provider=tokensign,input=pem", uri_pem_to_der_decoder_functions,
      "tokensign key URI PEM"},
@@ -221,22 +248,29 @@ const OSSL_ALGORITHM* query_operation(void* vctx, int operation_id, int* no_cach
     *no_cache = 0;
     auto* ctx = static_cast<ProvCtx*>(vctx);
     switch (operation_id) {
-        case OSSL_OP_KEYMGMT: return kKeymgmt;
-        case OSSL_OP_SIGNATURE: return kSignature;
-        case OSSL_OP_ASYM_CIPHER: return kAsymCipher;
-        case OSSL_OP_KEYEXCH: return kKeyexch;
-        case OSSL_OP_STORE: return kStore;
-        case OSSL_OP_ENCODER: return kEncoder;
-        case OSSL_OP_DECODER: return ctx->uri_pem_decoder ? kDecoder : nullptr;
-        default: return nullptr;
+        case OSSL_OP_KEYMGMT:
+            return kKeymgmt;
+        case OSSL_OP_SIGNATURE:
+            return kSignature;
+        case OSSL_OP_ASYM_CIPHER:
+            return kAsymCipher;
+        case OSSL_OP_KEYEXCH:
+            return kKeyexch;
+        case OSSL_OP_STORE:
+            return kStore;
+        case OSSL_OP_ENCODER:
+            return kEncoder;
+        case OSSL_OP_DECODER:
+            return ctx->uri_pem_decoder ? kDecoder : nullptr;
+        default:
+            return nullptr;
     }
 }
 
-const OSSL_PARAM kGettable[] = {
-    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, nullptr, 0),
-    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
-    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, nullptr, 0),
-    OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, nullptr), OSSL_PARAM_END};
+const OSSL_PARAM kGettable[] = {OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, nullptr, 0),
+                                OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
+                                OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, nullptr, 0),
+                                OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, nullptr), OSSL_PARAM_END};
 
 const OSSL_PARAM* gettable_params(void*) noexcept { return kGettable; }
 
@@ -285,13 +319,13 @@ void read_config(ProvCtx& ctx, OSSL_FUNC_core_get_params_fn* core_get_params) {
     char* cache = nullptr;
     char* decoder = nullptr;
     char* copy = nullptr;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_ptr("session-key-copy", &copy, 0),
-        OSSL_PARAM_construct_utf8_ptr("uri-pem-decoder", &decoder, 0),
-        OSSL_PARAM_construct_utf8_ptr("pkcs11-module", &module, 0),
-        OSSL_PARAM_construct_utf8_ptr("pin-source", &pin_source, 0),
-        OSSL_PARAM_construct_utf8_ptr("login-behaviour", &login, 0),
-        OSSL_PARAM_construct_utf8_ptr("session-cache-size", &cache, 0), OSSL_PARAM_END};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_ptr("session-key-copy", &copy, 0),
+                           OSSL_PARAM_construct_utf8_ptr("uri-pem-decoder", &decoder, 0),
+                           OSSL_PARAM_construct_utf8_ptr("pkcs11-module", &module, 0),
+                           OSSL_PARAM_construct_utf8_ptr("pin-source", &pin_source, 0),
+                           OSSL_PARAM_construct_utf8_ptr("login-behaviour", &login, 0),
+                           OSSL_PARAM_construct_utf8_ptr("session-cache-size", &cache, 0),
+                           OSSL_PARAM_END};
     if (core_get_params == nullptr || !core_get_params(ctx.handle, params)) return;
     if (module != nullptr && *module != '\0') ctx.cfg.modules.explicit_path = module;
     if (pin_source != nullptr && *pin_source != '\0') ctx.cfg.pin_source = pin_source;
@@ -304,8 +338,8 @@ void read_config(ProvCtx& ctx, OSSL_FUNC_core_get_params_fn* core_get_params) {
         } else if (l == "never") {
             ctx.login = LoginBehaviour::Never;
         } else {
-            throw std::invalid_argument("login-behaviour must be auto, always or never, not '" +
-                                        l + "'");
+            throw std::invalid_argument("login-behaviour must be auto, always or never, not '" + l +
+                                        "'");
         }
     }
     auto yes_no = [](const char* name, const char* value, bool& out) {
@@ -345,15 +379,20 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
     OSSL_FUNC_core_get_params_fn* core_get_params = nullptr;
     for (const OSSL_DISPATCH* d = in; d->function_id != 0; ++d) {
         switch (d->function_id) {
-            case OSSL_FUNC_CORE_GET_PARAMS: core_get_params = OSSL_FUNC_core_get_params(d); break;
-            case OSSL_FUNC_CORE_NEW_ERROR: ctx->core_new_error = OSSL_FUNC_core_new_error(d); break;
+            case OSSL_FUNC_CORE_GET_PARAMS:
+                core_get_params = OSSL_FUNC_core_get_params(d);
+                break;
+            case OSSL_FUNC_CORE_NEW_ERROR:
+                ctx->core_new_error = OSSL_FUNC_core_new_error(d);
+                break;
             case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
                 ctx->core_set_error_debug = OSSL_FUNC_core_set_error_debug(d);
                 break;
             case OSSL_FUNC_CORE_VSET_ERROR:
                 ctx->core_vset_error = OSSL_FUNC_core_vset_error(d);
                 break;
-            default: break;
+            default:
+                break;
         }
     }
     if (ctx->core_new_error == nullptr || ctx->core_set_error_debug == nullptr ||

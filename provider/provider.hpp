@@ -2,12 +2,12 @@
 // The provider context every tokensign.so operation receives, and the error upcalls.
 #pragma once
 
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+
 #include <cstdarg>
 #include <memory>
 #include <string>
-
-#include <openssl/core.h>
-#include <openssl/core_dispatch.h>
 
 #include "hsm/ossl.hpp"
 #include "hsm/resolve.hpp"
@@ -79,7 +79,7 @@ void raise_current_exception(const ProvCtx* ctx, const char* func) noexcept;
 
 /// Host-side OpenSSL failure: drains what the host library context queued into one message.
 class HostError : public std::runtime_error {
-public:
+  public:
     explicit HostError(const std::string& what);
 };
 

@@ -5,11 +5,6 @@
 // ECDSA is never used. Each context keeps a host "mirror" verify context on the public key; it
 // parses every parameter exactly as OpenSSL's default provider does, encodes the
 // AlgorithmIdentifier, and verifies.
-#include <cstring>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -18,6 +13,11 @@
 #include <openssl/params.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "hsm/crypto.hpp"
 #include "hsm/error.hpp"
@@ -56,13 +56,13 @@ struct SigCtx {
         const char* md = mdname.empty() ? nullptr : mdname.c_str();
         if (digest_mode) {
             mirror_md.reset(EVP_MD_CTX_new());
-            host_check(mirror_md &&
-                           (soft() ? EVP_DigestSignInit_ex(mirror_md.get(), nullptr, md, prov->host,
-                                                           nullptr, key->host.get(), nullptr)
-                                   : EVP_DigestVerifyInit_ex(mirror_md.get(), nullptr, md,
-                                                             prov->host, nullptr,
-                                                             key->host.get(), nullptr)) == 1,
-                       "preparing the host digest context");
+            host_check(
+                mirror_md &&
+                    (soft() ? EVP_DigestSignInit_ex(mirror_md.get(), nullptr, md, prov->host,
+                                                    nullptr, key->host.get(), nullptr)
+                            : EVP_DigestVerifyInit_ex(mirror_md.get(), nullptr, md, prov->host,
+                                                      nullptr, key->host.get(), nullptr)) == 1,
+                "preparing the host digest context");
             return EVP_MD_CTX_get_pkey_ctx(mirror_md.get());
         }
         mirror_raw.reset(EVP_PKEY_CTX_new_from_pkey(prov->host, key->host.get(), nullptr));
@@ -202,9 +202,12 @@ int sig_digest_init(void* vctx, const char* mdname, void* provkey,
 // The token's raw signature of `tbs` (a digest, or for EdDSA the message).
 std::vector<unsigned char> token_signature(SigCtx& c, std::span<const unsigned char> tbs) {
     switch (c.alg) {
-        case SigAlg::Rsa: return rsa_sign_digest(*c.key, c.existing_mirror(), c.mdname, tbs);
-        case SigAlg::Ecdsa: return ecdsa_sign_digest(*c.key, tbs);
-        case SigAlg::Eddsa: return eddsa_sign(*c.key, tbs);
+        case SigAlg::Rsa:
+            return rsa_sign_digest(*c.key, c.existing_mirror(), c.mdname, tbs);
+        case SigAlg::Ecdsa:
+            return ecdsa_sign_digest(*c.key, tbs);
+        case SigAlg::Eddsa:
+            return eddsa_sign(*c.key, tbs);
     }
     return {};
 }
@@ -318,7 +321,8 @@ int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsi
                     const unsigned char* tbs, size_t tbslen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (c->key == nullptr || !c->signing) throw std::invalid_argument("digest_sign before init");
+        if (c->key == nullptr || !c->signing)
+            throw std::invalid_argument("digest_sign before init");
         if (c->soft()) {
             (void)c->mirror();
             size_t len = sig == nullptr ? 0 : sigsize;
@@ -330,7 +334,8 @@ int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsi
             *siglen = max_signature_size(*c);
             return 1;
         }
-        if (c->alg == SigAlg::Eddsa) return output(eddsa_sign(*c->key, {tbs, tbslen}), sig, siglen, sigsize);
+        if (c->alg == SigAlg::Eddsa)
+            return output(eddsa_sign(*c->key, {tbs, tbslen}), sig, siglen, sigsize);
         if (!c->digest) throw std::invalid_argument("digest_sign before digest_sign_init");
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
@@ -341,11 +346,12 @@ int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsi
     });
 }
 
-int sig_digest_verify(void* vctx, const unsigned char* sig, size_t siglen,
-                      const unsigned char* tbs, size_t tbslen) noexcept {
+int sig_digest_verify(void* vctx, const unsigned char* sig, size_t siglen, const unsigned char* tbs,
+                      size_t tbslen) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
-        if (c->key == nullptr || !c->digest_mode) throw std::invalid_argument("digest_verify before init");
+        if (c->key == nullptr || !c->digest_mode)
+            throw std::invalid_argument("digest_verify before init");
         (void)c->mirror();
         return EVP_DigestVerify(c->mirror_md.get(), sig, siglen, tbs, tbslen) == 1 ? 1 : 0;
     });
@@ -400,8 +406,7 @@ const OSSL_PARAM* rsa_settable_ctx_params(void*, void*) noexcept {
 const OSSL_PARAM* ecdsa_settable_ctx_params(void*, void*) noexcept {
     static const OSSL_PARAM kSettable[] = {
         OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, nullptr, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, nullptr, 0),
-        OSSL_PARAM_END};
+        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, nullptr, 0), OSSL_PARAM_END};
     return kSettable;
 }
 
@@ -423,31 +428,33 @@ const OSSL_PARAM* eddsa_settable_ctx_params(void*, void*) noexcept {
                     sig_gettable_ctx_params),                                                \
         TS_DISPATCH(SIGNATURE_SET_CTX_PARAMS, signature_set_ctx_params, sig_set_ctx_params)
 
-#define TS_SIG_STREAMING                                                                     \
-    TS_DISPATCH(SIGNATURE_SIGN_INIT, signature_sign_init, sig_init<true>),                   \
-        TS_DISPATCH(SIGNATURE_SIGN, signature_sign, sig_sign),                               \
-        TS_DISPATCH(SIGNATURE_VERIFY_INIT, signature_verify_init, sig_init<false>),          \
-        TS_DISPATCH(SIGNATURE_VERIFY, signature_verify, sig_verify),                         \
-        TS_DISPATCH(SIGNATURE_DIGEST_SIGN_UPDATE, signature_digest_sign_update,              \
-                    sig_digest_sign_update),                                                 \
-        TS_DISPATCH(SIGNATURE_DIGEST_SIGN_FINAL, signature_digest_sign_final,                \
-                    sig_digest_sign_final),                                                  \
-        TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_UPDATE, signature_digest_verify_update,          \
-                    sig_digest_verify_update),                                               \
-        TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_FINAL, signature_digest_verify_final,            \
-                    sig_digest_verify_final),                                                \
+#define TS_SIG_STREAMING                                                            \
+    TS_DISPATCH(SIGNATURE_SIGN_INIT, signature_sign_init, sig_init<true>),          \
+        TS_DISPATCH(SIGNATURE_SIGN, signature_sign, sig_sign),                      \
+        TS_DISPATCH(SIGNATURE_VERIFY_INIT, signature_verify_init, sig_init<false>), \
+        TS_DISPATCH(SIGNATURE_VERIFY, signature_verify, sig_verify),                \
+        TS_DISPATCH(SIGNATURE_DIGEST_SIGN_UPDATE, signature_digest_sign_update,     \
+                    sig_digest_sign_update),                                        \
+        TS_DISPATCH(SIGNATURE_DIGEST_SIGN_FINAL, signature_digest_sign_final,       \
+                    sig_digest_sign_final),                                         \
+        TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_UPDATE, signature_digest_verify_update, \
+                    sig_digest_verify_update),                                      \
+        TS_DISPATCH(SIGNATURE_DIGEST_VERIFY_FINAL, signature_digest_verify_final,   \
+                    sig_digest_verify_final),                                       \
         TS_DISPATCH(SIGNATURE_DIGEST_SIGN, signature_digest_sign, sig_digest_sign)
 
 }  // namespace
 
 const OSSL_DISPATCH rsa_signature_functions[] = {
-    TS_SIG_COMMON(SigAlg::Rsa), TS_SIG_STREAMING,
+    TS_SIG_COMMON(SigAlg::Rsa),
+    TS_SIG_STREAMING,
     TS_DISPATCH(SIGNATURE_SETTABLE_CTX_PARAMS, signature_settable_ctx_params,
                 rsa_settable_ctx_params),
     {0, nullptr}};
 
 const OSSL_DISPATCH ecdsa_signature_functions[] = {
-    TS_SIG_COMMON(SigAlg::Ecdsa), TS_SIG_STREAMING,
+    TS_SIG_COMMON(SigAlg::Ecdsa),
+    TS_SIG_STREAMING,
     TS_DISPATCH(SIGNATURE_SETTABLE_CTX_PARAMS, signature_settable_ctx_params,
                 ecdsa_settable_ctx_params),
     {0, nullptr}};

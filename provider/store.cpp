@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // STORE for the pkcs11 scheme (provider-storemgmt(7)): private keys by reference, public keys
 // and certificates as DER for OpenSSL's own decoders. Public objects never need a PIN.
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/params.h>
 #include <openssl/store.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "hsm/attributes.hpp"
 #include "hsm/cert.hpp"
@@ -29,8 +29,8 @@ namespace {
 /// One object the URI matched, ready for the object callback.
 struct Item {
     int object_type = OSSL_OBJECT_UNKNOWN;
-    std::string data_type;   // "RSA", "EC", "ED25519", "CERTIFICATE"
-    std::string structure;   // "SubjectPublicKeyInfo" for public keys
+    std::string data_type;  // "RSA", "EC", "ED25519", "CERTIFICATE"
+    std::string structure;  // "SubjectPublicKeyInfo" for public keys
     std::vector<unsigned char> der;
     std::unique_ptr<Key> key;  // private keys: passed by reference to our keymgmt's load
     std::string desc;
@@ -173,7 +173,8 @@ void search(StoreCtx& c, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
         bool must = c.expect == OSSL_STORE_INFO_PKEY || (type && *type == CKO_PRIVATE_KEY);
         hsm::PinSources pins =
             private_key_pins(c.prov, c.uri, *token, must ? pw_cb : nullptr, pw_cbarg);
-        if (c.prov->login != LoginBehaviour::Never && (must || pin_available(pins) || token->logged_in())) {
+        if (c.prov->login != LoginBehaviour::Never &&
+            (must || pin_available(pins) || token->logged_in())) {
             token->login(pins);
             hsm::ObjectQuery pq = q;
             pq.cls = CKO_PRIVATE_KEY;
@@ -209,7 +210,7 @@ void search(StoreCtx& c, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
         }
     }
     if (c.items.empty()) {
-        std::string what = want_private && !want_public && !want_cert ? "private key"
+        std::string what = want_private && !want_public && !want_cert   ? "private key"
                            : want_public && !want_private && !want_cert ? "public key"
                            : want_cert && !want_private && !want_public ? "certificate"
                                                                         : "object";
@@ -290,14 +291,15 @@ int store_load(void* loaderctx, OSSL_CALLBACK* object_cb, void* object_cbarg,
             params.push_back(OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref,
                                                                kKeyReferenceSize));
         } else {
-            params.push_back(
-                OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, it.der.data(), it.der.size()));
+            params.push_back(OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA,
+                                                               it.der.data(), it.der.size()));
         }
         if (!it.structure.empty()) {
             params.push_back(OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
                                                               it.structure.data(), 0));
         }
-        params.push_back(OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC, it.desc.data(), 0));
+        params.push_back(
+            OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC, it.desc.data(), 0));
         params.push_back(OSSL_PARAM_construct_end());
         return object_cb(params.data(), object_cbarg) ? 1 : 0;
     });

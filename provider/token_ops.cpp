@@ -52,10 +52,14 @@ std::vector<unsigned char> sign_on_token(const Key& key, const CK_MECHANISM& mec
 std::size_t raw_size(const Key& key) {
     const hsm::PublicKey& p = *key.pub;
     switch (p.kind) {
-        case hsm::KeyKind::Rsa: return static_cast<std::size_t>(EVP_PKEY_get_size(key.host.get()));
-        case hsm::KeyKind::Ec: return 2 * ((p.bits() + 7) / 8);
-        case hsm::KeyKind::Ed25519: return 64;
-        case hsm::KeyKind::Ed448: return 114;
+        case hsm::KeyKind::Rsa:
+            return static_cast<std::size_t>(EVP_PKEY_get_size(key.host.get()));
+        case hsm::KeyKind::Ec:
+            return 2 * ((p.bits() + 7) / 8);
+        case hsm::KeyKind::Ed25519:
+            return 64;
+        case hsm::KeyKind::Ed448:
+            return 114;
     }
     return 0;
 }
@@ -70,11 +74,16 @@ MdInfo md_info(OSSL_LIB_CTX* host, const std::string& name) {
     OsslPtr<EVP_MD> md(EVP_MD_fetch(host, name.c_str(), nullptr));
     if (!md) throw hsm::UnsupportedError("unknown digest '" + name + "'");
     switch (EVP_MD_get_type(md.get())) {
-        case NID_sha1: return {NID_sha1, CKM_SHA_1, CKG_MGF1_SHA1};
-        case NID_sha224: return {NID_sha224, CKM_SHA224, CKG_MGF1_SHA224};
-        case NID_sha256: return {NID_sha256, CKM_SHA256, CKG_MGF1_SHA256};
-        case NID_sha384: return {NID_sha384, CKM_SHA384, CKG_MGF1_SHA384};
-        case NID_sha512: return {NID_sha512, CKM_SHA512, CKG_MGF1_SHA512};
+        case NID_sha1:
+            return {NID_sha1, CKM_SHA_1, CKG_MGF1_SHA1};
+        case NID_sha224:
+            return {NID_sha224, CKM_SHA224, CKG_MGF1_SHA224};
+        case NID_sha256:
+            return {NID_sha256, CKM_SHA256, CKG_MGF1_SHA256};
+        case NID_sha384:
+            return {NID_sha384, CKM_SHA384, CKG_MGF1_SHA384};
+        case NID_sha512:
+            return {NID_sha512, CKM_SHA512, CKG_MGF1_SHA512};
         default:
             throw hsm::UnsupportedError("digest '" + name +
                                         "' is not supported with token RSA keys (SHA-1, SHA-2)");
@@ -120,9 +129,11 @@ int pss_salt_length(const Key& key, int saltlen, int md_size) {
     int max = em_len - md_size - 2;
     if (max < 0) throw hsm::UnsupportedError("the RSA key is too small for PSS with this digest");
     switch (saltlen) {
-        case RSA_PSS_SALTLEN_DIGEST: return md_size;
+        case RSA_PSS_SALTLEN_DIGEST:
+            return md_size;
         case RSA_PSS_SALTLEN_AUTO:  // signing: as large as fits, as OpenSSL does
-        case RSA_PSS_SALTLEN_MAX: return max;
+        case RSA_PSS_SALTLEN_MAX:
+            return max;
         default:
             if (saltlen < 0 || saltlen > max) {
                 throw hsm::UnsupportedError("PSS salt length " + std::to_string(saltlen) +
@@ -155,8 +166,9 @@ void pin_pss_salt_length(const Key& key, EVP_PKEY_CTX* mirror) {
 std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
                                            const std::string& mdname,
                                            std::span<const unsigned char> tbs) {
-    int pad = mirror != nullptr ? get_int_param(mirror, OSSL_SIGNATURE_PARAM_PAD_MODE, RSA_PKCS1_PADDING)
-                                : RSA_PKCS1_PADDING;
+    int pad = mirror != nullptr
+                  ? get_int_param(mirror, OSSL_SIGNATURE_PARAM_PAD_MODE, RSA_PKCS1_PADDING)
+                  : RSA_PKCS1_PADDING;
     std::string md = mirror != nullptr ? mirror_digest(mirror) : mdname;
     switch (pad) {
         case RSA_PKCS1_PADDING: {
@@ -228,8 +240,11 @@ hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oae
     CK_RSA_PKCS_OAEP_PARAMS oaep{};
     std::vector<unsigned char> label_copy(label.begin(), label.end());
     switch (padding) {
-        case RSA_PKCS1_PADDING: break;
-        case RSA_NO_PADDING: mech.mechanism = CKM_RSA_X_509; break;
+        case RSA_PKCS1_PADDING:
+            break;
+        case RSA_NO_PADDING:
+            mech.mechanism = CKM_RSA_X_509;
+            break;
         case RSA_PKCS1_OAEP_PADDING: {
             MdInfo mi = md_info(key.prov->host, oaep_md.empty() ? "SHA1" : oaep_md);
             MdInfo mgf = mgf1_md.empty() ? mi : md_info(key.prov->host, mgf1_md);

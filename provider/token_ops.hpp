@@ -2,11 +2,11 @@
 // The private-key operations the provider sends to the token, in PKCS#11 terms.
 #pragma once
 
+#include <openssl/evp.h>
+
 #include <span>
 #include <string>
 #include <vector>
-
-#include <openssl/evp.h>
 
 #include "hsm/pin.hpp"
 #include "provider/key.hpp"

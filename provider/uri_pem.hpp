@@ -2,10 +2,10 @@
 // The URI PEM: "-----BEGIN TOKENSIGN <TYPE> KEY-----", body = the key's pkcs11: URI (no PIN).
 #pragma once
 
+#include <openssl/core.h>
+
 #include <memory>
 #include <string>
-
-#include <openssl/core.h>
 
 #include "provider/key.hpp"
 

@@ -2,6 +2,13 @@
 // tokensign.so in-process: concurrent signing over the session pool, fork, error reasons,
 // key/certificate matching, no export of the private half. Verification never uses tokensign.
 #include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
+#include <openssl/x509.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,14 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <openssl/core_names.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/provider.h>
-#include <openssl/store.h>
-#include <openssl/x509.h>
 
 #include "tests/support/process.hpp"
 #include "tests/support/softhsm.hpp"
@@ -28,7 +27,7 @@ using ts::test::run;
 using ts::test::SoftHsm;
 
 class ProviderTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         s_hsm = new SoftHsm();
         s_hsm->add_token("prov");
@@ -58,24 +57,23 @@ protected:
     }
 
     void SetUp() override {
-        ASSERT_NE(s_tokensign, nullptr) << "tokensign.so did not load from "
-                                        << ts::test::provider_dir();
+        ASSERT_NE(s_tokensign, nullptr)
+            << "tokensign.so did not load from " << ts::test::provider_dir();
         ERR_clear_error();
     }
 
     static void keygen(const std::string& token, const std::string& type, const std::string& label,
                        const std::string& id) {
-        auto r = run({"pkcs11-tool", "--module", s_hsm->module(), "--token-label", token,
-                      "--login", "--pin", "1234", "--keypairgen", "--key-type", type, "--label",
-                      label, "--id", id});
+        auto r = run({"pkcs11-tool", "--module", s_hsm->module(), "--token-label", token, "--login",
+                      "--pin", "1234", "--keypairgen", "--key-type", type, "--label", label, "--id",
+                      id});
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     }
 
     // The first key of the wanted kind a URI gives through tokensign's store.
     static EVP_PKEY* load(const std::string& uri, int expect) {
-        OSSL_STORE_CTX* st =
-            OSSL_STORE_open_ex(uri.c_str(), s_ctx, nullptr, nullptr, nullptr, nullptr, nullptr,
-                               nullptr);
+        OSSL_STORE_CTX* st = OSSL_STORE_open_ex(uri.c_str(), s_ctx, nullptr, nullptr, nullptr,
+                                                nullptr, nullptr, nullptr);
         if (st == nullptr) return nullptr;
         OSSL_STORE_expect(st, expect);
         EVP_PKEY* pkey = nullptr;
@@ -127,11 +125,11 @@ protected:
     static bool verify(EVP_PKEY* plain_pub, const std::string& data,
                        const std::vector<unsigned char>& sig) {
         EVP_MD_CTX* md = EVP_MD_CTX_new();
-        bool ok = EVP_DigestVerifyInit_ex(md, nullptr, "SHA256", s_plain, nullptr, plain_pub,
-                                          nullptr) == 1 &&
-                  EVP_DigestVerify(md, sig.data(), sig.size(),
-                                   reinterpret_cast<const unsigned char*>(data.data()),
-                                   data.size()) == 1;
+        bool ok =
+            EVP_DigestVerifyInit_ex(md, nullptr, "SHA256", s_plain, nullptr, plain_pub, nullptr) ==
+                1 &&
+            EVP_DigestVerify(md, sig.data(), sig.size(),
+                             reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
         EVP_MD_CTX_free(md);
         return ok;
     }
@@ -288,9 +286,9 @@ TEST_F(ProviderTest, UriPemWrittenByTheEncoderLoadsBackThroughTheDecoder) {
     EVP_PKEY* ec = load("pkcs11:token=prov;object=ec", OSSL_STORE_INFO_PKEY);
     ASSERT_NE(ec, nullptr) << errors();
     BIO* mem = BIO_new(BIO_s_mem());
-    ASSERT_EQ(PEM_write_bio_PrivateKey_ex(mem, ec, nullptr, nullptr, 0, nullptr, nullptr, s_ctx,
-                                          nullptr),
-              1)
+    ASSERT_EQ(
+        PEM_write_bio_PrivateKey_ex(mem, ec, nullptr, nullptr, 0, nullptr, nullptr, s_ctx, nullptr),
+        1)
         << errors();
     char* text = nullptr;
     long len = BIO_get_mem_data(mem, &text);
