@@ -226,15 +226,6 @@ void run_cert_list(const CertListOptions& o, const GlobalOptions& g) {
     std::cout << out.str();
 }
 
-std::string check_hex_id(const std::string& text) {
-    try {
-        if (hsm::from_hex(text).empty()) return "the id must not be empty";
-        return {};
-    } catch (const std::exception& e) {
-        return std::string("not a hex id: ") + e.what();
-    }
-}
-
 }  // namespace
 
 void setup_cert(CLI::App& app, const GlobalOptions& g) {

@@ -175,4 +175,13 @@ std::function<void()> command(std::function<void()> body) {
     };
 }
 
+std::string check_hex_id(const std::string& text) {
+    try {
+        if (hsm::from_hex(text).empty()) return "the id must not be empty";
+        return {};
+    } catch (const std::exception& e) {
+        return std::string("not a hex id: ") + e.what();
+    }
+}
+
 }  // namespace ts::cli

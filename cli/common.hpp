@@ -75,4 +75,7 @@ hsm::ObjectInfo select_key(hsm::Session& s, const hsm::Uri& uri, bool or_certifi
 /// print them under the real message.
 std::function<void()> command(std::function<void()> body);
 
+/// CLI11 validator body for --id: empty when `text` is a non-empty hex id, else the problem.
+std::string check_hex_id(const std::string& text);
+
 }  // namespace ts::cli
