@@ -18,7 +18,8 @@ Csr parse_csr(std::string_view data, const std::string& name, OSSL_LIB_CTX* libc
         OsslPtr<BIO> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
         if (!bio) throw OpenSslError("BIO_new_mem_buf");
         if (PEM_read_bio_X509_REQ(bio.get(), &p, nullptr, nullptr) == nullptr) {
-            csr.req.release();  // freed by the failed read
+            csr.req.release();  // a failed d2i freed it and set p to null; a PEM framing
+            csr.req.reset(p);   // error did not reach d2i and left it to us
             OpenSslError detail("PEM_read_bio_X509_REQ");
             throw InputError(name + ": malformed or truncated certificate request (" +
                              detail.what() + ")");
@@ -27,7 +28,8 @@ Csr parse_csr(std::string_view data, const std::string& name, OSSL_LIB_CTX* libc
         auto* der = reinterpret_cast<const unsigned char*>(data.data());
         const unsigned char* end = der + data.size();
         if (d2i_X509_REQ(&p, &der, static_cast<long>(data.size())) == nullptr) {
-            csr.req.release();
+            csr.req.release();  // freed by the failed d2i unless p is still set
+            csr.req.reset(p);
             OpenSslError detail("d2i_X509_REQ");
             throw InputError(name +
                              ": malformed or truncated certificate request (neither PEM nor "

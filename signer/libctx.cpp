@@ -211,14 +211,16 @@ OsslPtr<X509> load_certificate(LibCtx& ctx, const std::string& path) {
     if (data.find("-----BEGIN") != std::string::npos) {
         OsslPtr<BIO> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
         if (PEM_read_bio_X509(bio.get(), &p, nullptr, nullptr) == nullptr) {
-            cert.release();  // PEM_read_bio_X509 freed it on failure
+            cert.release();  // a failed d2i freed it and set p to null; a PEM framing
+            cert.reset(p);   // error did not reach d2i and left it to us
             OpenSslError detail("PEM_read_bio_X509");
             throw InputError("no PEM certificate in " + path + ": " + detail.what());
         }
     } else {
         auto* der = reinterpret_cast<const unsigned char*>(data.data());
         if (d2i_X509(&p, &der, static_cast<long>(data.size())) == nullptr) {
-            cert.release();
+            cert.release();  // freed by the failed d2i unless p is still set
+            cert.reset(p);
             OpenSslError detail("d2i_X509");
             throw InputError(path + " is neither a PEM nor a DER certificate: " + detail.what());
         }
