@@ -307,6 +307,44 @@ TEST_F(ProviderTest, UriPemWrittenByTheEncoderLoadsBackThroughTheDecoder) {
     EVP_PKEY_free(ec);
 }
 
+TEST_F(ProviderTest, InMemoryKeysFromTokensignBehaveAsWithTheDefaultProvider) {
+    // What OpenSSL 3.0 does when tokensign wins a fetch for an ordinary key (loaded first):
+    // generation without pkcs11_uri, signing, PKCS#8 export, all on the host.
+    EVP_PKEY* soft = EVP_PKEY_Q_keygen(s_ctx, "provider=tokensign", "EC", "P-256");
+    ASSERT_NE(soft, nullptr) << errors();
+    EXPECT_STREQ(EVP_PKEY_get0_description(soft), "EC keys on a PKCS#11 token");
+    EVP_MD_CTX* md = EVP_MD_CTX_new();
+    std::vector<unsigned char> sig(128);
+    size_t len = sig.size();
+    const std::string data = "soft key";
+    ASSERT_EQ(
+        EVP_DigestSignInit_ex(md, nullptr, "SHA256", s_ctx, "provider=tokensign", soft, nullptr), 1)
+        << errors();
+    ASSERT_EQ(EVP_DigestSign(md, sig.data(), &len,
+                             reinterpret_cast<const unsigned char*>(data.data()), data.size()),
+              1)
+        << errors();
+    sig.resize(len);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY* pub = plain_public(soft);
+    ASSERT_NE(pub, nullptr);
+    EXPECT_TRUE(verify(pub, data, sig));
+
+    // The private key travels as PKCS#8 (it is not a token key) and the default provider reads it.
+    BIO* mem = BIO_new(BIO_s_mem());
+    ASSERT_EQ(PEM_write_bio_PrivateKey_ex(mem, soft, nullptr, nullptr, 0, nullptr, nullptr, s_ctx,
+                                          nullptr),
+              1)
+        << errors();
+    EVP_PKEY* back = PEM_read_bio_PrivateKey_ex(mem, nullptr, nullptr, nullptr, s_plain, nullptr);
+    ASSERT_NE(back, nullptr) << errors();
+    EXPECT_EQ(EVP_PKEY_eq(back, pub), 1);
+    EVP_PKEY_free(back);
+    BIO_free(mem);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(soft);
+}
+
 TEST_F(ProviderTest, PublicKeyNeedsNoPin) {
     // A token never logged into, and no PIN anywhere: public objects still load.
     unsetenv("TOKENSIGN_PIN");
