@@ -57,7 +57,7 @@ int init(CipherCtx& c, void* provkey, const OSSL_PARAM params[], bool decrypting
         throw std::invalid_argument("this key has no private half on a token: it cannot decrypt");
     }
     c.key = std::make_shared<const Key>(*k);
-    c.mirror.reset(EVP_PKEY_CTX_new_from_pkey(c.prov->host, c.key->host.get(), nullptr));
+    c.mirror.reset(EVP_PKEY_CTX_new_from_pkey(c.prov->host_ctx(), c.key->host.get(), nullptr));
     bool soft = decrypting && c.key->soft_private;  // an in-memory key decrypts on the host
     host_check(c.mirror && (soft ? EVP_PKEY_decrypt_init(c.mirror.get())
                                  : EVP_PKEY_encrypt_init(c.mirror.get())) == 1,

@@ -33,7 +33,7 @@ int pem_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void
                OSSL_PASSPHRASE_CALLBACK*, void*) noexcept {
     auto* prov = static_cast<ProvCtx*>(vctx);
     return TS_GUARD(prov, 0, [&] {
-        OsslPtr<BIO> in(BIO_new_from_core_bio(prov->host, cin));
+        OsslPtr<BIO> in(BIO_new_from_core_bio(prov->host_ctx(), cin));
         host_check(in != nullptr, "opening the input");
         std::string text(kBegin.size(), '\0');
         int n = BIO_read(in.get(), text.data(), static_cast<int>(text.size()));
@@ -82,7 +82,7 @@ int uri_decode(void* vctx, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void
                OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) noexcept {
     auto* prov = static_cast<ProvCtx*>(vctx);
     return TS_GUARD(prov, 0, [&] {
-        OsslPtr<BIO> in(BIO_new_from_core_bio(prov->host, cin));
+        OsslPtr<BIO> in(BIO_new_from_core_bio(prov->host_ctx(), cin));
         host_check(in != nullptr, "opening the input");
         constexpr std::string_view kScheme = "pkcs11:";
         std::string uri_text(kScheme.size(), '\0');

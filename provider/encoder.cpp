@@ -24,7 +24,7 @@ void* enc_newctx(void* provctx) noexcept { return provctx; }
 void enc_freectx(void*) noexcept {}
 
 OsslPtr<BIO> core_bio(ProvCtx* prov, OSSL_CORE_BIO* cout) {
-    OsslPtr<BIO> out(BIO_new_from_core_bio(prov->host, cout));
+    OsslPtr<BIO> out(BIO_new_from_core_bio(prov->host_ctx(), cout));
     host_check(out != nullptr, "opening the output");
     return out;
 }

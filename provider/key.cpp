@@ -93,7 +93,7 @@ std::vector<unsigned char> spki_der(EVP_PKEY* host) {
 std::string key_type_of(hsm::KeyKind kind) { return hsm::key_kind_name(kind); }
 
 OsslPtr<EVP_PKEY> host_pkey(ProvCtx* prov, const hsm::PublicKey& pub, const std::string& type) {
-    if (type != "RSA-PSS") return hsm::to_evp_pkey(pub, prov->host);
+    if (type != "RSA-PSS") return hsm::to_evp_pkey(pub, prov->host_ctx());
     // An RSA-PSS key has no SubjectPublicKeyInfo of its own in PKCS#11 terms: build it from
     // n and e so its EVP_PKEY type stays RSA-PSS (restricted to PSS signatures).
     OsslPtr<BIGNUM> n(BN_bin2bn(pub.modulus.data(), static_cast<int>(pub.modulus.size()), nullptr));
@@ -104,7 +104,7 @@ OsslPtr<EVP_PKEY> host_pkey(ProvCtx* prov, const hsm::PublicKey& pub, const std:
                    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()),
                "building RSA-PSS public key parameters");
     OsslPtr<OSSL_PARAM> params(OSSL_PARAM_BLD_to_param(bld.get()));
-    OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(prov->host, "RSA-PSS", nullptr));
+    OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(prov->host_ctx(), "RSA-PSS", nullptr));
     EVP_PKEY* pkey = nullptr;
     host_check(params && pctx && EVP_PKEY_fromdata_init(pctx.get()) == 1 &&
                    EVP_PKEY_fromdata(pctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) == 1,

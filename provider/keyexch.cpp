@@ -71,7 +71,7 @@ int ecdh_derive(void* vctx, unsigned char* secret, size_t* secretlen, size_t out
         if (!c->key || !c->peer) throw std::invalid_argument("derive before init and set_peer");
         if (c->key->soft_private) {  // an in-memory key (see Key): the host derives
             OsslPtr<EVP_PKEY_CTX> d(
-                EVP_PKEY_CTX_new_from_pkey(c->prov->host, c->key->host.get(), nullptr));
+                EVP_PKEY_CTX_new_from_pkey(c->prov->host_ctx(), c->key->host.get(), nullptr));
             size_t len = secret == nullptr ? 0 : outlen;
             host_check(d && EVP_PKEY_derive_init(d.get()) == 1 &&
                            EVP_PKEY_derive_set_peer(d.get(), c->peer->host.get()) == 1 &&

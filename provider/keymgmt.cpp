@@ -101,6 +101,31 @@ const OSSL_PARAM* km_gettable_params(void*) noexcept {
     return kGettable;
 }
 
+// EVP_PKEY_set_params on our keys: in-memory keys only (libssl sets the peer's key share with
+// OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY); a token key's parameters are the token's.
+int km_set_params(void* keydata, const OSSL_PARAM params[]) noexcept {
+    auto* k = static_cast<Key*>(keydata);
+    return TS_GUARD(k->prov, 0, [&] {
+        if (params == nullptr || params[0].key == nullptr) return 1;
+        if (k->on_token() || !k->host) return 0;
+        if (EVP_PKEY_set_params(k->host.get(), const_cast<OSSL_PARAM*>(params)) != 1) return 0;
+        try {
+            k->pub = hsm::from_evp_pkey(k->host.get());
+        } catch (const hsm::Error&) {
+            k->pub.reset();
+        }
+        return 1;
+    });
+}
+
+const OSSL_PARAM* km_settable_params(void*) noexcept {
+    static const OSSL_PARAM kSettable[] = {
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, nullptr, 0),
+        OSSL_PARAM_END};
+    return kSettable;
+}
+
 int km_has(const void* keydata, int selection) noexcept {
     auto* k = static_cast<const Key*>(keydata);
     if (k == nullptr || !k->host) return 0;
@@ -134,7 +159,8 @@ int km_import(void* keydata, int selection, const OSSL_PARAM params[]) noexcept 
                      OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_D) != nullptr);
         bool pub = (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0;
         int what = priv ? EVP_PKEY_KEYPAIR : pub ? EVP_PKEY_PUBLIC_KEY : EVP_PKEY_KEY_PARAMETERS;
-        OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(k->prov->host, A.type, nullptr));
+        OsslPtr<EVP_PKEY_CTX> pctx(
+            EVP_PKEY_CTX_new_from_name(k->prov->host_ctx(), A.type, nullptr));
         EVP_PKEY* pkey = nullptr;
         if (!pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
             EVP_PKEY_fromdata(pctx.get(), &pkey, what, const_cast<OSSL_PARAM*>(params)) != 1) {
@@ -258,9 +284,15 @@ const OSSL_PARAM* km_gen_settable_params(void*, void* provctx) noexcept {
     std::call_once(once, [&] {
         table.push_back(OSSL_PARAM_utf8_string(kParamUri, nullptr, 0));
         if (prov == nullptr) return;
-        EVP_KEYMGMT* km = EVP_KEYMGMT_fetch(prov->host, A.type, nullptr);
-        const OSSL_PARAM* host = km != nullptr ? EVP_KEYMGMT_gen_settable_params(km) : nullptr;
-        for (; host != nullptr && host->key != nullptr; ++host) table.push_back(*host);
+        OSSL_LIB_CTX* host = nullptr;
+        try {
+            host = prov->host_ctx();
+        } catch (...) {
+            return;  // our own parameter only
+        }
+        EVP_KEYMGMT* km = EVP_KEYMGMT_fetch(host, A.type, nullptr);
+        const OSSL_PARAM* p = km != nullptr ? EVP_KEYMGMT_gen_settable_params(km) : nullptr;
+        for (; p != nullptr && p->key != nullptr; ++p) table.push_back(*p);
         EVP_KEYMGMT_free(km);  // the table's keys are static strings of the default provider
     });
     static std::once_flag once_end;
@@ -270,7 +302,7 @@ const OSSL_PARAM* km_gen_settable_params(void*, void* provctx) noexcept {
 
 // A soft key: generated in the host context exactly as the default provider would.
 void* soft_gen(GenCtx& g, const char* type) {
-    OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(g.prov->host, type, nullptr));
+    OsslPtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_from_name(g.prov->host_ctx(), type, nullptr));
     bool keypair = (g.selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
     host_check(pctx && (keypair ? EVP_PKEY_keygen_init(pctx.get())
                                 : EVP_PKEY_paramgen_init(pctx.get())) == 1,
@@ -385,6 +417,8 @@ void km_gen_cleanup(void* genctx) noexcept { delete static_cast<GenCtx*>(genctx)
         TS_DISPATCH(KEYMGMT_DUP, keymgmt_dup, km_dup),                                        \
         TS_DISPATCH(KEYMGMT_GET_PARAMS, keymgmt_get_params, km_get_params),                   \
         TS_DISPATCH(KEYMGMT_GETTABLE_PARAMS, keymgmt_gettable_params, km_gettable_params),    \
+        TS_DISPATCH(KEYMGMT_SET_PARAMS, keymgmt_set_params, km_set_params),                   \
+        TS_DISPATCH(KEYMGMT_SETTABLE_PARAMS, keymgmt_settable_params, km_settable_params),    \
         TS_DISPATCH(KEYMGMT_HAS, keymgmt_has, km_has),                                        \
         TS_DISPATCH(KEYMGMT_MATCH, keymgmt_match, km_match),                                  \
         TS_DISPATCH(KEYMGMT_IMPORT, keymgmt_import, km_import<A>),                            \

@@ -5,6 +5,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
+#include <openssl/prov_ssl.h>
 #include <openssl/provider.h>
 
 #include <cstdio>
@@ -82,6 +83,20 @@ std::string drain_errors() {
 }
 
 }  // namespace
+
+OSSL_LIB_CTX* ProvCtx::host_ctx() {
+    std::call_once(host_once, [this] {
+        host = OSSL_LIB_CTX_new_from_dispatch(handle, core_in);
+        host_check(host != nullptr, "cannot create tokensign's host library context");
+        host_default = OSSL_PROVIDER_load(host, "default");
+        host_check(host_default != nullptr,
+                   "cannot load the default provider into tokensign's host library context");
+    });
+    if (host == nullptr || host_default == nullptr) {
+        throw HostError("tokensign's host library context is unusable");
+    }
+    return host;
+}
 
 void ProvCtx::check_config() const {
     if (!config_error.empty()) {
@@ -290,6 +305,47 @@ int get_params(void* vctx, OSSL_PARAM params[]) noexcept {
 
 const OSSL_ITEM* get_reason_strings(void*) noexcept { return reason_strings(); }
 
+// TLS-GROUP capabilities for the EC groups (provider-base(7)). libssl keeps a group only if
+// the keymgmt its fetch returns belongs to the provider that announced the group; loaded before
+// the default provider, tokensign's EC keymgmt wins that fetch, so without these announcements
+// OpenSSL 3.0's TLS would have no P-256/P-384/P-521 at all in the process. Keys for them are
+// in-memory (soft) keys, handled exactly as the default provider would.
+struct TlsGroup {
+    const char* name;
+    const char* internal;
+    unsigned int id;
+    unsigned int secbits;
+};
+constexpr TlsGroup kTlsGroups[] = {
+    {"secp256r1", "prime256v1", 23, 128}, {"P-256", "prime256v1", 23, 128},
+    {"secp384r1", "secp384r1", 24, 192},  {"P-384", "secp384r1", 24, 192},
+    {"secp521r1", "secp521r1", 25, 256},  {"P-521", "secp521r1", 25, 256},
+};
+
+int get_capabilities(void*, const char* capability, OSSL_CALLBACK* cb, void* arg) noexcept {
+    if (OPENSSL_strcasecmp(capability, "TLS-GROUP") != 0) return 0;
+    for (const TlsGroup& g : kTlsGroups) {
+        unsigned int id = g.id, secbits = g.secbits;
+        int min_tls = TLS1_VERSION, max_tls = 0, min_dtls = DTLS1_VERSION, max_dtls = 0;
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_CAPABILITY_TLS_GROUP_NAME,
+                                             const_cast<char*>(g.name), 0),
+            OSSL_PARAM_construct_utf8_string(OSSL_CAPABILITY_TLS_GROUP_NAME_INTERNAL,
+                                             const_cast<char*>(g.internal), 0),
+            OSSL_PARAM_construct_utf8_string(OSSL_CAPABILITY_TLS_GROUP_ALG, const_cast<char*>("EC"),
+                                             0),
+            OSSL_PARAM_construct_uint(OSSL_CAPABILITY_TLS_GROUP_ID, &id),
+            OSSL_PARAM_construct_uint(OSSL_CAPABILITY_TLS_GROUP_SECURITY_BITS, &secbits),
+            OSSL_PARAM_construct_int(OSSL_CAPABILITY_TLS_GROUP_MIN_TLS, &min_tls),
+            OSSL_PARAM_construct_int(OSSL_CAPABILITY_TLS_GROUP_MAX_TLS, &max_tls),
+            OSSL_PARAM_construct_int(OSSL_CAPABILITY_TLS_GROUP_MIN_DTLS, &min_dtls),
+            OSSL_PARAM_construct_int(OSSL_CAPABILITY_TLS_GROUP_MAX_DTLS, &max_dtls),
+            OSSL_PARAM_END};
+        if (!cb(params, arg)) return 0;
+    }
+    return 1;
+}
+
 // The provider context and the host library context are freed; the modules and tokens are
 // deliberately not finalised here. OpenSSL runs this from its exit handler, when SoftHSM2's
 // own OpenSSL state may already be gone: C_Finalize there crashes (see the notes). Process
@@ -308,6 +364,7 @@ const OSSL_DISPATCH kProviderFunctions[] = {
     TS_DISPATCH(PROVIDER_GET_PARAMS, provider_get_params, get_params),
     TS_DISPATCH(PROVIDER_QUERY_OPERATION, provider_query_operation, query_operation),
     TS_DISPATCH(PROVIDER_GET_REASON_STRINGS, provider_get_reason_strings, get_reason_strings),
+    TS_DISPATCH(PROVIDER_GET_CAPABILITIES, provider_get_capabilities, get_capabilities),
     {0, nullptr}};
 
 // Reads this provider's section of openssl.cnf (`pkcs11-module`, `pin-source`,
@@ -407,18 +464,7 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
     } catch (const std::exception& e) {
         ctx->config_error = e.what();
     }
-    try {
-        ctx->host = OSSL_LIB_CTX_new_from_dispatch(handle, in);
-        host_check(ctx->host != nullptr, "cannot create tokensign's host library context");
-        ctx->host_default = OSSL_PROVIDER_load(ctx->host, "default");
-        host_check(ctx->host_default != nullptr,
-                   "cannot load the default provider into tokensign's host library context");
-    } catch (...) {
-        raise_current_exception(ctx.get(), "OSSL_provider_init");
-        if (ctx->host_default != nullptr) OSSL_PROVIDER_unload(ctx->host_default);
-        if (ctx->host != nullptr) OSSL_LIB_CTX_free(ctx->host);
-        return 0;
-    }
+    ctx->core_in = in;  // the core's table lives as long as the provider
     *out = kProviderFunctions;
     *provctx = ctx.release();
     return 1;

@@ -7,6 +7,7 @@
 
 #include <cstdarg>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "hsm/ossl.hpp"
@@ -46,6 +47,12 @@ struct ProvCtx {
     /// work in it. Nothing done in it can recurse into tokensign.
     OSSL_LIB_CTX* host = nullptr;
     OSSL_PROVIDER* host_default = nullptr;
+    /// The host library context, created on first use: creating it (and loading the default
+    /// provider into it) while OpenSSL activates tokensign, before the application's default
+    /// provider, leaves OpenSSL 3.0's TLS without the EC groups (P-256 ...) in that process.
+    OSSL_LIB_CTX* host_ctx();
+    const OSSL_DISPATCH* core_in = nullptr;
+    std::once_flag host_once;
     hsm::Config cfg;
     LoginBehaviour login = LoginBehaviour::Auto;
     /// Register the URI PEM decoders (`uri-pem-decoder`, default yes). OpenSSL 3.0 builds a

@@ -56,16 +56,16 @@ struct SigCtx {
         const char* md = mdname.empty() ? nullptr : mdname.c_str();
         if (digest_mode) {
             mirror_md.reset(EVP_MD_CTX_new());
-            host_check(
-                mirror_md &&
-                    (soft() ? EVP_DigestSignInit_ex(mirror_md.get(), nullptr, md, prov->host,
-                                                    nullptr, key->host.get(), nullptr)
-                            : EVP_DigestVerifyInit_ex(mirror_md.get(), nullptr, md, prov->host,
-                                                      nullptr, key->host.get(), nullptr)) == 1,
-                "preparing the host digest context");
+            host_check(mirror_md && (soft() ? EVP_DigestSignInit_ex(mirror_md.get(), nullptr, md,
+                                                                    prov->host_ctx(), nullptr,
+                                                                    key->host.get(), nullptr)
+                                            : EVP_DigestVerifyInit_ex(
+                                                  mirror_md.get(), nullptr, md, prov->host_ctx(),
+                                                  nullptr, key->host.get(), nullptr)) == 1,
+                       "preparing the host digest context");
             return EVP_MD_CTX_get_pkey_ctx(mirror_md.get());
         }
-        mirror_raw.reset(EVP_PKEY_CTX_new_from_pkey(prov->host, key->host.get(), nullptr));
+        mirror_raw.reset(EVP_PKEY_CTX_new_from_pkey(prov->host_ctx(), key->host.get(), nullptr));
         host_check(mirror_raw && (soft() ? EVP_PKEY_sign_init(mirror_raw.get())
                                          : EVP_PKEY_verify_init(mirror_raw.get())) == 1,
                    "preparing the host context");
@@ -136,7 +136,7 @@ bool has_params(const OSSL_PARAM params[]) { return params != nullptr && params[
 
 // Starts (or restarts) the host digest of a token digest-sign operation.
 void start_digest(SigCtx& c) {
-    OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(c.prov->host, c.mdname.c_str(), nullptr));
+    OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(c.prov->host_ctx(), c.mdname.c_str(), nullptr));
     if (!evp_md) throw hsm::UnsupportedError("unknown digest '" + c.mdname + "'");
     if (!c.digest) c.digest.reset(EVP_MD_CTX_new());
     host_check(c.digest && EVP_DigestInit_ex2(c.digest.get(), evp_md.get(), nullptr) == 1,

@@ -155,7 +155,7 @@ void pin_pss_salt_length(const Key& key, EVP_PKEY_CTX* mirror) {
     if (salt >= 0) return;
     std::string md = mirror_digest(mirror);
     if (md.empty()) return;
-    OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(key.prov->host, md.c_str(), nullptr));
+    OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(key.prov->host_ctx(), md.c_str(), nullptr));
     if (!evp_md) return;
     int n = pss_salt_length(key, salt, EVP_MD_get_size(evp_md.get()));
     OSSL_PARAM p[] = {OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &n),
@@ -174,15 +174,15 @@ std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
         case RSA_PKCS1_PADDING: {
             CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};
             if (md.empty()) return sign_on_token(key, mech, tbs, raw_size(key));
-            MdInfo mi = md_info(key.prov->host, md);
+            MdInfo mi = md_info(key.prov->host_ctx(), md);
             return sign_on_token(key, mech, digest_info(mi.nid, tbs), raw_size(key));
         }
         case RSA_PKCS1_PSS_PADDING: {
             if (md.empty()) throw hsm::UnsupportedError("RSA-PSS needs a digest");
-            MdInfo mi = md_info(key.prov->host, md);
+            MdInfo mi = md_info(key.prov->host_ctx(), md);
             std::string mgf1 = get_string_param(mirror, OSSL_SIGNATURE_PARAM_MGF1_DIGEST);
-            MdInfo mgf = mgf1.empty() ? mi : md_info(key.prov->host, mgf1);
-            OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(key.prov->host, md.c_str(), nullptr));
+            MdInfo mgf = mgf1.empty() ? mi : md_info(key.prov->host_ctx(), mgf1);
+            OsslPtr<EVP_MD> evp_md(EVP_MD_fetch(key.prov->host_ctx(), md.c_str(), nullptr));
             int md_size = EVP_MD_get_size(evp_md.get());
             if (tbs.size() != static_cast<std::size_t>(md_size)) {
                 throw std::invalid_argument("the data to sign is not a " + md + " digest");
@@ -246,8 +246,8 @@ hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oae
             mech.mechanism = CKM_RSA_X_509;
             break;
         case RSA_PKCS1_OAEP_PADDING: {
-            MdInfo mi = md_info(key.prov->host, oaep_md.empty() ? "SHA1" : oaep_md);
-            MdInfo mgf = mgf1_md.empty() ? mi : md_info(key.prov->host, mgf1_md);
+            MdInfo mi = md_info(key.prov->host_ctx(), oaep_md.empty() ? "SHA1" : oaep_md);
+            MdInfo mgf = mgf1_md.empty() ? mi : md_info(key.prov->host_ctx(), mgf1_md);
             oaep.hashAlg = mi.hash;
             oaep.mgf = mgf.mgf;
             oaep.source = CKZ_DATA_SPECIFIED;

@@ -56,8 +56,30 @@ for k in rsa p256 ed25519; do
         handshake $k $v default-first
     done
 done
-ts_log "tokensign loaded first: TLS 1.3 (RSA, P-256) and TLS 1.2 (RSA)"
-handshake rsa -tls1_3 tokensign-first
-handshake p256 -tls1_3 tokensign-first
-handshake rsa -tls1_2 tokensign-first
+ts_log "tokensign loaded first (it then also handles the ephemeral EC keys): TLS 1.3 and 1.2"
+for k in rsa p256 ed25519; do
+    for v in -tls1_3 -tls1_2; do
+        handshake $k $v tokensign-first
+    done
+done
+ts_log "tokensign loaded first: ECDHE over P-256, P-384 and P-521 still offered"
+for g in P-256 P-384 P-521; do
+    port=$(ts_free_port)
+    rm -f server.log
+    timeout 30 openssl s_server -provider-path "$TS_PROVIDER_DIR" -provider tokensign \
+        -provider default -accept "127.0.0.1:$port" -key "$(ts_uri p256)" -cert p256.crt \
+        -naccept 1 -www -tls1_3 >server.log 2>&1 &
+    TS_SERVER_PID=$!
+    for i in $(seq 1 100); do
+        if grep -q ACCEPT server.log 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 env OPENSSL_CONF="$TS_WORK/plain.cnf" \
+        openssl s_client -connect "127.0.0.1:$port" -CAfile p256.crt -verify_return_error \
+        -tls1_3 -groups $g -brief -ign_eof >client.log 2>&1 ||
+        { cat client.log server.log; ts_fail "group $g: handshake failed"; }
+    wait "$TS_SERVER_PID" || true
+    TS_SERVER_PID=
+    grep -q 'Verification: OK' client.log || ts_fail "group $g: not verified"
+done
 echo "provider_tls: all checks passed"
