@@ -247,9 +247,12 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
         // Read by the pipeline itself, overlapping the token's work.
         for (const auto& in : o.in) inputs.push_back({in, std::string()});
         timer.mark("read");
+        // The lock first: it also keeps concurrent signers from logging in to the token at the
+        // same moment (SoftHSM2 rewrites its token file at login; another process reading it
+        // then can find no token at all).
+        db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
         issuer.use_key(signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config()));
         timer.mark("key");
-        db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
         issuer.set_signing_threads(static_cast<unsigned>(o.signing_threads));
         // --out-dir copies are written as temp files by the pipeline too, and renamed into
         // place only after the database commit.
@@ -271,12 +274,13 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
             issuer.check_request(csrs.back());
         }
         timer.mark("csrs");
-        // 3. The CA key (one login for the whole run) must be the CA certificate's.
+        // 3. The CA key (one login for the whole run) must be the CA certificate's; loaded
+        // under the database lock (see above).
+        db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
         issuer.use_key(signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config()));
         timer.mark("key");
-        // 4. Under the database lock: policy, certificates, clashes; shown and confirmed; then
-        // signed, verified and committed.
-        db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+        // 4. Under the lock: policy, certificates, clashes; shown and confirmed; then signed,
+        // verified and committed.
         pending = issuer.prepare(csrs, *db);
         for (const auto& p : pending) {
             std::cerr << "Certificate to be issued for " << p.csr_name << ":\n"
@@ -356,11 +360,11 @@ void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
     std::string md = signer::check_digest(
         ca.cfg.default_md, "default_md in [" + ca.cfg.section + "] in " + ca.conf.path(),
         X509_get0_pubkey(ca_cert.get()));
+    auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);  // before the login
     auto key = signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config());
     if (!signer::key_matches_certificate(ca.ctx, key.get(), ca_cert.get()))
         throw signer::InputError("the CA key " + ca.cfg.private_key +
                                  " does not match the CA certificate " + ca.cfg.certificate);
-    auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
     auto crl = signer::generate_crl(ca.ctx, ca.conf, ca.cfg, ca_cert.get(), key.get(), md, *db,
                                     o.days, o.hours);
     // The CRL number is committed before the CRL is written: a failure in between skips a

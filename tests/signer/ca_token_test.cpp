@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <set>
+#include <thread>
 
 #include "tests/signer/ca_util.hpp"
 #include "tests/support/softhsm.hpp"
@@ -161,6 +163,31 @@ TEST_F(CaTokenTest, ParallelSigningSessionsKeepEachCertificateWithItsRequest) {
         if (i % 6 == 0) expect_verifies(dir + "/certs/ca.pem", cert);
     }
     EXPECT_EQ(read_text(dir + "/serial"), "1018\n");
+}
+
+TEST_F(CaTokenTest, ConcurrentSignersOnOneTokenKeyNeverShareASerial) {
+    std::string dir = m_dir.file("conc");
+    init(dir, "conc-root", "ec:p-256", false);
+    std::vector<std::vector<std::string>> args(3);
+    for (std::size_t t = 0; t < args.size(); ++t) {
+        args[t] = {"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in"};
+        for (int i = 0; i < 5; ++i)
+            args[t].push_back(csr_file("c" + std::to_string(t) + "_" + std::to_string(i)));
+    }
+    std::vector<RunResult> results(args.size());
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < args.size(); ++t)
+        threads.emplace_back([&, t] { results[t] = tokensign(args[t], env()); });
+    for (auto& th : threads) th.join();
+    for (const auto& r : results) EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto lines = index_without_dates(dir + "/index.txt");
+    ASSERT_EQ(lines.size(), 15u);
+    std::set<std::string> serials;
+    for (const auto& l : lines) serials.insert(l.substr(l.find("\t\t") + 2, 4));
+    EXPECT_EQ(serials.size(), 15u);
+    EXPECT_EQ(read_text(dir + "/serial"), "100F\n");
+    for (const auto& s : serials)
+        expect_verifies(dir + "/certs/ca.pem", dir + "/newcerts/" + s + ".pem");
 }
 
 TEST_F(CaTokenTest, EcCaOnTheTokenIssuesCertificatesWithNamedCurveKeys) {
