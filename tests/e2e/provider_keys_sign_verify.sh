@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# For RSA-2048, RSA-4096, P-256, P-384 and Ed25519 token keys, stock openssl with tokensign.so:
+# For RSA-2048, RSA-4096, P-256, P-384, P-521 and Ed25519 token keys, stock openssl with tokensign.so:
 # pkey -pubout (private and public URI agree), req -new, req -x509, dgst -sign, pkeyutl -sign,
 # storeutl. Every artefact is verified by openssl WITHOUT tokensign (and certtool for certs).
 set -euo pipefail
@@ -17,8 +17,9 @@ ts_keygen rsa:4096 rsa4096 02
 ts_keygen EC:prime256v1 p256 03
 ts_keygen EC:secp384r1 p384 04
 ts_keygen EC:edwards25519 ed25519 05
+ts_keygen EC:secp521r1 p521 06
 
-for k in rsa2048 rsa4096 p256 p384 ed25519; do
+for k in rsa2048 rsa4096 p256 p384 p521 ed25519; do
     ts_log "$k: public key"
     ossl pkey -pubin -in "$(ts_uri $k public)" -pubout -out $k.pub.pem
     grep -q 'BEGIN PUBLIC KEY' $k.pub.pem || ts_fail "$k: no SubjectPublicKeyInfo"
@@ -35,6 +36,7 @@ for k in rsa2048 rsa4096 p256 p384 ed25519; do
 
     md=-sha256
     [ $k = p384 ] && md=-sha384
+    [ $k = p521 ] && md=-sha512
     [ $k = ed25519 ] && md=
     ts_log "$k: req -new (CSR) and req -x509"
     ossl req -new -key "$(ts_uri $k)" $md -subj "/CN=$k CSR" -out $k.csr
@@ -66,7 +68,7 @@ done
 ts_log "storeutl lists what a URI matches; public objects need no PIN"
 env -u TOKENSIGN_PIN openssl storeutl -provider-path "$TS_PROVIDER_DIR" -provider tokensign \
     -provider default "pkcs11:token=e2e-sign" >store.txt
-grep -q 'Total found: 5' store.txt || { cat store.txt; ts_fail "storeutl without PIN: not the 5 public keys"; }
+grep -q 'Total found: 6' store.txt || { cat store.txt; ts_fail "storeutl without PIN: not the 6 public keys"; }
 ossl storeutl "pkcs11:token=e2e-sign;object=p256" >store-p256.txt
 grep -q 'Total found: 2' store-p256.txt || { cat store-p256.txt; ts_fail "storeutl with PIN: not both halves"; }
 ossl storeutl -keys "pkcs11:token=e2e-sign;object=p256" >store-p256-priv.txt
