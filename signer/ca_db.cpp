@@ -101,6 +101,27 @@ bool is_pid_suffix(std::string_view s) {
 
 // Temp files a signer left when it died mid-commit. Under the exclusive lock none of them can
 // belong to a live signer, and none was ever referred to by index.txt: they go.
+// Writes `contents` to the new file `tmp` (fsync'd when `durable`); on any failure `tmp` is
+// removed, so no temp file outlives an error.
+void write_new_file(const std::string& tmp, std::string_view contents, mode_t mode,
+                    bool durable) {
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
+    try {
+        write_all(fd, contents, tmp);
+        if (durable && ::fsync(fd) != 0)
+            throw CaDbError("cannot fsync " + tmp + ": " + errno_text());
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    if (::close(fd) != 0) {
+        ::unlink(tmp.c_str());
+        throw CaDbError("cannot close " + tmp + ": " + errno_text());
+    }
+}
+
 void remove_stale_temps(const CaDbPaths& p) {
     std::error_code ec;
     auto sweep = [&](const std::string& dir, const std::function<bool(const std::string&)>& ours) {
@@ -215,21 +236,7 @@ void write_atomic(const std::string& path, std::string_view contents, bool keep_
     if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
         throw CaDbError(path + " exists and is not a regular file; not replacing it");
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
-    try {
-        write_all(fd, contents, tmp);
-        if (durable && ::fsync(fd) != 0)
-            throw CaDbError("cannot fsync " + tmp + ": " + errno_text());
-    } catch (...) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    if (::close(fd) != 0) {
-        ::unlink(tmp.c_str());
-        throw CaDbError("cannot close " + tmp + ": " + errno_text());
-    }
+    write_new_file(tmp, contents, mode, durable);
     if (keep_old && exists(path)) {
         // path.old becomes the current file without a moment where path is missing (openssl
         // renames path to path.old first, which leaves such a moment).
@@ -262,19 +269,7 @@ CaDb::~CaDb() {
 std::string CaDb::prewrite_certificate_file(const std::string& new_certs_dir,
                                             const std::string& serial, std::string_view contents) {
     std::string tmp = new_certs_dir + "/." + serial + ".pem.tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
-    try {
-        write_all(fd, contents, tmp);
-    } catch (...) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    if (::close(fd) != 0) {
-        ::unlink(tmp.c_str());
-        throw CaDbError("cannot close " + tmp + ": " + errno_text());
-    }
+    write_new_file(tmp, contents, 0644, false);
     return tmp;
 }
 
