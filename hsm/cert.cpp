@@ -15,11 +15,8 @@ namespace ts::hsm {
 namespace {
 template <class T, class F>
 std::vector<unsigned char> der_of(T* obj, F i2d) {
-    int len = i2d(obj, nullptr);
-    if (len <= 0) throw Error("cannot encode a certificate field");
-    std::vector<unsigned char> out(static_cast<std::size_t>(len));
-    unsigned char* p = out.data();
-    i2d(obj, &p);
+    auto out = to_der(obj, i2d);
+    if (out.empty()) throw Error("cannot encode a certificate field");
     return out;
 }
 }  // namespace

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -11,6 +12,7 @@
 #include <openssl/param_build.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -55,11 +57,25 @@ TS_OSSL_DELETER(X509_REVOKED, X509_REVOKED_free);
 TS_OSSL_DELETER(ASN1_OBJECT, ASN1_OBJECT_free);
 TS_OSSL_DELETER(EVP_SIGNATURE, EVP_SIGNATURE_free);
 TS_OSSL_DELETER(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free);
+TS_OSSL_DELETER(X509_SIG, X509_SIG_free);
+TS_OSSL_DELETER(ECDSA_SIG, ECDSA_SIG_free);
 TS_OSSL_DELETER(char, OPENSSL_free_char);
 
 #undef TS_OSSL_DELETER
 
 template <class T>
 using OsslPtr = std::unique_ptr<T, OsslDeleter<T>>;
+
+/// The DER encoding of `obj` through an OpenSSL i2d function (size query, then encode). Empty
+/// when OpenSSL cannot encode it: callers turn that into their own error.
+template <class T, class I2d>
+std::vector<unsigned char> to_der(T* obj, I2d i2d) {
+    int len = i2d(obj, nullptr);
+    if (len <= 0) return {};
+    std::vector<unsigned char> out(static_cast<std::size_t>(len));
+    unsigned char* p = out.data();
+    if (i2d(obj, &p) != len) return {};
+    return out;
+}
 
 }  // namespace ts

@@ -109,11 +109,8 @@ std::vector<unsigned char> curve_params_der(const std::string& group) {
     if (nid == NID_undef) nid = OBJ_txt2nid(group.c_str());
     if (nid == NID_undef) throw UnsupportedError("unknown curve '" + group + "'");
     OsslPtr<ASN1_OBJECT> obj(OBJ_nid2obj(nid));
-    int len = i2d_ASN1_OBJECT(obj.get(), nullptr);
-    if (len <= 0) throw UnsupportedError("cannot encode curve '" + group + "'");
-    std::vector<unsigned char> out(static_cast<std::size_t>(len));
-    unsigned char* p = out.data();
-    i2d_ASN1_OBJECT(obj.get(), &p);
+    auto out = to_der(obj.get(), i2d_ASN1_OBJECT);
+    if (out.empty()) throw UnsupportedError("cannot encode curve '" + group + "'");
     return out;
 }
 
@@ -289,11 +286,8 @@ PublicKey from_evp_pkey(const EVP_PKEY* pkey) {
 
 std::vector<unsigned char> spki_der(const PublicKey& key) {
     auto pkey = to_evp_pkey(key);
-    int len = i2d_PUBKEY(pkey.get(), nullptr);
-    if (len <= 0) ossl_fail("cannot encode the public key");
-    std::vector<unsigned char> out(static_cast<std::size_t>(len));
-    unsigned char* p = out.data();
-    i2d_PUBKEY(pkey.get(), &p);
+    auto out = to_der(pkey.get(), i2d_PUBKEY);
+    if (out.empty()) ossl_fail("cannot encode the public key");
     return out;
 }
 

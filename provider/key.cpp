@@ -82,11 +82,8 @@ void Key::set_public(hsm::PublicKey p) {
 }
 
 std::vector<unsigned char> spki_der(EVP_PKEY* host) {
-    int len = i2d_PUBKEY(host, nullptr);
-    host_check(len > 0, "encoding the public key");
-    std::vector<unsigned char> out(static_cast<std::size_t>(len));
-    unsigned char* p = out.data();
-    host_check(i2d_PUBKEY(host, &p) == len, "encoding the public key");
+    auto out = to_der(host, i2d_PUBKEY);
+    host_check(!out.empty(), "encoding the public key");
     return out;
 }
 

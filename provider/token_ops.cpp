@@ -106,7 +106,7 @@ std::string get_string_param(EVP_PKEY_CTX* ctx, const char* name) {
 
 // DER DigestInfo (RFC 8017 §9.2) around a digest.
 std::vector<unsigned char> digest_info(int md_nid, std::span<const unsigned char> dgst) {
-    std::unique_ptr<X509_SIG, decltype(&X509_SIG_free)> sig(X509_SIG_new(), X509_SIG_free);
+    OsslPtr<X509_SIG> sig(X509_SIG_new());
     host_check(sig != nullptr, "X509_SIG_new");
     X509_ALGOR* alg = nullptr;
     ASN1_OCTET_STRING* digest = nullptr;
@@ -114,11 +114,8 @@ std::vector<unsigned char> digest_info(int md_nid, std::span<const unsigned char
     host_check(X509_ALGOR_set0(alg, OBJ_nid2obj(md_nid), V_ASN1_NULL, nullptr) == 1 &&
                    ASN1_OCTET_STRING_set(digest, dgst.data(), static_cast<int>(dgst.size())) == 1,
                "building a DigestInfo");
-    unsigned char* der = nullptr;
-    int len = i2d_X509_SIG(sig.get(), &der);
-    host_check(len > 0, "encoding a DigestInfo");
-    std::vector<unsigned char> out(der, der + len);
-    OPENSSL_free(der);
+    auto out = to_der(sig.get(), i2d_X509_SIG);
+    host_check(!out.empty(), "encoding a DigestInfo");
     return out;
 }
 
@@ -215,16 +212,13 @@ std::vector<unsigned char> ecdsa_sign_digest(const Key& key, std::span<const uns
     const int half = static_cast<int>(rs.size() / 2);
     OsslPtr<BIGNUM> r(BN_bin2bn(rs.data(), half, nullptr));
     OsslPtr<BIGNUM> s(BN_bin2bn(rs.data() + half, half, nullptr));
-    std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> sig(ECDSA_SIG_new(), ECDSA_SIG_free);
+    OsslPtr<ECDSA_SIG> sig(ECDSA_SIG_new());
     host_check(r && s && sig && ECDSA_SIG_set0(sig.get(), r.get(), s.get()) == 1,
                "building an ECDSA signature");
     r.release();
     s.release();
-    unsigned char* der = nullptr;
-    int len = i2d_ECDSA_SIG(sig.get(), &der);
-    host_check(len > 0, "encoding an ECDSA signature");
-    std::vector<unsigned char> out(der, der + len);
-    OPENSSL_free(der);
+    auto out = to_der(sig.get(), i2d_ECDSA_SIG);
+    host_check(!out.empty(), "encoding an ECDSA signature");
     return out;
 }
 

@@ -335,10 +335,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
         if (opts.store_cert) {
             if (!token)
                 throw InputError("--store-cert needs the CA key on a token (a pkcs11: URI)");
-            int len = i2d_X509(root.get(), nullptr);
-            std::vector<unsigned char> der(static_cast<std::size_t>(len));
-            unsigned char* p = der.data();
-            i2d_X509(root.get(), &p);
+            auto der = to_der(root.get(), i2d_X509);
+            if (der.empty()) throw OpenSslError("encoding the root certificate");
             hsm::Session s = token->acquire();
             hsm::import_certificate(s, der, key_label, key_id);
             log << "Stored the root certificate on " << token->what() << " as '" << key_label
