@@ -141,41 +141,81 @@ void Token::reset_after_fork() {
     // Caller holds m_mutex. Handles inherited from the parent are not ours to use or close.
     if (m_generation == fork_generation()) return;
     m_idle.clear();
+    m_leased = 0;
     m_anchor = CK_INVALID_HANDLE;
     m_logged_in = false;
     m_generation = fork_generation();
 }
 
 Session Token::acquire() {
-    CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
-    unsigned long gen;
-    {
-        std::lock_guard lock(m_mutex);
+    std::unique_lock lock(m_mutex);
+    const auto deadline = std::chrono::steady_clock::now() + kSessionWait;
+    for (;;) {
         reset_after_fork();
-        gen = m_generation;
+        const unsigned long gen = m_generation;
         if (!m_idle.empty()) {
-            h = m_idle.back();
+            CK_SESSION_HANDLE h = m_idle.back();
             m_idle.pop_back();
+            ++m_leased;
+            return Session(shared_from_this(), h, gen);
         }
+        lock.unlock();
+        CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
+        CK_RV rv = m_info.module->fn()->C_OpenSession(
+            m_info.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &h);
+        lock.lock();
+        if (rv == CKR_OK) {
+            if (gen == m_generation) ++m_leased;
+            return Session(shared_from_this(), h, gen);
+        }
+        // A token that allows only so many sessions (a smart card, an HSM partition's limit):
+        // when this process holds some of them, wait for one to come back instead of failing
+        // the caller's operation. With none of ours leased, waiting would never end.
+        if (rv != CKR_SESSION_COUNT || m_leased == 0 ||
+            std::chrono::steady_clock::now() >= deadline) {
+            std::string context = what();
+            if (rv == CKR_SESSION_COUNT)
+                context += m_leased == 0 ? " (it allows no further session: close other "
+                                           "programs using it)"
+                                         : " (it allows no further session, and none of the " +
+                                               std::to_string(m_leased) +
+                                               " this process holds came back within " +
+                                               std::to_string(kSessionWait.count()) + " s)";
+            lock.unlock();
+            throw_rv(rv, "C_OpenSession", context);
+        }
+        const unsigned long returned = m_returned;
+        m_session_returned.wait_until(lock, deadline, [&] {
+            return !m_idle.empty() || m_returned != returned;
+        });
     }
-    if (h == CK_INVALID_HANDLE) {
-        check_rv(m_info.module->fn()->C_OpenSession(m_info.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                                                    nullptr, nullptr, &h),
-                 "C_OpenSession", what());
-    }
-    return Session(shared_from_this(), h, gen);
 }
 
 void Token::release(CK_SESSION_HANDLE h, unsigned long generation) noexcept {
     {
         std::lock_guard lock(m_mutex);
         if (generation != m_generation || generation != fork_generation()) return;
+        if (m_leased > 0) --m_leased;
+        ++m_returned;
         if (m_idle.size() < m_max_idle) {
             m_idle.push_back(h);
+            m_session_returned.notify_one();
             return;
         }
     }
     m_info.module->fn()->C_CloseSession(h);
+    m_session_returned.notify_all();
+}
+
+void Token::discard(CK_SESSION_HANDLE h, unsigned long generation) noexcept {
+    {
+        std::lock_guard lock(m_mutex);
+        if (generation != m_generation || generation != fork_generation()) return;
+        if (m_leased > 0) --m_leased;
+        ++m_returned;
+    }
+    m_info.module->fn()->C_CloseSession(h);
+    m_session_returned.notify_all();
 }
 
 bool Token::logged_in() const {
@@ -299,7 +339,7 @@ Session::~Session() {
 
 void Session::invalidate() noexcept {
     if (m_token && m_handle != CK_INVALID_HANDLE && m_generation == fork_generation()) {
-        m_fn->C_CloseSession(m_handle);
+        m_token->discard(m_handle, m_generation);
     }
     m_handle = CK_INVALID_HANDLE;
 }

@@ -2,6 +2,8 @@
 // Tokens: listing, selection by URI (exactly one), the session pool and login.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -58,8 +60,13 @@ public:
     Module& module() noexcept { return *m_info.module; }
 
     /// A session from the pool (C_OpenSession with CKF_RW_SESSION|CKF_SERIAL_SESSION when none
-    /// is idle). The Session goes back to the pool when destroyed.
+    /// is idle). The Session goes back to the pool when destroyed. When the token refuses
+    /// another session (CKR_SESSION_COUNT) while this process holds some, waits up to
+    /// kSessionWait for one of them to come back: threads share a token that allows few
+    /// sessions instead of failing. Throws Pkcs11Error CKR_SESSION_COUNT when none of ours is
+    /// leased (nothing to wait for) or the wait runs out.
     Session acquire();
+    static constexpr std::chrono::seconds kSessionWait{60};
 
     /// Logs the user in once per process. No-op when already logged in or when the token does
     /// not require login. Reads the token flags first: refuses (Pkcs11Error CKR_PIN_LOCKED)
@@ -80,12 +87,16 @@ private:
     explicit Token(TokenInfo info, std::size_t max_idle);
     friend class Session;
     void release(CK_SESSION_HANDLE h, unsigned long generation) noexcept;
+    void discard(CK_SESSION_HANDLE h, unsigned long generation) noexcept;
     void reset_after_fork();
 
     TokenInfo m_info;
     std::size_t m_max_idle;
     mutable std::mutex m_mutex;
     std::vector<CK_SESSION_HANDLE> m_idle;
+    std::size_t m_leased = 0;            // sessions handed out and not yet back
+    unsigned long m_returned = 0;        // counts returns, to wake waiters in acquire()
+    std::condition_variable m_session_returned;
     CK_SESSION_HANDLE m_anchor = CK_INVALID_HANDLE;  // keeps the login alive
     bool m_logged_in = false;
     unsigned long m_generation;

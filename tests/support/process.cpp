@@ -95,5 +95,6 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
 
 std::string cli_path() { return TS_TEST_CLI; }
 std::string provider_dir() { return TS_TEST_PROVIDER_DIR; }
+std::string fault_module() { return TS_TEST_FAULT_MODULE; }
 
 }  // namespace ts::test

@@ -22,5 +22,8 @@ RunResult run(const std::vector<std::string>& argv,
 std::string cli_path();
 /// The directory holding the built tokensign.so.
 std::string provider_dir();
+/// The fault-injecting PKCS#11 module of this build (tests/fault): it wraps the module named by
+/// TS_FAULT_TARGET and fails as TS_FAULT_* ask.
+std::string fault_module();
 
 }  // namespace ts::test
