@@ -159,6 +159,7 @@ Session Token::acquire() {
             ++m_leased;
             return Session(shared_from_this(), h, gen);
         }
+        const unsigned long returned = m_returned;
         lock.unlock();
         CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
         CK_RV rv = m_info.module->fn()->C_OpenSession(
@@ -170,7 +171,9 @@ Session Token::acquire() {
         }
         // A token that allows only so many sessions (a smart card, an HSM partition's limit):
         // when this process holds some of them, wait for one to come back instead of failing
-        // the caller's operation. With none of ours leased, waiting would never end.
+        // the caller's operation. One that came back while C_OpenSession ran: take it now.
+        // With none of ours leased, waiting would never end.
+        if (rv == CKR_SESSION_COUNT && m_returned != returned) continue;
         if (rv != CKR_SESSION_COUNT || m_leased == 0 ||
             std::chrono::steady_clock::now() >= deadline) {
             std::string context = what();
@@ -184,7 +187,6 @@ Session Token::acquire() {
             lock.unlock();
             throw_rv(rv, "C_OpenSession", context);
         }
-        const unsigned long returned = m_returned;
         m_session_returned.wait_until(lock, deadline, [&] {
             return !m_idle.empty() || m_returned != returned;
         });
@@ -195,27 +197,35 @@ void Token::release(CK_SESSION_HANDLE h, unsigned long generation) noexcept {
     {
         std::lock_guard lock(m_mutex);
         if (generation != m_generation || generation != fork_generation()) return;
-        if (m_leased > 0) --m_leased;
-        ++m_returned;
         if (m_idle.size() < m_max_idle) {
             m_idle.push_back(h);
+            session_returned();
             m_session_returned.notify_one();
             return;
         }
     }
-    m_info.module->fn()->C_CloseSession(h);
-    m_session_returned.notify_all();
+    discard(h, generation);
 }
 
 void Token::discard(CK_SESSION_HANDLE h, unsigned long generation) noexcept {
     {
         std::lock_guard lock(m_mutex);
         if (generation != m_generation || generation != fork_generation()) return;
-        if (m_leased > 0) --m_leased;
-        ++m_returned;
     }
+    // Closed before it counts as returned: a thread woken by the return must find the token's
+    // session free.
     m_info.module->fn()->C_CloseSession(h);
+    {
+        std::lock_guard lock(m_mutex);
+        if (generation == m_generation) session_returned();
+    }
     m_session_returned.notify_all();
+}
+
+void Token::session_returned() noexcept {
+    // Caller holds m_mutex.
+    if (m_leased > 0) --m_leased;
+    ++m_returned;
 }
 
 bool Token::logged_in() const {

@@ -88,6 +88,7 @@ private:
     friend class Session;
     void release(CK_SESSION_HANDLE h, unsigned long generation) noexcept;
     void discard(CK_SESSION_HANDLE h, unsigned long generation) noexcept;
+    void session_returned() noexcept;
     void reset_after_fork();
 
     TokenInfo m_info;
