@@ -57,7 +57,7 @@ struct CaSignOptions {
     long days = 0;
     bool batch = false;
     int lock_timeout = 30;
-    int signing_threads = 1;
+    int signing_threads = 2;
 };
 
 struct CaRevokeOptions {
@@ -519,8 +519,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     sign->add_flag("--batch", sign_o->batch, "do not show the certificates and ask; just sign");
     sign->add_option("--signing-threads", sign_o->signing_threads,
                      "with --batch: signatures made in parallel, each thread on its own token "
-                     "session")
-        ->default_val(1)
+                     "session (a token that allows fewer sessions makes the threads take turns)")
+        ->default_val(2)
         ->check(CLI::Range(1, 16));
     sign->add_option("--lock-timeout", sign_o->lock_timeout,
                      "seconds to wait for another signer's lock on the database")

@@ -4,6 +4,7 @@
 // CRLs; every artefact checked by verifiers that do not load tokensign.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -163,6 +164,48 @@ TEST_F(CaTokenTest, ParallelSigningSessionsKeepEachCertificateWithItsRequest) {
         if (i % 6 == 0) expect_verifies(dir + "/certs/ca.pem", cert);
     }
     EXPECT_EQ(read_text(dir + "/serial"), "1018\n");
+}
+
+// The token fails in the middle of a batch (tests/fault's module: the 6th signature the process
+// makes returns CKR_DEVICE_ERROR): the run stops with the token's reason, and the CA directory is
+// byte for byte what it was, with no temp file left behind.
+TEST_F(CaTokenTest, ATokenFailureInTheMiddleOfABatchLeavesTheCaDirectoryUnchanged) {
+    std::string dir = m_dir.file("fault");
+    init(dir, "fault-root", "ec:p-256", false);
+    std::vector<std::string> args = {"ca", "sign", "--config", dir + "/openssl.cnf", "--batch",
+                                     "--in"};
+    for (int i = 0; i < 16; ++i) args.push_back(csr_file("f" + std::to_string(i)));
+    auto before = snapshot(dir);
+    auto e = env();
+    e["TOKENSIGN_MODULE"] = fault_module();
+    e["TS_FAULT_TARGET"] = s_hsm->module();
+    e["TS_FAULT_SIGN_FAIL_AT"] = "6";
+    e["TS_FAULT_COUNT_FILE"] = m_dir.file("fault-count");
+    auto r = tokensign(args, e);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("CKR_DEVICE_ERROR"), std::string::npos) << r.err;
+    EXPECT_EQ(snapshot(dir), before) << "a failed batch changed the CA directory";
+    // It failed in the middle: signatures were made before the failing one.
+    auto count = read_text(m_dir.file("fault-count"));
+    EXPECT_GE(std::count(count.begin(), count.end(), '\n'), 6) << count;
+}
+
+// A token that allows the login session and one more (the fault module's session limit): the
+// batch's two signing threads share that one session instead of failing.
+TEST_F(CaTokenTest, ABatchOnATokenThatAllowsOneSigningSessionStillSignsEverything) {
+    std::string dir = m_dir.file("onesession");
+    init(dir, "one-root", "ec:p-256", false);
+    std::vector<std::string> args = {"ca",      "sign", "--config", dir + "/openssl.cnf",
+                                     "--batch", "--signing-threads", "2", "--in"};
+    for (int i = 0; i < 20; ++i) args.push_back(csr_file("s1_" + std::to_string(i)));
+    auto e = env();
+    e["TOKENSIGN_MODULE"] = fault_module();
+    e["TS_FAULT_TARGET"] = s_hsm->module();
+    e["TS_FAULT_MAX_SESSIONS"] = "2";
+    auto r = tokensign(args, e);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(index_without_dates(dir + "/index.txt").size(), 20u);
+    expect_verifies(dir + "/certs/ca.pem", dir + "/newcerts/1013.pem");
 }
 
 TEST_F(CaTokenTest, ConcurrentSignersOnOneTokenKeyNeverShareASerial) {
