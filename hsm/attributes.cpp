@@ -2,6 +2,7 @@
 #include "hsm/attributes.hpp"
 
 #include <cstring>
+#include <string>
 
 #include "hsm/error.hpp"
 #include "hsm/token.hpp"
@@ -53,6 +54,52 @@ std::optional<std::vector<unsigned char>> get_attribute(Session& s, CK_OBJECT_HA
     check_rv(rv, "C_GetAttributeValue", "reading an attribute of an object on " + s.token().what());
     v.resize(a.ulValueLen);
     return v;
+}
+
+std::vector<std::optional<std::vector<unsigned char>>> get_attributes(
+    Session& s, CK_OBJECT_HANDLE obj, std::span<const CK_ATTRIBUTE_TYPE> types) {
+    std::vector<std::optional<std::vector<unsigned char>>> out(types.size());
+    std::vector<CK_ATTRIBUTE> sizes(types.size());
+    for (std::size_t i = 0; i < types.size(); ++i) sizes[i] = {types[i], nullptr, 0};
+    const std::string what = "reading attributes of an object on " + s.token().what();
+    CK_RV rv = s.fn()->C_GetAttributeValue(s.handle(), obj, sizes.data(),
+                                           static_cast<CK_ULONG>(sizes.size()));
+    if (rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID)
+        check_rv(rv, "C_GetAttributeValue", what);
+    std::vector<CK_ATTRIBUTE> values;
+    std::vector<std::size_t> index;  // values[k] is types[index[k]]
+    for (std::size_t i = 0; i < types.size(); ++i) {
+        if (sizes[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
+        out[i].emplace(sizes[i].ulValueLen);
+        values.push_back({types[i], out[i]->empty() ? nullptr : out[i]->data(),
+                          sizes[i].ulValueLen});
+        index.push_back(i);
+    }
+    if (values.empty()) return out;
+    rv = s.fn()->C_GetAttributeValue(s.handle(), obj, values.data(),
+                                     static_cast<CK_ULONG>(values.size()));
+    if (rv != CKR_OK) {
+        // A module that did not keep to §5.7.5, or a value that changed size in between.
+        for (std::size_t i = 0; i < types.size(); ++i) out[i] = get_attribute(s, obj, types[i]);
+        return out;
+    }
+    for (std::size_t k = 0; k < values.size(); ++k) {
+        if (values[k].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+            out[index[k]].reset();
+        else
+            out[index[k]]->resize(values[k].ulValueLen);
+    }
+    return out;
+}
+
+std::optional<CK_ULONG> as_ulong(const std::optional<std::vector<unsigned char>>& v) {
+    if (v && v->size() == sizeof(CK_ULONG)) {
+        CK_ULONG out;
+        std::memcpy(&out, v->data(), sizeof out);
+        return out;
+    }
+    if (v && v->size() == sizeof(CK_BBOOL)) return (*v)[0] != CK_FALSE ? 1 : 0;
+    return std::nullopt;
 }
 
 std::optional<CK_ULONG> get_ulong(Session& s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type) {

@@ -35,6 +35,18 @@ private:
 std::optional<std::vector<unsigned char>> get_attribute(Session& s, CK_OBJECT_HANDLE obj,
                                                         CK_ATTRIBUTE_TYPE type);
 std::optional<CK_ULONG> get_ulong(Session& s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type);
+
+/// Several attributes in two C_GetAttributeValue calls (sizes, then values) instead of two per
+/// attribute: every call is a round trip to the token, and over p11-kit remoting or a network
+/// HSM that is what a key load costs. Entry i is std::nullopt when the object does not have
+/// types[i] or it is sensitive. Relies on PKCS#11 v2.40 §5.7.5 (every attribute is processed
+/// even when the call returns CKR_ATTRIBUTE_SENSITIVE or CKR_ATTRIBUTE_TYPE_INVALID); when the
+/// value call fails anyway, it reads the attributes one by one. Throws Pkcs11Error as
+/// get_attribute.
+std::vector<std::optional<std::vector<unsigned char>>> get_attributes(
+    Session& s, CK_OBJECT_HANDLE obj, std::span<const CK_ATTRIBUTE_TYPE> types);
+/// A CK_ULONG (or CK_BBOOL as 0/1) out of a get_attributes entry.
+std::optional<CK_ULONG> as_ulong(const std::optional<std::vector<unsigned char>>& v);
 std::optional<bool> get_bool(Session& s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type);
 std::optional<std::string> get_string(Session& s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type);
 

@@ -75,14 +75,16 @@ std::vector<ObjectInfo> find_objects(Session& s, const ObjectQuery& q) {
     std::vector<ObjectInfo> out;
     out.reserve(handles.size());
     for (CK_OBJECT_HANDLE h : handles) {
+        static constexpr CK_ATTRIBUTE_TYPE kRead[] = {CKA_CLASS, CKA_KEY_TYPE, CKA_ID, CKA_LABEL};
+        auto v = get_attributes(s, h, kRead);
         ObjectInfo o;
         o.handle = h;
-        o.cls = get_ulong(s, h, CKA_CLASS).value_or(CKO_VENDOR_DEFINED);
+        o.cls = as_ulong(v[0]).value_or(CKO_VENDOR_DEFINED);
         if (o.cls == CKO_PRIVATE_KEY || o.cls == CKO_PUBLIC_KEY || o.cls == CKO_SECRET_KEY) {
-            o.key_type = get_ulong(s, h, CKA_KEY_TYPE).value_or(CKK_VENDOR_DEFINED);
+            o.key_type = as_ulong(v[1]).value_or(CKK_VENDOR_DEFINED);
         }
-        o.id = get_attribute(s, h, CKA_ID).value_or(std::vector<unsigned char>{});
-        o.label = get_string(s, h, CKA_LABEL).value_or("");
+        o.id = v[2].value_or(std::vector<unsigned char>{});
+        if (v[3]) o.label.assign(v[3]->begin(), v[3]->end());
         out.push_back(std::move(o));
     }
     return out;

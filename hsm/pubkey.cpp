@@ -144,7 +144,13 @@ std::string curve_from_params(std::span<const unsigned char> der) {
 }
 
 PublicKey read_public_key(Session& s, CK_OBJECT_HANDLE obj) {
-    CK_OBJECT_CLASS cls = get_ulong(s, obj, CKA_CLASS).value_or(CKO_VENDOR_DEFINED);
+    // Everything a key of any supported type may have, in one round trip; what the object does
+    // not have comes back empty.
+    static constexpr CK_ATTRIBUTE_TYPE kRead[] = {CKA_CLASS,           CKA_KEY_TYPE,
+                                                  CKA_MODULUS,         CKA_PUBLIC_EXPONENT,
+                                                  CKA_EC_PARAMS,       CKA_EC_POINT};
+    auto v = get_attributes(s, obj, kRead);
+    CK_OBJECT_CLASS cls = as_ulong(v[0]).value_or(CKO_VENDOR_DEFINED);
     if (cls == CKO_CERTIFICATE) {
         auto der = get_attribute(s, obj, CKA_VALUE);
         if (!der) throw Error("the certificate on " + s.token().what() + " has no value");
@@ -156,19 +162,19 @@ PublicKey read_public_key(Session& s, CK_OBJECT_HANDLE obj) {
     if (cls != CKO_PUBLIC_KEY && cls != CKO_PRIVATE_KEY) {
         throw UnsupportedError(class_name(cls) + " has no public key");
     }
-    CK_KEY_TYPE kt = get_ulong(s, obj, CKA_KEY_TYPE).value_or(CKK_VENDOR_DEFINED);
+    CK_KEY_TYPE kt = as_ulong(v[1]).value_or(CKK_VENDOR_DEFINED);
     PublicKey pk;
     if (kt == CKK_RSA) {
         pk.kind = KeyKind::Rsa;
-        auto n = get_attribute(s, obj, CKA_MODULUS);
-        auto e = get_attribute(s, obj, CKA_PUBLIC_EXPONENT);
+        auto& n = v[2];
+        auto& e = v[3];
         if (n && e && !n->empty() && !e->empty()) {
             pk.modulus = std::move(*n);
             pk.exponent = std::move(*e);
             return pk;
         }
     } else if (kt == CKK_EC || kt == CKK_EC_EDWARDS) {
-        auto params = get_attribute(s, obj, CKA_EC_PARAMS);
+        auto& params = v[4];
         if (!params) throw Error("the EC key on " + s.token().what() + " has no CKA_EC_PARAMS");
         std::string g = curve_from_params(*params);
         if (g == "ED25519" || g == "ED448") {
@@ -177,7 +183,7 @@ PublicKey read_public_key(Session& s, CK_OBJECT_HANDLE obj) {
             pk.kind = KeyKind::Ec;
             pk.group = g;
         }
-        if (auto point = get_attribute(s, obj, CKA_EC_POINT); point && !point->empty()) {
+        if (auto& point = v[5]; point && !point->empty()) {
             const Curve* c = curve_by_group(g);
             pk.point = unwrap_point(std::move(*point), c ? 1 + 2 * c->field_bytes : 0);
             return pk;
