@@ -32,6 +32,10 @@ hsm::KeyHandle TokenRef::handle_for(hsm::Session& s) const {
     if (!allow_copy || m_copy_refused || handle.always_authenticate) return h;
     auto it = m_copies.find(s.handle());
     if (it == m_copies.end()) {
+        // The copy pays off from the second use: a one-shot `openssl dgst` or `x509 -req`
+        // signs once with the token object and saves the copy and its destruction (two
+        // round trips to the token).
+        if (++m_uses < 2) return h;
         CK_OBJECT_HANDLE copy = hsm::copy_to_session_object(s, handle.handle);
         if (copy == CK_INVALID_HANDLE) {
             m_copy_refused = true;

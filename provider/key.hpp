@@ -32,9 +32,9 @@ struct TokenRef {
     bool allow_copy = true;  // the provider's session-key-copy parameter
     std::string describe() const;
 
-    /// The key's handle for session `s`: a session-object copy of the key owned by `s` when the
-    /// token allows one (SoftHSM2 signs much faster with it; one per session, so sessions do
-    /// not contend for one object), else the token object. Object handles are per
+    /// The key's handle for session `s`: from the key's second use on, a session-object copy
+    /// of the key owned by `s` when the token allows one (SoftHSM2 signs much faster with it;
+    /// one per session, so sessions do not contend for one object), else the token object. Object handles are per
     /// application: after fork() the child re-initialises the module, so the key is found
     /// again (by class, id and label) once per fork generation.
     hsm::KeyHandle handle_for(hsm::Session& s) const;
@@ -52,6 +52,7 @@ struct TokenRef {
     // Session handle -> the copy that session owns (session objects die with their session).
     mutable std::map<CK_SESSION_HANDLE, CK_OBJECT_HANDLE> m_copies;
     mutable bool m_copy_refused = false;  // the token does not copy this key
+    mutable unsigned m_uses = 0;          // uses without a copy so far
 };
 
 /// keydata of every tokensign keymgmt. A token key has `ref`; a "soft" key (soft_private) is an

@@ -54,14 +54,44 @@ conf auto lots
 OPENSSL_CONF=$TS_WORK/tokensign.cnf ts_expect_fail "session-cache-size" \
     openssl pkey -pubin -in "$(ts_uri key public)" -noout
 
-ts_log "session-key-copy: the key is copied to a session object (yes) or used as is (no)"
+ts_log "session-key-copy: from its second use the key is copied to a session object (yes), or used as is (no)"
 spy=$(ls /usr/lib/*/pkcs11-spy.so 2>/dev/null | head -n1 || true)
 [ -n "$spy" ] || ts_fail "OpenSC's pkcs11-spy.so is missing: run scripts/install-deps.sh (opensc)"
 conf auto 4
 sed -i "s|^pkcs11-module = .*|pkcs11-module = $spy|" tokensign.cnf
-PKCS11SPY=$TS_MODULE PKCS11SPY_OUTPUT=$TS_WORK/spy-yes.log OPENSSL_CONF=$TS_WORK/tokensign.cnf \
+# One signature (a one-shot dgst): no copy, nothing to destroy.
+PKCS11SPY=$TS_MODULE PKCS11SPY_OUTPUT=$TS_WORK/spy-once.log OPENSSL_CONF=$TS_WORK/tokensign.cnf \
     openssl dgst -sha256 -sign "$(ts_uri key)" -out copy.sig data.txt
 ossl_plain dgst -sha256 -verify key.pub.pem -signature copy.sig data.txt
+grep -q '^[0-9]*: C_Sign$' spy-once.log || ts_fail "the one-shot dgst made no C_Sign"
+if grep -q 'C_CopyObject' spy-once.log; then ts_fail "a one-shot signature copied the key"; fi
+# Two signatures with one key object (openssl ca, two requests): the second uses a copy, which
+# is destroyed at the end.
+mkdir -p ca2/newcerts && : >ca2/index.txt && echo 01 >ca2/serial
+cat >ca2.cnf <<CNF
+[ca]
+default_ca = d
+[d]
+dir = $TS_WORK/ca2
+database = \$dir/index.txt
+new_certs_dir = \$dir/newcerts
+serial = \$dir/serial
+certificate = $TS_WORK/conf.pem
+default_md = sha256
+default_days = 1
+policy = p
+[p]
+commonName = supplied
+CNF
+for i in 1 2; do
+    ossl_plain req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout l$i.key \
+        -subj /CN=l$i -out l$i.csr 2>/dev/null
+done
+PKCS11SPY=$TS_MODULE PKCS11SPY_OUTPUT=$TS_WORK/spy-yes.log OPENSSL_CONF=$TS_WORK/tokensign.cnf \
+    openssl ca -batch -notext -config ca2.cnf -keyfile "$(ts_uri key)" -out two.pem \
+    -infiles l1.csr l2.csr 2>/dev/null
+ossl_plain verify -CAfile conf.pem two.pem >/dev/null
+[ "$(grep -c '^[0-9]*: C_Sign$' spy-yes.log)" -eq 2 ] || ts_fail "openssl ca did not sign twice"
 grep -q 'C_CopyObject' spy-yes.log || ts_fail "session-key-copy = yes: no C_CopyObject"
 grep -q 'C_DestroyObject' spy-yes.log || ts_fail "session-key-copy = yes: the copy was not destroyed"
 sed -i "s|^# session-key-copy = .*|session-key-copy = no|" tokensign.cnf
