@@ -137,3 +137,33 @@ TEST_F(ObjectTest, DestroyedObjectsAreGone) {
 
 }  // namespace
 }  // namespace ts::test
+
+namespace ts::test {
+namespace {
+
+class AttributeBatchTest : public HsmTest {};
+
+// Several attributes in one request: a sensitive one (the private exponent) and one the object
+// does not have (EC params on an RSA key) come back empty; the others with their values, the
+// same as one-by-one reads give.
+TEST_F(AttributeBatchTest, SensitiveAndMissingAttributesComeBackEmptyAndTheRestIntact) {
+    auto s = session();
+    auto k = hsm::generate_key_pair(s, hsm::KeySpec::parse("rsa:2048"), "batch-rsa",
+                                    std::vector<unsigned char>{0x42, 0x43});
+    const CK_ATTRIBUTE_TYPE types[] = {CKA_CLASS, CKA_PRIVATE_EXPONENT, CKA_EC_PARAMS,
+                                       CKA_LABEL, CKA_ID,               CKA_MODULUS};
+    auto v = hsm::get_attributes(s, k.private_key.handle, types);
+    ASSERT_EQ(v.size(), 6u);
+    EXPECT_EQ(hsm::as_ulong(v[0]), std::optional<CK_ULONG>(CKO_PRIVATE_KEY));
+    EXPECT_FALSE(v[1].has_value()) << "the private exponent was read";
+    EXPECT_FALSE(v[2].has_value());
+    ASSERT_TRUE(v[3].has_value());
+    EXPECT_EQ(std::string(v[3]->begin(), v[3]->end()), "batch-rsa");
+    EXPECT_EQ(v[4], (std::vector<unsigned char>{0x42, 0x43}));
+    ASSERT_TRUE(v[5].has_value());
+    EXPECT_EQ(v[5], hsm::get_attribute(s, k.private_key.handle, CKA_MODULUS));
+    EXPECT_EQ(v[5]->size(), 256u);
+}
+
+}  // namespace
+}  // namespace ts::test
