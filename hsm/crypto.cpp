@@ -3,6 +3,7 @@
 
 #include "hsm/attributes.hpp"
 #include "hsm/error.hpp"
+#include "hsm/mechanism.hpp"
 #include "hsm/token.hpp"
 
 namespace ts::hsm {
@@ -41,14 +42,58 @@ Out two_call(Call&& call, std::size_t hint, const char* fn, const std::string& c
     return out;
 }
 
+std::string mgf_name(CK_RSA_PKCS_MGF_TYPE mgf) {
+    switch (mgf) {
+        case CKG_MGF1_SHA1: return "MGF1 SHA-1";
+        case CKG_MGF1_SHA224: return "MGF1 SHA-224";
+        case CKG_MGF1_SHA256: return "MGF1 SHA-256";
+        case CKG_MGF1_SHA384: return "MGF1 SHA-384";
+        case CKG_MGF1_SHA512: return "MGF1 SHA-512";
+        default: return "MGF " + std::to_string(mgf);
+    }
+}
+
+// "CKM_RSA_PKCS_OAEP (hash CKM_SHA256, MGF1 SHA-256)": what was asked of the token, for the
+// message when it refuses.
+std::string describe(const CK_MECHANISM& m) {
+    std::string out = mechanism_name(m.mechanism);
+    if (m.mechanism == CKM_RSA_PKCS_OAEP && m.pParameter != nullptr &&
+        m.ulParameterLen == sizeof(CK_RSA_PKCS_OAEP_PARAMS)) {
+        const auto* p = static_cast<const CK_RSA_PKCS_OAEP_PARAMS*>(m.pParameter);
+        out += " (hash " + mechanism_name(p->hashAlg) + ", " + mgf_name(p->mgf) + ")";
+    } else if (m.pParameter != nullptr && m.ulParameterLen == sizeof(CK_RSA_PKCS_PSS_PARAMS) &&
+               (m.mechanism == CKM_RSA_PKCS_PSS || m.mechanism == CKM_SHA1_RSA_PKCS_PSS ||
+                m.mechanism == CKM_SHA224_RSA_PKCS_PSS || m.mechanism == CKM_SHA256_RSA_PKCS_PSS ||
+                m.mechanism == CKM_SHA384_RSA_PKCS_PSS || m.mechanism == CKM_SHA512_RSA_PKCS_PSS)) {
+        const auto* p = static_cast<const CK_RSA_PKCS_PSS_PARAMS*>(m.pParameter);
+        out += " (hash " + mechanism_name(p->hashAlg) + ", " + mgf_name(p->mgf) + ", salt " +
+               std::to_string(p->sLen) + " bytes)";
+    }
+    return out;
+}
+
+// C_SignInit / C_DecryptInit refused: say which mechanism and parameters, and when the token
+// rejects them (rather than the key or the session), what to do.
+[[noreturn]] void init_failed(CK_RV rv, const char* fn, const char* doing, const CK_MECHANISM& m,
+                              Session& s) {
+    std::string ctx = std::string(doing) + " with " + describe(m) + " and a key on " +
+                      s.token().what();
+    if (rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID ||
+        rv == CKR_ARGUMENTS_BAD)
+        ctx += "; the token does not accept this mechanism or these parameters: check what it "
+               "supports (`tokensign token mechanisms`, its documentation); many tokens do OAEP "
+               "with SHA-1 only, and PSS only with the same hash and MGF1 digest";
+    throw_rv(rv, fn, ctx);
+}
+
 }  // namespace
 
 std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
                                 std::span<const unsigned char> data, const PinSources& pins,
                                 std::size_t size_hint) {
     QueueGuard quiet;
-    check_rv(s.fn()->C_SignInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle),
-             "C_SignInit", "signing with a key on " + s.token().what());
+    CK_RV rv = s.fn()->C_SignInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle);
+    if (rv != CKR_OK) init_failed(rv, "C_SignInit", "signing", mech, s);
     return finish_or_invalidate(s, [&] {
         if (key.always_authenticate) s.token().context_login(s, pins);
         auto* in = const_cast<CK_BYTE*>(data.data());
@@ -64,8 +109,8 @@ std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHA
 SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
                     std::span<const unsigned char> in, const PinSources& pins) {
     QueueGuard quiet;
-    check_rv(s.fn()->C_DecryptInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle),
-             "C_DecryptInit", "decrypting with a key on " + s.token().what());
+    CK_RV rv = s.fn()->C_DecryptInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle);
+    if (rv != CKR_OK) init_failed(rv, "C_DecryptInit", "decrypting", mech, s);
     return finish_or_invalidate(s, [&] {
         if (key.always_authenticate) s.token().context_login(s, pins);
         auto* p = const_cast<CK_BYTE*>(in.data());

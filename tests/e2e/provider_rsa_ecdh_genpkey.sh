@@ -62,6 +62,18 @@ ossl_plain pkeyutl -encrypt -pubin -inkey rsa.pub.pem -in data.txt -out enc-oaep
 ossl pkeyutl -decrypt -inkey "$(ts_uri rsa)" -in enc-oaep.bin -out dec-oaep.txt \
     -pkeyopt rsa_padding_mode:oaep
 cmp data.txt dec-oaep.txt || ts_fail "OAEP (SHA-1) decryption differs"
+# OAEP with SHA-256 (and MGF1 SHA-256): decrypted right where the token supports it, else refused
+# with the mechanism, its parameters and what to do (SoftHSM2 2.6 does OAEP with SHA-1 only).
+ossl_plain pkeyutl -encrypt -pubin -inkey rsa.pub.pem -in data.txt -out enc-oaep256.bin \
+    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
+if ossl pkeyutl -decrypt -inkey "$(ts_uri rsa)" -in enc-oaep256.bin -out dec-oaep256.txt \
+    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 \
+    2>oaep256.err; then
+    cmp data.txt dec-oaep256.txt || ts_fail "OAEP (SHA-256) decryption differs"
+else
+    grep -q 'CKM_RSA_PKCS_OAEP (hash CKM_SHA256, MGF1 SHA-256).*does not accept this mechanism or these parameters' oaep256.err ||
+        { cat oaep256.err >&2; ts_fail "OAEP (SHA-256) refused without saying which parameters"; }
+fi
 
 ts_log "ECDH with the token key"
 ossl_plain genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out peer.key
