@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "tests/support/tty.hpp"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+namespace ts::test {
+
+std::string after_prompt(const std::string& screen) {
+    auto p = screen.find("PIN for");
+    if (p == std::string::npos) return {};
+    p = screen.find(':', p);
+    return p == std::string::npos ? std::string{} : screen.substr(p + 1, 9);
+}
+
+TtyRun run_on_tty(const std::vector<std::string>& args, const std::string& answer) {
+    TtyRun r;
+    int master = -1;
+    pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+    if (pid < 0) {
+        ADD_FAILURE() << "forkpty failed: " << std::strerror(errno);
+        return r;
+    }
+    if (pid == 0) {
+        std::vector<std::string> argv_s = args;
+        std::vector<char*> argv;
+        for (auto& a : argv_s) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execvp(argv[0], argv.data());
+        _exit(127);
+    }
+    for (;;) {
+        // A generous guard so a broken prompt fails the test instead of hanging it.
+        pollfd p{master, POLLIN, 0};
+        int n = poll(&p, 1, 60000);
+        if (n == 0) {
+            ADD_FAILURE() << args[0] << " produced nothing for 60 s; screen so far:\n" << r.screen;
+            kill(pid, SIGKILL);
+            break;
+        }
+        char buf[4096];
+        ssize_t got = read(master, buf, sizeof buf);
+        if (got <= 0) break;  // EIO: the child closed the terminal
+        r.screen.append(buf, static_cast<std::size_t>(got));
+        if (!r.answered && r.screen.find("PIN for") != std::string::npos &&
+            r.screen.find(':', r.screen.find("PIN for")) != std::string::npos) {
+            std::string line = answer + "\n";
+            EXPECT_EQ(write(master, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+            r.answered = true;
+        }
+    }
+    close(master);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+}  // namespace ts::test
