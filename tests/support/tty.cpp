@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,6 +52,14 @@ TtyRun run_on_tty(const std::vector<std::string>& args, const std::string& answe
         r.screen.append(buf, static_cast<std::size_t>(got));
         if (!r.answered && r.screen.find("PIN for") != std::string::npos &&
             r.screen.find(':', r.screen.find("PIN for")) != std::string::npos) {
+            // A person types after the prompt, by which time the program has turned echo off
+            // (openssl prints its prompt first, then clears ECHO): wait for that, as long as
+            // 10 s. If echo stays on, the answer is typed anyway and shows on the screen.
+            for (int waited = 0; waited < 2000; ++waited) {
+                termios t{};
+                if (tcgetattr(master, &t) != 0 || (t.c_lflag & ECHO) == 0) break;
+                usleep(5000);
+            }
             std::string line = answer + "\n";
             EXPECT_EQ(write(master, line.data(), line.size()), static_cast<ssize_t>(line.size()));
             r.answered = true;
