@@ -83,7 +83,7 @@ ossl_plain pkeyutl -derive -inkey peer.key -peerkey ec.pub.pem -out secret-peer.
 cmp secret-token.bin secret-peer.bin || ts_fail "ECDH secrets differ"
 [ "$(wc -c <secret-token.bin)" -eq 32 ] || ts_fail "ECDH secret is not 32 bytes"
 
-ts_log "genpkey on the token: RSA, P-256, P-384, Ed25519"
+ts_log "genpkey on the token: RSA, P-256, P-384, Ed25519 (RSA-PSS below)"
 gen() {
     local name=$1
     shift
@@ -109,6 +109,24 @@ ossl req -new -x509 -key gen-p256.pem -sha256 -subj "/CN=from a key file" -days 
 ossl_plain verify -CAfile gen.ca.pem gen.ca.pem
 ossl pkeyutl -sign -inkey gen-ed25519.pem -rawin -in data.txt -out gen-ed.sig
 ossl_plain pkeyutl -verify -pubin -inkey gen-ed25519.pub.pem -rawin -in data.txt -sigfile gen-ed.sig
+
+ts_log "genpkey RSA-PSS on the token: a PSS-only key whose certificates are rsassaPss"
+ossl genpkey -propquery '?provider=tokensign' -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048 \
+    -pkeyopt "pkcs11_uri:pkcs11:token=$TS_TOKEN_LABEL;object=gen-pss" -out gen-pss.pem
+grep -q 'BEGIN TOKENSIGN RSA-PSS KEY' gen-pss.pem || ts_fail "gen-pss: not an RSA-PSS URI PEM"
+ossl req -new -x509 -key gen-pss.pem -sha256 -subj "/CN=pss" -days 5 -out gen-pss.crt
+ossl_plain x509 -in gen-pss.crt -noout -text >gen-pss.txt
+grep -q 'Public Key Algorithm: rsassaPss' gen-pss.txt || ts_fail "gen-pss: the key is not typed RSA-PSS"
+[ "$(grep -c 'Signature Algorithm: rsassaPss' gen-pss.txt)" -eq 2 ] ||
+    ts_fail "gen-pss: the certificate is not signed with RSA-PSS"
+ossl_plain verify -CAfile gen-pss.crt gen-pss.crt
+certtool --verify --load-ca-certificate gen-pss.crt --infile gen-pss.crt >/dev/null ||
+    ts_fail "gen-pss: certtool rejects the RSA-PSS certificate"
+ossl dgst -sha256 -sign gen-pss.pem -out gen-pss.sig data.txt
+ossl pkey -in gen-pss.pem -pubout -out gen-pss.pub.pem
+ossl_plain dgst -sha256 -verify gen-pss.pub.pem -signature gen-pss.sig data.txt
+ts_expect_fail "PKCS#1 padding not allowed with RSA-PSS" \
+    ossl dgst -sha256 -sign gen-pss.pem -sigopt rsa_padding_mode:pkcs1 -out x.sig data.txt
 
 ts_log "genpkey without pkcs11_uri still makes an ordinary key in memory"
 ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out soft.pem
