@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Whole-process timings with hyperfine: `openssl dgst -sign` and `openssl x509 -req -CAkey` on
 # the same SoftHSM2 key through tokensign.so and through libp11's engine_pkcs11 (the baseline),
-# measured in the same run. Installs hyperfine and libp11's engine from Debian if missing.
+# and plain openssl with a key file (no token: the floor for any provider), measured in the same
+# run. Installs hyperfine and libp11's engine from Debian if missing.
 # Usage: bench/process_bench.sh BUILD_DIR [OUT.md]
 set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR [OUT.md]}
@@ -76,6 +77,13 @@ for k in rsa p256; do
     OPENSSL_CONF=$work/tokensign.cnf openssl req -new -x509 -key "pkcs11:token=bench;object=$k" \
         -subj "/CN=bench $k" -days 30 -out $k.ca.pem
 done
+# The floor: plain openssl with the key in a file, no token and no tokensign or engine loaded.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.file.key 2>/dev/null
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out p256.file.key 2>/dev/null
+for k in rsa p256; do
+    OPENSSL_CONF=/dev/null openssl req -new -x509 -key $k.file.key -subj "/CN=file $k" -days 30 \
+        -out $k.file.ca.pem
+done
 
 {
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'),"
@@ -89,12 +97,16 @@ for k in rsa p256; do
         "env OPENSSL_CONF=$work/tokensign.cnf openssl dgst -sha256 -sign $uri -out $work/ts.sig $work/data.bin" \
         -n "engine_pkcs11: openssl dgst -sign ($k)" \
         "env OPENSSL_CONF=$work/engine.cnf openssl dgst -sha256 -engine pkcs11 -keyform engine -passin pass:1234 -sign $uri?pin-value=1234 -out $work/eng.sig $work/data.bin" \
+        -n "no token, key in a file: openssl dgst -sign ($k)" \
+        "env OPENSSL_CONF=/dev/null openssl dgst -sha256 -sign $work/$k.file.key -out $work/file.sig $work/data.bin" \
         >/dev/null
     hyperfine -N --warmup 5 --min-runs 40 --export-markdown "$work/x509-$k.md" \
         -n "tokensign: openssl x509 -req -CAkey ($k)" \
         "env OPENSSL_CONF=$work/tokensign.cnf openssl x509 -req -in $work/leaf.csr -CA $work/$k.ca.pem -CAkey $uri -set_serial 7 -days 1 -out $work/ts.pem" \
         -n "engine_pkcs11: openssl x509 -req -CAkey ($k)" \
         "env OPENSSL_CONF=$work/engine.cnf openssl x509 -req -in $work/leaf.csr -CA $work/$k.ca.pem -engine pkcs11 -CAkeyform engine -CAkey $uri?pin-value=1234 -set_serial 7 -days 1 -out $work/eng.pem" \
+        -n "no token, key in a file: openssl x509 -req -CAkey ($k)" \
+        "env OPENSSL_CONF=/dev/null openssl x509 -req -in $work/leaf.csr -CA $work/$k.file.ca.pem -CAkey $work/$k.file.key -set_serial 7 -days 1 -out $work/file.pem" \
         >/dev/null
     cat "$work/dgst-$k.md" "$work/x509-$k.md" >>"$out"
     echo >>"$out"
