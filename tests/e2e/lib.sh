@@ -109,10 +109,11 @@ ts_expect_fail() {
 }
 
 ts_free_port() {
-    # A random high port nobody answers on (bash's /dev/tcp: no extra tools needed).
+    # A random port nobody answers on (bash's /dev/tcp: no extra tools needed), below Linux's
+    # ephemeral range (32768-60999), where a client's local port could still hold it.
     local port i
     for i in $(seq 1 50); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0

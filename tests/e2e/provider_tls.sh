@@ -13,6 +13,19 @@ ts_keygen rsa:2048 rsa 01
 ts_keygen EC:prime256v1 p256 02
 ts_keygen EC:edwards25519 ed25519 03
 
+# Waits (bounded) until the server listens: it prints ACCEPT then. A server that exited or
+# never got there fails the test with its own output, not the client's "connection refused".
+ts_wait_accept() {
+    local i
+    for i in $(seq 1 300); do
+        if grep -q ACCEPT server.log 2>/dev/null; then return 0; fi
+        kill -0 "$TS_SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat server.log >&2
+    ts_fail "$1: s_server did not start listening"
+}
+
 handshake() {
     local k=$1 version=$2 order=$3 port
     port=$(ts_free_port)
@@ -25,12 +38,7 @@ handshake() {
         -accept "127.0.0.1:$port" -key "$(ts_uri $k)" -cert $k.crt -naccept 1 -www $version \
         >server.log 2>&1 &
     TS_SERVER_PID=$!
-    # wait (bounded) until the server listens; it prints ACCEPT then
-    local i
-    for i in $(seq 1 100); do
-        if grep -q ACCEPT server.log 2>/dev/null; then break; fi
-        sleep 0.1
-    done
+    ts_wait_accept "$k $version"
     printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 env OPENSSL_CONF="$TS_WORK/plain.cnf" \
         openssl s_client -connect "127.0.0.1:$port" -servername localhost -CAfile $k.crt \
         -verify_return_error $version -brief -ign_eof >client.log 2>&1 ||
@@ -70,10 +78,7 @@ for g in P-256 P-384 P-521; do
         -provider default -accept "127.0.0.1:$port" -key "$(ts_uri p256)" -cert p256.crt \
         -naccept 1 -www -tls1_3 >server.log 2>&1 &
     TS_SERVER_PID=$!
-    for i in $(seq 1 100); do
-        if grep -q ACCEPT server.log 2>/dev/null; then break; fi
-        sleep 0.1
-    done
+    ts_wait_accept "group $g"
     printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 env OPENSSL_CONF="$TS_WORK/plain.cnf" \
         openssl s_client -connect "127.0.0.1:$port" -CAfile p256.crt -verify_return_error \
         -tls1_3 -groups $g -brief -ign_eof >client.log 2>&1 ||
