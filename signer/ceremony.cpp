@@ -190,6 +190,49 @@ std::string ca_config_text(const std::string& dir, const std::string& key_uri,
     return t;
 }
 
+namespace {
+
+// What `ca init` created on the token, removed again when the CA directory is not created after
+// all (a refused digest, a failed signature or certificate store, a directory that appeared
+// meanwhile): nothing is left half-made, on the token either.
+class TokenRollback {
+  public:
+    explicit TokenRollback(std::ostream& log) : m_log(log) {}
+    TokenRollback(const TokenRollback&) = delete;
+    TokenRollback& operator=(const TokenRollback&) = delete;
+    void add(std::shared_ptr<hsm::Token> token, const hsm::ObjectInfo& object) {
+        m_token = std::move(token);
+        m_created.push_back(object);
+    }
+    void commit() noexcept { m_created.clear(); }
+    ~TokenRollback() {
+        if (m_created.empty()) return;
+        try {
+            hsm::Session s = m_token->acquire();
+            for (auto it = m_created.rbegin(); it != m_created.rend(); ++it) {
+                try {
+                    hsm::destroy_object(s, it->handle);
+                    m_log << "Removed the " << it->describe() << " from " << m_token->what()
+                          << " again: the CA was not created\n";
+                } catch (const std::exception& e) {
+                    m_log << "Could not remove the " << it->describe() << " from "
+                          << m_token->what() << " (" << e.what() << "); delete it by hand\n";
+                }
+            }
+        } catch (const std::exception& e) {
+            m_log << "Could not remove what this run created on " << m_token->what() << " ("
+                  << e.what() << "); delete it by hand\n";
+        }
+    }
+
+  private:
+    std::ostream& m_log;
+    std::shared_ptr<hsm::Token> m_token;
+    std::vector<hsm::ObjectInfo> m_created;
+};
+
+}  // namespace
+
 void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::ostream& log) {
     if (opts.dir.empty()) throw InputError("--dir is required");
     if (opts.key.empty()) throw InputError("--key is required");
@@ -227,6 +270,7 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     std::string key_label;
     std::vector<unsigned char> key_id;
     std::shared_ptr<hsm::Token> token;
+    TokenRollback rollback(log);
     if (on_token) {
         hsm::Uri uri = hsm::parse_uri(opts.key);
         key_for_config = uri.to_string();  // never a pin-value in openssl.cnf
@@ -246,6 +290,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
             log << "Generating a " << spec->to_string() << " key '" << *label << "' on "
                 << token->what() << "...\n";
             hsm::GeneratedKey g = hsm::generate_key_pair(s, *spec, *label, uri.id());
+            rollback.add(token, g.public_key);
+            rollback.add(token, g.private_key);
             pub = g.public_params;
             key_label = g.private_key.label;
             key_id = g.private_key.id;
@@ -338,7 +384,7 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
             auto der = to_der(root.get(), i2d_X509);
             if (der.empty()) throw OpenSslError("encoding the root certificate");
             hsm::Session s = token->acquire();
-            hsm::import_certificate(s, der, key_label, key_id);
+            rollback.add(token, hsm::import_certificate(s, der, key_label, key_id));
             log << "Stored the root certificate on " << token->what() << " as '" << key_label
                 << "'\n";
         }
@@ -348,6 +394,7 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
         fs::rename(staging, dir, ec);
         if (ec)
             throw CaDbError("cannot move the new CA into " + dir.string() + ": " + ec.message());
+        rollback.commit();
     } catch (...) {
         fs::remove_all(staging, ec);
         throw;

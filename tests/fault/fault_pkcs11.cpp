@@ -10,6 +10,7 @@
 //                               process, from 1) returns CKR_DEVICE_ERROR; the real module ran
 //                               it, so its operation is finished as the specification requires
 //   TS_FAULT_COUNT_FILE=PATH    each C_Sign that produces a signature appends one line there
+//   TS_FAULT_CREATE_FAIL=1      C_CreateObject (storing a certificate) returns CKR_DEVICE_ERROR
 //
 // Only C_GetFunctionList is exported; everything else is the target's own function list.
 #include <dlfcn.h>
@@ -92,6 +93,12 @@ CK_RV fault_sign(CK_SESSION_HANDLE session, CK_BYTE* data, CK_ULONG data_len, CK
     return rv;
 }
 
+CK_RV fault_create_object(CK_SESSION_HANDLE session, CK_ATTRIBUTE* tmpl, CK_ULONG count,
+                          CK_OBJECT_HANDLE* object) {
+    if (env_number("TS_FAULT_CREATE_FAIL") != 0) return CKR_DEVICE_ERROR;
+    return g_real.C_CreateObject(session, tmpl, count, object);
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST** list) {
@@ -114,6 +121,7 @@ extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUN
         g_wrapped.C_Finalize = fault_finalize;
         g_wrapped.C_GetTokenInfo = fault_get_token_info;
         g_wrapped.C_Sign = fault_sign;
+        g_wrapped.C_CreateObject = fault_create_object;
         g_wrapped.C_GetFunctionList = C_GetFunctionList;
         loaded = CKR_OK;
     });

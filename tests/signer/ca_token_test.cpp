@@ -166,6 +166,30 @@ TEST_F(CaTokenTest, ParallelSigningSessionsKeepEachCertificateWithItsRequest) {
     EXPECT_EQ(read_text(dir + "/serial"), "1018\n");
 }
 
+// ca init --generate --store-cert, and the token refuses to store the certificate (tests/fault:
+// C_CreateObject fails): no CA directory, and the key generated for it is gone from the token
+// again, both halves.
+TEST_F(CaTokenTest, AFailedInitRemovesTheKeyItGeneratedFromTheToken) {
+    std::string dir = m_dir.file("rollback");
+    auto e = env();
+    e["TOKENSIGN_MODULE"] = fault_module();
+    e["TS_FAULT_TARGET"] = s_hsm->module();
+    e["TS_FAULT_CREATE_FAIL"] = "1";
+    auto r = tokensign({"ca", "init", "--dir", dir, "--key", "pkcs11:token=ca-token;object=rb-root",
+                        "--generate", "ec:p-256", "--subject", "/CN=rollback", "--store-cert"},
+                       e);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("CKR_DEVICE_ERROR"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Removed the private key"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir));
+    auto list = tokensign({"key", "list", "pkcs11:token=ca-token"}, env());
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_EQ(list.out.find("rb-root"), std::string::npos) << "the key is still there:\n"
+                                                           << list.out;
+    // The same init without the fault succeeds: the label is free again.
+    init(dir, "rb-root", "ec:p-256", true);
+}
+
 // The token fails in the middle of a batch (tests/fault's module: the 6th signature the process
 // makes returns CKR_DEVICE_ERROR): the run stops with the token's reason, and the CA directory is
 // byte for byte what it was, with no temp file left behind.
