@@ -479,12 +479,17 @@ std::vector<PendingCertificate> Issuer::issue_batch(
     };
     std::vector<std::thread> extra;
     for (unsigned t = 1; t < m_signing_threads; ++t) extra.emplace_back(signer_loop);
+    const long pipeline_start = clock_us();
     signer_loop();
     for (auto& t : extra) t.join();
+    const long signed_all = clock_us();
     to_finish.close();
     prep.join();
     fin.join();
     writer.join();
+    if (timing)
+        std::fprintf(stderr, "timing: last signature at %ld ms, pipeline drained %ld ms later\n",
+                     (signed_all - pipeline_start) / 1000, (clock_us() - signed_all) / 1000);
     if (timing)
         std::fprintf(stderr,
                      "timing: pipeline busy ms: check+build %ld, sign %ld, verify+format %ld, "
