@@ -263,6 +263,10 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
             "(pkcs11:token=...;object=LABEL)");
     std::optional<hsm::KeySpec> spec;
     if (!opts.generate.empty()) spec = hsm::KeySpec::parse(opts.generate);
+    // A digest that will be refused is refused before a key is generated for nothing (EdDSA
+    // takes none; an existing key's type is checked once it is read).
+    if (spec && spec->kind != hsm::KeyKind::Ed25519 && spec->kind != hsm::KeyKind::Ed448)
+        (void)check_digest(opts.md, "--md", nullptr);
 
     std::string key_for_config = opts.key;
     OsslPtr<EVP_PKEY> public_key;

@@ -171,9 +171,13 @@ CaConfig CaConfig::load(const Conf& conf, const std::string& name) {
 std::string check_digest(const std::string& md_in, const std::string& where, const EVP_PKEY* key) {
     if (key != nullptr && (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")))
         return "";  // EdDSA hashes inside the signature scheme; default_md does not apply
+    // What to set: the option on the command line, default_md in a configuration.
+    const std::string fix = where.rfind("--", 0) == 0
+                                ? "use " + where.substr(0, where.find(' ')) +
+                                      " sha256 (or sha384/sha512)"
+                                : "set default_md = sha256 (or sha384/sha512)";
     std::string md = md_in;
-    if (md.empty())
-        throw InputError(where + " is not set: set default_md = sha256 (or sha384/sha512)");
+    if (md.empty()) throw InputError(where + " is not set: " + fix);
     if (lower(md) == "default") {
         char name[80] = {0};
         if (key == nullptr ||
@@ -195,7 +199,7 @@ std::string check_digest(const std::string& md_in, const std::string& where, con
                                    ? "SHA-1 signatures are forgeable (chosen-prefix collisions) "
                                      "and rejected by current verifiers"
                                    : "this digest is too weak for certificate signatures")) +
-            "; set default_md = sha256 (or sha384/sha512)");
+            "; " + fix);
     OsslPtr<EVP_MD> fetched(EVP_MD_fetch(nullptr, md.c_str(), nullptr));
     if (!fetched) {
         ERR_clear_error();

@@ -190,6 +190,21 @@ TEST_F(CaTokenTest, AFailedInitRemovesTheKeyItGeneratedFromTheToken) {
     init(dir, "rb-root", "ec:p-256", true);
 }
 
+// A weak --md is refused before a key is generated for it: nothing on the token, and the advice
+// names the option.
+TEST_F(CaTokenTest, InitWithAWeakDigestIsRefusedBeforeAnyKeyIsGenerated) {
+    std::string dir = m_dir.file("md5init");
+    auto r = tokensign({"ca", "init", "--dir", dir, "--key", "pkcs11:token=ca-token;object=md5-root",
+                        "--generate", "rsa:2048", "--subject", "/CN=md5", "--md", "md5"},
+                       env());
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find("use --md sha256"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("Generating"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir));
+    auto list = tokensign({"key", "list", "pkcs11:token=ca-token"}, env());
+    EXPECT_EQ(list.out.find("md5-root"), std::string::npos) << list.out;
+}
+
 // The token fails in the middle of a batch (tests/fault's module: the 6th signature the process
 // makes returns CKR_DEVICE_ERROR): the run stops with the token's reason, and the CA directory is
 // byte for byte what it was, with no temp file left behind.
