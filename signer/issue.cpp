@@ -96,11 +96,37 @@ std::string certificate_pem(X509* cert) {
     return bio_text(bio.get());
 }
 
-std::string certificate_file_text(X509* cert) {
+std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key) {
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
-    if (!bio || !X509_print(bio.get(), cert) || !PEM_write_bio_X509(bio.get(), cert))
-        throw OpenSslError("writing the certificate text");
-    return bio_text(bio.get());
+    if (!bio) throw OpenSslError("BIO_new");
+    BIO* b = bio.get();
+    bool ok;
+    if (subject_key == nullptr) {
+        ok = X509_print(b, cert) == 1;
+    } else {
+        // X509_print in three parts, the public key printed from `subject_key`: a certificate
+        // built with the request's key bytes has no decoded key of its own (X509_print would
+        // say "Unable to load Public Key"), and decoding it again costs more than the rest of
+        // the text. The same bytes as X509_print (X509_print_ex's Subject Public Key Info).
+        constexpr unsigned long kUpToSubject = X509_FLAG_NO_PUBKEY | X509_FLAG_NO_IDS |
+                                               X509_FLAG_NO_EXTENSIONS | X509_FLAG_NO_SIGDUMP |
+                                               X509_FLAG_NO_AUX;
+        constexpr unsigned long kAfterKey =
+            X509_FLAG_NO_HEADER | X509_FLAG_NO_VERSION | X509_FLAG_NO_SERIAL |
+            X509_FLAG_NO_SIGNAME | X509_FLAG_NO_ISSUER | X509_FLAG_NO_VALIDITY |
+            X509_FLAG_NO_SUBJECT | X509_FLAG_NO_PUBKEY;
+        ASN1_OBJECT* alg = nullptr;
+        ok = X509_print_ex(b, cert, XN_FLAG_COMPAT, kUpToSubject) == 1 &&
+             X509_PUBKEY_get0_param(&alg, nullptr, nullptr, nullptr,
+                                    X509_get_X509_PUBKEY(cert)) == 1 &&
+             BIO_puts(b, "        Subject Public Key Info:\n") > 0 &&
+             BIO_printf(b, "%12sPublic Key Algorithm: ", "") > 0 &&
+             i2a_ASN1_OBJECT(b, alg) > 0 && BIO_puts(b, "\n") > 0 &&
+             EVP_PKEY_print_public(b, subject_key, 16, nullptr) == 1 &&
+             X509_print_ex(b, cert, XN_FLAG_COMPAT, kAfterKey) == 1;
+    }
+    if (!ok || !PEM_write_bio_X509(b, cert)) throw OpenSslError("writing the certificate text");
+    return bio_text(b);
 }
 
 std::string time_text(const ASN1_TIME* t) {
@@ -245,6 +271,9 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
 
     if (!X509_set_subject_name(x, subject.get())) throw OpenSslError("X509_set_subject_name");
     copy_public_key(x, csr.req.get());
+    // The request's key, decoded already, for the newcerts/ text (certificate_file_text).
+    if (EVP_PKEY* k = X509_REQ_get0_pubkey(csr.req.get()); k != nullptr && EVP_PKEY_up_ref(k) == 1)
+        p.subject_key.reset(k);
     if (!m_ext.empty()) add_profile_extensions(m_conf, m_ext, m_ca.get(), x);
     copy_request_extensions(x, csr.req.get(), m_cfg.copy_extensions,
                             m_ext.empty() ? "(no extensions)" : m_ext, csr.name);
@@ -293,7 +322,7 @@ void Issuer::finish_one(PendingCertificate& p) const {
         throw OpenSslError("the new signature on the certificate for " + p.csr_name +
                            " does not verify with the CA certificate's public key; "
                            "nothing was written");
-    p.file_text = certificate_file_text(p.cert.get());
+    p.file_text = certificate_file_text(p.cert.get(), p.subject_key.get());
     // The file ends with the PEM: no second encoding.
     auto pem_at = p.file_text.find("-----BEGIN CERTIFICATE-----");
     p.pem =

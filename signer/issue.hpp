@@ -29,6 +29,7 @@ struct IssueOptions {
 struct PendingCertificate {
     std::string csr_name;
     OsslPtr<X509> cert;
+    OsslPtr<EVP_PKEY> subject_key;  // the request's public key, decoded (for the text)
     IndexEntry entry;
     std::string file_text;           // newcerts/ contents, after signing
     std::string pem;                 // the certificate's PEM, after signing
@@ -117,8 +118,10 @@ class Issuer {
     unsigned m_signing_threads = 1;
 };
 
-/// What openssl ca writes to newcerts/<SERIAL>.pem: X509_print text, then the PEM.
-std::string certificate_file_text(X509* cert);
+/// What openssl ca writes to newcerts/<SERIAL>.pem: X509_print text, then the PEM. With
+/// `subject_key` (the certificate's public key, decoded), the key is printed from it: a
+/// certificate whose key was set as bytes has none decoded.
+std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key = nullptr);
 /// The PEM of a certificate.
 std::string certificate_pem(X509* cert);
 /// X509_NAME_oneline form ("/C=US/O=Example/CN=Root"), as index.txt holds subjects.
