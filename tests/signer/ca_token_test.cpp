@@ -42,6 +42,17 @@ class CaTokenTest : public ::testing::Test {
                 {"TOKENSIGN_PROVIDER_DIR", provider_dir()}};
     }
 
+    // env(), with the token reached through tests/fault's module; `faults` are its TS_FAULT_*
+    // settings.
+    std::map<std::string, std::string> fault_env(
+        const std::map<std::string, std::string>& faults) const {
+        auto e = env();
+        e["TOKENSIGN_MODULE"] = fault_module();
+        e["TS_FAULT_TARGET"] = s_hsm->module();
+        for (const auto& [k, v] : faults) e[k] = v;
+        return e;
+    }
+
     void init(const std::string& dir, const std::string& label, const std::string& spec,
               bool store_cert) {
         std::vector<std::string> args = {"ca",         "init",
@@ -171,10 +182,7 @@ TEST_F(CaTokenTest, ParallelSigningSessionsKeepEachCertificateWithItsRequest) {
 // again, both halves.
 TEST_F(CaTokenTest, AFailedInitRemovesTheKeyItGeneratedFromTheToken) {
     std::string dir = m_dir.file("rollback");
-    auto e = env();
-    e["TOKENSIGN_MODULE"] = fault_module();
-    e["TS_FAULT_TARGET"] = s_hsm->module();
-    e["TS_FAULT_CREATE_FAIL"] = "1";
+    auto e = fault_env({{"TS_FAULT_CREATE_FAIL", "1"}});
     auto r = tokensign({"ca", "init", "--dir", dir, "--key", "pkcs11:token=ca-token;object=rb-root",
                         "--generate", "ec:p-256", "--subject", "/CN=rollback", "--store-cert"},
                        e);
@@ -215,11 +223,8 @@ TEST_F(CaTokenTest, ATokenFailureInTheMiddleOfABatchLeavesTheCaDirectoryUnchange
                                      "--in"};
     for (int i = 0; i < 16; ++i) args.push_back(csr_file("f" + std::to_string(i)));
     auto before = snapshot(dir);
-    auto e = env();
-    e["TOKENSIGN_MODULE"] = fault_module();
-    e["TS_FAULT_TARGET"] = s_hsm->module();
-    e["TS_FAULT_SIGN_FAIL_AT"] = "6";
-    e["TS_FAULT_COUNT_FILE"] = m_dir.file("fault-count");
+    auto e = fault_env(
+        {{"TS_FAULT_SIGN_FAIL_AT", "6"}, {"TS_FAULT_COUNT_FILE", m_dir.file("fault-count")}});
     auto r = tokensign(args, e);
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find("CKR_DEVICE_ERROR"), std::string::npos) << r.err;
@@ -237,10 +242,7 @@ TEST_F(CaTokenTest, ABatchOnATokenThatAllowsOneSigningSessionStillSignsEverythin
     std::vector<std::string> args = {"ca",      "sign", "--config", dir + "/openssl.cnf",
                                      "--batch", "--signing-threads", "2", "--in"};
     for (int i = 0; i < 20; ++i) args.push_back(csr_file("s1_" + std::to_string(i)));
-    auto e = env();
-    e["TOKENSIGN_MODULE"] = fault_module();
-    e["TS_FAULT_TARGET"] = s_hsm->module();
-    e["TS_FAULT_MAX_SESSIONS"] = "2";
+    auto e = fault_env({{"TS_FAULT_MAX_SESSIONS", "2"}});
     auto r = tokensign(args, e);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(index_without_dates(dir + "/index.txt").size(), 20u);
