@@ -4,52 +4,84 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include <memory>
+
 #include "signer/error.hpp"
+#include "signer/spki.hpp"
 
 namespace ts::signer {
+
+namespace {
+
+struct OpensslBytesFree {
+    void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
+};
+using OpensslBytes = std::unique_ptr<unsigned char, OpensslBytesFree>;
+
+// A library context with only the null provider: nothing to decode a key with. A request parsed
+// in it keeps its key as bytes, and OpenSSL 3.0 spends no OSSL_DECODER context on it.
+OSSL_LIB_CTX* bytes_only_libctx() {
+    struct Ctx {
+        OsslPtr<OSSL_LIB_CTX> ctx{OSSL_LIB_CTX_new()};
+        OsslPtr<OSSL_PROVIDER> null{ctx ? OSSL_PROVIDER_load(ctx.get(), "null") : nullptr};
+    };
+    static const Ctx c;
+    if (!c.ctx || !c.null) throw OpenSslError("cannot create the library context for parsing");
+    return c.ctx.get();
+}
+
+}  // namespace
 
 Csr parse_csr(std::string_view data, const std::string& name, OSSL_LIB_CTX* libctx) {
     Csr csr;
     csr.name = name;
-    csr.req.reset(X509_REQ_new_ex(libctx, nullptr));
-    if (!csr.req) throw OpenSslError("X509_REQ_new_ex");
-    X509_REQ* p = csr.req.get();
-    if (data.find("-----BEGIN") != std::string_view::npos) {
+    OpensslBytes pem_der;
+    const unsigned char* der = reinterpret_cast<const unsigned char*>(data.data());
+    long der_len = static_cast<long>(data.size());
+    const bool pem = data.find("-----BEGIN") != std::string_view::npos;
+    if (pem) {
         OsslPtr<BIO> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
         if (!bio) throw OpenSslError("BIO_new_mem_buf");
-        if (PEM_read_bio_X509_REQ(bio.get(), &p, nullptr, nullptr) == nullptr) {
-            csr.req.release();  // a failed d2i freed it and set p to null; a PEM framing
-            csr.req.reset(p);   // error did not reach d2i and left it to us
-            OpenSslError detail("PEM_read_bio_X509_REQ");
+        unsigned char* bytes = nullptr;
+        char* pem_name = nullptr;
+        // The same PEM labels PEM_read_bio_X509_REQ takes ("NEW CERTIFICATE REQUEST" too).
+        int ok = PEM_bytes_read_bio(&bytes, &der_len, &pem_name, PEM_STRING_X509_REQ, bio.get(),
+                                    nullptr, nullptr);
+        OPENSSL_free(pem_name);
+        pem_der.reset(bytes);
+        if (ok != 1) {
+            OpenSslError detail("PEM_bytes_read_bio");
             throw InputError(name + ": malformed or truncated certificate request (" +
                              detail.what() + ")");
         }
-    } else {
-        auto* der = reinterpret_cast<const unsigned char*>(data.data());
-        const unsigned char* end = der + data.size();
-        if (d2i_X509_REQ(&p, &der, static_cast<long>(data.size())) == nullptr) {
-            csr.req.release();  // freed by the failed d2i unless p is still set
-            csr.req.reset(p);
-            OpenSslError detail("d2i_X509_REQ");
-            throw InputError(name +
-                             ": malformed or truncated certificate request (neither PEM nor "
-                             "DER: " +
-                             detail.what() + ")");
-        }
-        if (der != end)
-            throw InputError(name + ": malformed certificate request (" +
-                             std::to_string(end - der) + " bytes of trailing data after the DER)");
+        der = pem_der.get();
+    }
+    const unsigned char* p = der;
+    csr.req.reset(reinterpret_cast<X509_REQ*>(ASN1_item_d2i_ex(
+        nullptr, &p, der_len, ASN1_ITEM_rptr(X509_REQ), bytes_only_libctx(), nullptr)));
+    if (!csr.req) {
+        OpenSslError detail("d2i_X509_REQ");
+        throw InputError(name + ": malformed or truncated certificate request (" +
+                         (pem ? "" : "neither PEM nor DER: ") + detail.what() + ")");
+    }
+    if (!pem && p != der + der_len)
+        throw InputError(name + ": malformed certificate request (" +
+                         std::to_string(der + der_len - p) +
+                         " bytes of trailing data after the DER)");
+    ERR_clear_error();  // the key the null provider could not decode
+
+    csr.key = decode_public_key(X509_REQ_get_X509_PUBKEY(csr.req.get()), libctx);
+    if (!csr.key) {
+        OpenSslError detail("decoding the public key");
+        throw InputError(name + ": the request's public key cannot be decoded (" + detail.what() +
+                         ")");
     }
     return csr;
 }
 
 void check_csr(const Csr& csr, int min_rsa_bits, OSSL_LIB_CTX* libctx) {
-    EVP_PKEY* key = X509_REQ_get0_pubkey(csr.req.get());
-    if (key == nullptr) {
-        OpenSslError detail("X509_REQ_get0_pubkey");
-        throw InputError(csr.name + ": the request's public key cannot be decoded (" +
-                         detail.what() + ")");
-    }
+    EVP_PKEY* key = csr.key.get();
+    if (key == nullptr) throw InputError(csr.name + ": the request's public key was not decoded");
     int rc = X509_REQ_verify_ex(csr.req.get(), key, libctx, nullptr);
     if (rc != 1) {
         OpenSslError detail("X509_REQ_verify_ex");

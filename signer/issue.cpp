@@ -19,6 +19,7 @@
 
 #include "signer/error.hpp"
 #include "signer/profile.hpp"
+#include "signer/spki.hpp"
 
 namespace ts::signer {
 
@@ -104,26 +105,40 @@ std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key) {
     if (subject_key == nullptr) {
         ok = X509_print(b, cert) == 1;
     } else {
-        // X509_print in three parts, the public key printed from `subject_key`: a certificate
-        // built with the request's key bytes has no decoded key of its own (X509_print would
-        // say "Unable to load Public Key"), and decoding it again costs more than the rest of
-        // the text. The same bytes as X509_print (X509_print_ex's Subject Public Key Info).
+        // X509_print in parts, byte for byte: a certificate built with the request's key bytes
+        // has no decoded key of its own (X509_print would say "Unable to load Public Key"), and
+        // OpenSSL 3.0 prints a key and dumps a signature through a new encoder context and a
+        // BIO_printf per byte, which cost more than the rest of the text; spki.hpp writes both
+        // directly for the common key types.
         constexpr unsigned long kUpToSubject = X509_FLAG_NO_PUBKEY | X509_FLAG_NO_IDS |
                                                X509_FLAG_NO_EXTENSIONS | X509_FLAG_NO_SIGDUMP |
                                                X509_FLAG_NO_AUX;
         constexpr unsigned long kAfterKey =
             X509_FLAG_NO_HEADER | X509_FLAG_NO_VERSION | X509_FLAG_NO_SERIAL |
             X509_FLAG_NO_SIGNAME | X509_FLAG_NO_ISSUER | X509_FLAG_NO_VALIDITY |
-            X509_FLAG_NO_SUBJECT | X509_FLAG_NO_PUBKEY;
+            X509_FLAG_NO_SUBJECT | X509_FLAG_NO_PUBKEY | X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_AUX;
+        const X509_PUBKEY* spki = X509_get_X509_PUBKEY(cert);
         ASN1_OBJECT* alg = nullptr;
-        ok = X509_print_ex(b, cert, XN_FLAG_COMPAT, kUpToSubject) == 1 &&
-             X509_PUBKEY_get0_param(&alg, nullptr, nullptr, nullptr,
-                                    X509_get_X509_PUBKEY(cert)) == 1 &&
-             BIO_puts(b, "        Subject Public Key Info:\n") > 0 &&
-             BIO_printf(b, "%12sPublic Key Algorithm: ", "") > 0 &&
-             i2a_ASN1_OBJECT(b, alg) > 0 && BIO_puts(b, "\n") > 0 &&
-             EVP_PKEY_print_public(b, subject_key, 16, nullptr) == 1 &&
-             X509_print_ex(b, cert, XN_FLAG_COMPAT, kAfterKey) == 1;
+        std::string alg_name;
+        std::string key_text;
+        ok = X509_PUBKEY_get0_param(&alg, nullptr, nullptr, nullptr, spki) == 1 &&
+             !(alg_name = object_text(alg)).empty() &&
+             append_public_key_text(key_text, spki, subject_key, 16);
+        if (ok) {
+            key_text.insert(0, std::string("        Subject Public Key Info:\n") +
+                                   "            Public Key Algorithm: " + alg_name + "\n");
+        }
+        const ASN1_BIT_STRING* sig = nullptr;
+        const X509_ALGOR* sig_alg = nullptr;
+        X509_get0_signature(&sig, &sig_alg, cert);
+        std::string sig_text;
+        ok = ok && append_signature_text(sig_text, sig_alg, sig) &&
+             X509_print_ex(b, cert, XN_FLAG_COMPAT, kUpToSubject) == 1 &&
+             BIO_write(b, key_text.data(), static_cast<int>(key_text.size())) ==
+                 static_cast<int>(key_text.size()) &&
+             X509_print_ex(b, cert, XN_FLAG_COMPAT, kAfterKey) == 1 &&
+             BIO_write(b, sig_text.data(), static_cast<int>(sig_text.size())) ==
+                 static_cast<int>(sig_text.size());
     }
     if (!ok || !PEM_write_bio_X509(b, cert)) throw OpenSslError("writing the certificate text");
     return bio_text(b);
@@ -272,7 +287,7 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
     if (!X509_set_subject_name(x, subject.get())) throw OpenSslError("X509_set_subject_name");
     copy_public_key(x, csr.req.get());
     // The request's key, decoded already, for the newcerts/ text (certificate_file_text).
-    if (EVP_PKEY* k = X509_REQ_get0_pubkey(csr.req.get()); k != nullptr && EVP_PKEY_up_ref(k) == 1)
+    if (EVP_PKEY* k = csr.key.get(); k != nullptr && EVP_PKEY_up_ref(k) == 1)
         p.subject_key.reset(k);
     if (!m_ext.empty()) add_profile_extensions(m_conf, m_ext, m_ca.get(), x);
     copy_request_extensions(x, csr.req.get(), m_cfg.copy_extensions,

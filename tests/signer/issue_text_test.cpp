@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The newcerts/ text of a certificate whose public key was set as the request's bytes: the same
-// as X509_print of the certificate read back from its DER, for RSA, EC and Ed25519 keys.
+// as X509_print of the certificate read back from its DER, for every subject key type and every
+// CA key type (signer/spki.cpp writes the key and signature text itself for most of them).
+// And decode_public_key: the key OpenSSL's own decoders give, for the same keys.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -8,9 +10,12 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "hsm/ossl.hpp"
 #include "signer/issue.hpp"
+#include "signer/spki.hpp"
 
 namespace ts::signer {
 namespace {
@@ -52,9 +57,9 @@ OsslPtr<X509> certificate_with_key_bytes(EVP_PKEY* subject, EVP_PKEY* ca) {
     int ptype = 0;
     const void* pval = nullptr;
     X509_ALGOR_get0(&aobj, &ptype, &pval, algor);
-    void* param = ptype == V_ASN1_OBJECT
-                      ? static_cast<void*>(OBJ_dup(static_cast<const ASN1_OBJECT*>(pval)))
-                      : nullptr;
+    void* param = nullptr;
+    if (ptype == V_ASN1_OBJECT) param = OBJ_dup(static_cast<const ASN1_OBJECT*>(pval));
+    if (ptype == V_ASN1_SEQUENCE) param = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(pval));
     OsslPtr<X509> x(X509_new());
     X509_set_version(x.get(), X509_VERSION_3);
     ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 0x1234);
@@ -68,14 +73,15 @@ OsslPtr<X509> certificate_with_key_bytes(EVP_PKEY* subject, EVP_PKEY* ca) {
         X509_get_X509_PUBKEY(x.get()), OBJ_dup(aobj),
         ptype == V_ASN1_OBJECT ? V_ASN1_OBJECT : ptype, param,
         static_cast<unsigned char*>(OPENSSL_memdup(bits, static_cast<size_t>(len))), len);
-    X509_sign(x.get(), ca, EVP_sha256());
+    const bool eddsa = EVP_PKEY_is_a(ca, "ED25519") || EVP_PKEY_is_a(ca, "ED448");
+    if (X509_sign(x.get(), ca, eddsa ? nullptr : EVP_sha256()) <= 0) return nullptr;
     return x;
 }
 
-void expect_same_text_as_x509_print(EVP_PKEY* subject) {
-    auto ca = key_of("EC", "ec_paramgen_curve", "P-256");
+void expect_same_text_as_x509_print(EVP_PKEY* subject, EVP_PKEY* ca) {
     ASSERT_TRUE(ca && subject);
-    auto x = certificate_with_key_bytes(subject, ca.get());
+    auto x = certificate_with_key_bytes(subject, ca);
+    ASSERT_TRUE(x);
     auto der = to_der(x.get(), i2d_X509);
     const unsigned char* p = der.data();
     OsslPtr<X509> reread(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
@@ -85,19 +91,123 @@ void expect_same_text_as_x509_print(EVP_PKEY* subject) {
     EXPECT_EQ(ours.find("Unable to load"), std::string::npos) << ours;
 }
 
-TEST(NewcertsTextTest, RsaKeyPrintsAsX509PrintDoes) {
-    auto k = key_of("RSA", "rsa_keygen_bits", "2048");
-    expect_same_text_as_x509_print(k.get());
+OsslPtr<EVP_PKEY> rsa_key(const char* bits, const char* exponent = nullptr) {
+    OsslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+    EVP_PKEY* k = nullptr;
+    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 ||
+        EVP_PKEY_CTX_ctrl_str(ctx.get(), "rsa_keygen_bits", bits) != 1)
+        return nullptr;
+    if (exponent != nullptr && EVP_PKEY_CTX_ctrl_str(ctx.get(), "rsa_keygen_pubexp", exponent) != 1)
+        return nullptr;
+    if (EVP_PKEY_generate(ctx.get(), &k) != 1) return nullptr;
+    return OsslPtr<EVP_PKEY>(k);
 }
 
-TEST(NewcertsTextTest, EcKeyPrintsAsX509PrintDoes) {
-    auto k = key_of("EC", "ec_paramgen_curve", "P-384");
-    expect_same_text_as_x509_print(k.get());
+OsslPtr<EVP_PKEY> compressed(OsslPtr<EVP_PKEY> k) {
+    if (!k || EVP_PKEY_set_utf8_string_param(k.get(), "point-format", "compressed") != 1)
+        return nullptr;
+    return k;
 }
 
-TEST(NewcertsTextTest, Ed25519KeyPrintsAsX509PrintDoes) {
-    auto k = key_of("ED25519");
-    expect_same_text_as_x509_print(k.get());
+struct Keys {
+    std::vector<std::pair<std::string, OsslPtr<EVP_PKEY>>> all;
+    Keys() {
+        all.emplace_back("RSA-2048", rsa_key("2048"));
+        all.emplace_back("RSA-3072 e=3", rsa_key("3072", "3"));
+        all.emplace_back("RSA-2049 e=2^64+1", rsa_key("2049", "18446744073709551617"));
+        all.emplace_back("P-256", key_of("EC", "ec_paramgen_curve", "P-256"));
+        all.emplace_back("P-384", key_of("EC", "ec_paramgen_curve", "P-384"));
+        all.emplace_back("P-521", key_of("EC", "ec_paramgen_curve", "P-521"));
+        all.emplace_back("secp256k1 (no NIST name)",
+                         key_of("EC", "ec_paramgen_curve", "secp256k1"));
+        all.emplace_back("P-256 compressed point",
+                         compressed(key_of("EC", "ec_paramgen_curve", "P-256")));
+        all.emplace_back("Ed25519", key_of("ED25519"));
+        all.emplace_back("Ed448", key_of("ED448"));
+        all.emplace_back("RSA-PSS", key_of("RSA-PSS", "rsa_keygen_bits", "2048"));
+    }
+};
+
+const Keys& keys() {
+    static const Keys k;
+    return k;
+}
+
+TEST(NewcertsTextTest, EverySubjectKeyPrintsAsX509PrintDoes) {
+    auto ca = key_of("EC", "ec_paramgen_curve", "P-256");
+    for (const auto& [name, key] : keys().all) {
+        SCOPED_TRACE("subject key " + name);
+        expect_same_text_as_x509_print(key.get(), ca.get());
+    }
+}
+
+TEST(NewcertsTextTest, EverySignatureAlgorithmPrintsAsX509PrintDoes) {
+    auto subject = key_of("EC", "ec_paramgen_curve", "P-256");
+    for (const auto& [name, key] : keys().all) {
+        SCOPED_TRACE("CA key " + name);
+        expect_same_text_as_x509_print(subject.get(), key.get());
+    }
+}
+
+TEST(PublicKeyDecodeTest, GivesTheKeyOpenSslDecodes) {
+    for (const auto& [name, key] : keys().all) {
+        SCOPED_TRACE(name);
+        ASSERT_TRUE(key);
+        OsslPtr<X509> holder(X509_new());
+        ASSERT_EQ(X509_set_pubkey(holder.get(), key.get()), 1);
+        auto ours = decode_public_key(X509_get_X509_PUBKEY(holder.get()), nullptr);
+        ASSERT_TRUE(ours);
+        EXPECT_EQ(EVP_PKEY_eq(ours.get(), key.get()), 1);
+        EXPECT_STREQ(EVP_PKEY_get0_type_name(ours.get()), EVP_PKEY_get0_type_name(key.get()));
+        EXPECT_EQ(EVP_PKEY_get_bits(ours.get()), EVP_PKEY_get_bits(key.get()));
+    }
+}
+
+// What the plain path refuses goes to OpenSSL's decoders, so odd keys get OpenSSL's verdict:
+// a point off the curve (refused), a negative RSA modulus and trailing bytes after the
+// RSAPublicKey (which OpenSSL 3.0 accepts; the request's signature check then decides).
+TEST(PublicKeyDecodeTest, OddKeysGetOpenSslsVerdict) {
+    auto spki_with = [](int nid, int ptype, void* param, std::vector<unsigned char> bits) {
+        OsslPtr<X509> x(X509_new());
+        auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(bits.data(), bits.size()));
+        X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x.get()), OBJ_nid2obj(nid), ptype, param, copy,
+                               static_cast<int>(bits.size()));
+        return x;
+    };
+    auto openssl_decodes = [](X509* x) {
+        auto der = to_der(X509_get_X509_PUBKEY(x), i2d_X509_PUBKEY);
+        const unsigned char* p = der.data();
+        OsslPtr<EVP_PKEY> k(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+        return static_cast<bool>(k);
+    };
+    std::vector<unsigned char> off_curve(65, 0x01);
+    off_curve[0] = 0x04;
+    auto ec = spki_with(NID_X9_62_id_ecPublicKey, V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1),
+                        off_curve);
+    EXPECT_FALSE(openssl_decodes(ec.get()));
+    EXPECT_FALSE(decode_public_key(X509_get_X509_PUBKEY(ec.get()), nullptr));
+
+    // SEQUENCE { INTEGER -1 (0xff), INTEGER 3 }
+    auto neg = spki_with(NID_rsaEncryption, V_ASN1_NULL, nullptr,
+                         {0x30, 0x06, 0x02, 0x01, 0xff, 0x02, 0x01, 0x03});
+    EXPECT_EQ(static_cast<bool>(decode_public_key(X509_get_X509_PUBKEY(neg.get()), nullptr)),
+              openssl_decodes(neg.get()));
+
+    auto rsa = rsa_key("2048");
+    unsigned char* der = nullptr;
+    int len = i2d_PublicKey(rsa.get(), &der);
+    ASSERT_GT(len, 0);
+    std::vector<unsigned char> bytes(der, der + len);
+    OPENSSL_free(der);
+    bytes.push_back(0);
+    auto trailing = spki_with(NID_rsaEncryption, V_ASN1_NULL, nullptr, bytes);
+    EXPECT_EQ(static_cast<bool>(decode_public_key(X509_get_X509_PUBKEY(trailing.get()), nullptr)),
+              openssl_decodes(trailing.get()));
+
+    // Not an RSAPublicKey at all: refused by both.
+    auto junk = spki_with(NID_rsaEncryption, V_ASN1_NULL, nullptr, {0x04, 0x01, 0x00});
+    EXPECT_FALSE(openssl_decodes(junk.get()));
+    EXPECT_FALSE(decode_public_key(X509_get_X509_PUBKEY(junk.get()), nullptr));
 }
 
 }  // namespace

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "signer/spki.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace ts::signer {
+
+namespace {
+
+struct AsnSequenceFree {
+    void operator()(ASN1_SEQUENCE_ANY* s) const noexcept {
+        sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free);
+    }
+};
+
+OsslPtr<EVP_PKEY> key_from_params(OSSL_LIB_CTX* libctx, const char* type, OSSL_PARAM* params) {
+    OsslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(libctx, type, nullptr));
+    EVP_PKEY* key = nullptr;
+    if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+        EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        return nullptr;
+    return OsslPtr<EVP_PKEY>(key);
+}
+
+// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }, both positive (DER:
+// OpenSSL's INTEGER decoding refuses non-minimal encodings). Nothing if it is not exactly that.
+std::optional<std::pair<OsslPtr<BIGNUM>, OsslPtr<BIGNUM>>> rsa_numbers(const unsigned char* der,
+                                                                       int len) {
+    const unsigned char* p = der;
+    std::unique_ptr<ASN1_SEQUENCE_ANY, AsnSequenceFree> seq(
+        d2i_ASN1_SEQUENCE_ANY(nullptr, &p, len));
+    if (!seq || p != der + len || sk_ASN1_TYPE_num(seq.get()) != 2) return std::nullopt;
+    OsslPtr<BIGNUM> ne[2];
+    for (int i = 0; i < 2; ++i) {
+        const ASN1_TYPE* t = sk_ASN1_TYPE_value(seq.get(), i);
+        if (ASN1_TYPE_get(t) != V_ASN1_INTEGER) return std::nullopt;
+        ne[i].reset(ASN1_INTEGER_to_BN(t->value.integer, nullptr));
+        if (!ne[i] || BN_is_zero(ne[i].get()) || BN_is_negative(ne[i].get())) return std::nullopt;
+    }
+    return std::make_pair(std::move(ne[0]), std::move(ne[1]));
+}
+
+OsslPtr<EVP_PKEY> rsa_from_bytes(OSSL_LIB_CTX* libctx, const unsigned char* der, int len) {
+    auto ne = rsa_numbers(der, len);
+    if (!ne) return nullptr;
+    OsslPtr<OSSL_PARAM_BLD> bld(OSSL_PARAM_BLD_new());
+    if (!bld || !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, ne->first.get()) ||
+        !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, ne->second.get()))
+        return nullptr;
+    OsslPtr<OSSL_PARAM> params(OSSL_PARAM_BLD_to_param(bld.get()));
+    return params ? key_from_params(libctx, "RSA", params.get()) : nullptr;
+}
+
+// The forms OpenSSL decodes without anything special: rsaEncryption (NULL or absent
+// parameters), id-ecPublicKey on a named curve, Ed25519 and Ed448 (no parameters).
+OsslPtr<EVP_PKEY> decode_plain_key(const X509_PUBKEY* spki, OSSL_LIB_CTX* libctx) {
+    ASN1_OBJECT* alg = nullptr;
+    const unsigned char* bytes = nullptr;
+    int len = 0;
+    X509_ALGOR* algor = nullptr;
+    if (X509_PUBKEY_get0_param(&alg, &bytes, &len, &algor, spki) != 1 || len <= 0) return nullptr;
+    int ptype = V_ASN1_UNDEF;
+    const void* pval = nullptr;
+    X509_ALGOR_get0(nullptr, &ptype, &pval, algor);
+    switch (OBJ_obj2nid(alg)) {
+        case NID_rsaEncryption:
+            if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) return nullptr;
+            return rsa_from_bytes(libctx, bytes, len);
+        case NID_X9_62_id_ecPublicKey: {
+            if (ptype != V_ASN1_OBJECT) return nullptr;  // explicit parameters: the decoders
+            const char* curve = OBJ_nid2sn(OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(pval)));
+            if (curve == nullptr) return nullptr;
+            OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                                    const_cast<char*>(curve), 0),
+                                   OSSL_PARAM_construct_octet_string(
+                                       OSSL_PKEY_PARAM_PUB_KEY, const_cast<unsigned char*>(bytes),
+                                       static_cast<std::size_t>(len)),
+                                   OSSL_PARAM_construct_end()};
+            return key_from_params(libctx, "EC", params);
+        }
+        case NID_ED25519:
+        case NID_ED448:
+            if (ptype != V_ASN1_UNDEF) return nullptr;
+            return OsslPtr<EVP_PKEY>(EVP_PKEY_new_raw_public_key_ex(
+                libctx, OBJ_obj2nid(alg) == NID_ED25519 ? "ED25519" : "ED448", nullptr, bytes,
+                static_cast<std::size_t>(len)));
+        default:
+            return nullptr;
+    }
+}
+
+constexpr char kHex[] = "0123456789abcdef";
+
+void append_hex_byte(std::string& out, unsigned char b) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0x0f];
+}
+
+// The lines of `text` (each ending in '\n'), each after `indent` spaces: what BIO_f_prefix with
+// that indent makes of an encoder's output in EVP_PKEY_print_public.
+void append_indented(std::string& out, const std::string& text, int indent) {
+    std::size_t at = 0;
+    while (at < text.size()) {
+        std::size_t nl = text.find('\n', at);
+        std::size_t end = nl == std::string::npos ? text.size() : nl + 1;
+        out.append(static_cast<std::size_t>(indent), ' ');
+        out.append(text, at, end - at);
+        at = end;
+    }
+}
+
+// print_labeled_buf of OpenSSL's key-to-text encoder: "label\n", then 15 bytes a line,
+// "    xx:xx:...:" with no colon after the last byte.
+void labeled_bytes(std::string& out, const char* label, const unsigned char* p, std::size_t n) {
+    out += label;
+    out += '\n';
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i % 15 == 0) {
+            if (i > 0) out += '\n';
+            out += "    ";
+        }
+        append_hex_byte(out, p[i]);
+        if (i + 1 != n) out += ':';
+    }
+    out += '\n';
+}
+
+// print_labeled_bignum of the same encoder, for a positive number: one word or less as
+// "label N (0xN)", else "label\n" and the big-endian bytes (a 00 first when the top bit is set),
+// 15 a line, each full line ending in ':'.
+void labeled_bignum(std::string& out, const char* label, const BIGNUM* bn) {
+    if (BN_num_bytes(bn) <= static_cast<int>(sizeof(BN_ULONG))) {
+        char buf[96];
+        unsigned long long w = BN_get_word(bn);
+        std::snprintf(buf, sizeof buf, "%s %llu (0x%llx)\n", label, w, w);
+        out += buf;
+        return;
+    }
+    std::vector<unsigned char> bytes(static_cast<std::size_t>(BN_num_bytes(bn)) + 1);
+    bytes[0] = 0;
+    BN_bn2bin(bn, bytes.data() + 1);
+    std::size_t first = bytes[1] & 0x80 ? 0 : 1;
+    out += label;
+    out += "\n    ";
+    for (std::size_t i = first, count = 0; i < bytes.size(); ++i, ++count) {
+        if (count > 0) out += count % 15 == 0 ? ":\n    " : ":";
+        append_hex_byte(out, bytes[i]);
+    }
+    out += '\n';
+}
+
+bool rsa_text(std::string& out, const unsigned char* der, int len) {
+    auto ne = rsa_numbers(der, len);
+    if (!ne) return false;
+    out += "Public-Key: (" + std::to_string(BN_num_bits(ne->first.get())) + " bit)\n";
+    labeled_bignum(out, "Modulus:", ne->first.get());
+    labeled_bignum(out, "Exponent:", ne->second.get());
+    return true;
+}
+
+}  // namespace
+
+OsslPtr<EVP_PKEY> decode_public_key(const X509_PUBKEY* spki, OSSL_LIB_CTX* libctx) {
+    ERR_set_mark();
+    if (auto key = decode_plain_key(spki, libctx)) {
+        ERR_pop_to_mark();
+        return key;
+    }
+    ERR_pop_to_mark();
+    // Everything else, and whatever the plain forms refused, as OpenSSL decodes it.
+    auto der = to_der(const_cast<X509_PUBKEY*>(spki), i2d_X509_PUBKEY);
+    if (der.empty()) return nullptr;
+    const unsigned char* p = der.data();
+    return OsslPtr<EVP_PKEY>(
+        d2i_PUBKEY_ex(nullptr, &p, static_cast<long>(der.size()), libctx, nullptr));
+}
+
+std::string object_text(const ASN1_OBJECT* obj) {
+    int n = OBJ_obj2txt(nullptr, 0, obj, 0);
+    if (n <= 0) return {};
+    std::string s(static_cast<std::size_t>(n) + 1, '\0');
+    if (OBJ_obj2txt(s.data(), n + 1, obj, 0) != n) return {};
+    s.resize(static_cast<std::size_t>(n));
+    return s;
+}
+
+bool append_public_key_text(std::string& out, const X509_PUBKEY* spki, const EVP_PKEY* key,
+                            int indent) {
+    ASN1_OBJECT* alg = nullptr;
+    const unsigned char* bytes = nullptr;
+    int len = 0;
+    X509_ALGOR* algor = nullptr;
+    std::string text;
+    bool done = false;
+    if (X509_PUBKEY_get0_param(&alg, &bytes, &len, &algor, spki) == 1 && len > 0) {
+        int ptype = V_ASN1_UNDEF;
+        const void* pval = nullptr;
+        X509_ALGOR_get0(nullptr, &ptype, &pval, algor);
+        const auto n = static_cast<std::size_t>(len);
+        switch (OBJ_obj2nid(alg)) {
+            case NID_rsaEncryption:
+                done =
+                    (ptype == V_ASN1_NULL || ptype == V_ASN1_UNDEF) && rsa_text(text, bytes, len);
+                break;
+            case NID_X9_62_id_ecPublicKey: {
+                // ec_to_text: the point as encoded (the key keeps the encoding's form), the
+                // order's bits, the curve's short name and its NIST name if it has one.
+                if (ptype != V_ASN1_OBJECT) break;
+                int curve = OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(pval));
+                int bits = EVP_PKEY_get_bits(key);
+                if (curve == NID_undef || bits <= 0) break;
+                text = "Public-Key: (" + std::to_string(bits) + " bit)\n";
+                labeled_bytes(text, "pub:", bytes, n);
+                text += std::string("ASN1 OID: ") + OBJ_nid2sn(curve) + "\n";
+                if (const char* nist = EC_curve_nid2nist(curve))
+                    text += std::string("NIST CURVE: ") + nist + "\n";
+                done = true;
+                break;
+            }
+            case NID_ED25519:
+            case NID_ED448:
+                if (ptype != V_ASN1_UNDEF) break;
+                text = OBJ_obj2nid(alg) == NID_ED25519 ? "ED25519 Public-Key:\n"
+                                                       : "ED448 Public-Key:\n";
+                labeled_bytes(text, "pub:", bytes, n);
+                done = true;
+                break;
+            default:
+                break;
+        }
+    }
+    if (done) {
+        append_indented(out, text, indent);
+        return true;
+    }
+    OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+    if (!bio || EVP_PKEY_print_public(bio.get(), key, indent, nullptr) != 1) return false;
+    char* data = nullptr;
+    long got = BIO_get_mem_data(bio.get(), &data);
+    if (got > 0) out.append(data, static_cast<std::size_t>(got));
+    return true;
+}
+
+bool append_signature_text(std::string& out, const X509_ALGOR* alg, const ASN1_BIT_STRING* sig) {
+    const ASN1_OBJECT* oid = nullptr;
+    X509_ALGOR_get0(&oid, nullptr, nullptr, alg);
+    int digest_nid = NID_undef;
+    int key_nid = NID_undef;
+    const bool plain = OBJ_find_sigid_algs(OBJ_obj2nid(oid), &digest_nid, &key_nid) == 1 &&
+                       (key_nid == NID_rsaEncryption || key_nid == NID_X9_62_id_ecPublicKey ||
+                        key_nid == NID_ED25519 || key_nid == NID_ED448);
+    const std::string name = plain ? object_text(oid) : std::string();
+    if (name.empty()) {
+        OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+        if (!bio || X509_signature_print(bio.get(), alg, sig) != 1) return false;
+        char* data = nullptr;
+        long got = BIO_get_mem_data(bio.get(), &data);
+        if (got > 0) out.append(data, static_cast<std::size_t>(got));
+        return true;
+    }
+    // X509_signature_print and X509_signature_dump: 18 bytes a line, indented by 8.
+    out += "    Signature Algorithm: ";
+    out += name;
+    out += "\n    Signature Value:\n";
+    const unsigned char* s = ASN1_STRING_get0_data(sig);
+    const int n = ASN1_STRING_length(sig);
+    for (int i = 0; i < n; ++i) {
+        if (i % 18 == 0) {
+            if (i > 0) out += '\n';
+            out += "        ";
+        }
+        append_hex_byte(out, s[i]);
+        if (i + 1 != n) out += ':';
+    }
+    out += '\n';
+    return true;
+}
+
+}  // namespace ts::signer
