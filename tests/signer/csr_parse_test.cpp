@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+// parse_csr decodes a request's key its own way (signer/spki.cpp) instead of through d2i's
+// decoders: a differential test against OpenSSL's own path. Thousands of corrupted copies of
+// real requests (RSA, P-256, P-384 with a compressed point, Ed25519) must get the same verdict
+// from both: parsed and self-signature verified, or refused; and the same key when accepted.
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hsm/ossl.hpp"
+#include "signer/csr.hpp"
+#include "signer/error.hpp"
+
+namespace ts::signer {
+namespace {
+
+OsslPtr<EVP_PKEY> generate(const char* alg, const char* param = nullptr,
+                           const char* value = nullptr) {
+    OsslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, alg, nullptr));
+    EVP_PKEY* k = nullptr;
+    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1) return nullptr;
+    if (param != nullptr && EVP_PKEY_CTX_ctrl_str(ctx.get(), param, value) != 1) return nullptr;
+    if (EVP_PKEY_generate(ctx.get(), &k) != 1) return nullptr;
+    return OsslPtr<EVP_PKEY>(k);
+}
+
+std::vector<unsigned char> request_der(EVP_PKEY* key) {
+    OsslPtr<X509_REQ> req(X509_REQ_new());
+    X509_NAME* name = X509_REQ_get_subject_name(req.get());
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("Differential"), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("host.example"), -1, -1, 0);
+    X509_REQ_set_pubkey(req.get(), key);
+    const bool eddsa = EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448");
+    if (X509_REQ_sign(req.get(), key, eddsa ? nullptr : EVP_sha256()) <= 0) return {};
+    return to_der(req.get(), i2d_X509_REQ);
+}
+
+// OpenSSL's own route: d2i_X509_REQ (the key decoded by its decoders), every byte consumed,
+// and the request's signature verified with that key. The key, or null if refused.
+OsslPtr<EVP_PKEY> openssl_verdict(const std::vector<unsigned char>& der) {
+    const unsigned char* p = der.data();
+    OsslPtr<X509_REQ> req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
+    ERR_clear_error();
+    if (!req || p != der.data() + der.size()) return nullptr;
+    EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
+    if (key == nullptr || X509_REQ_verify(req.get(), key) != 1) {
+        ERR_clear_error();
+        return nullptr;
+    }
+    EVP_PKEY_up_ref(key);
+    return OsslPtr<EVP_PKEY>(key);
+}
+
+// Ours: parse_csr, then the same signature check with the key it decoded.
+OsslPtr<EVP_PKEY> our_verdict(const std::vector<unsigned char>& der) {
+    try {
+        Csr csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der.data()), der.size()),
+                            "req.der", nullptr);
+        if (X509_REQ_get0_pubkey(csr.req.get()) != nullptr) {
+            ADD_FAILURE() << "the request was parsed with a decoded key: the slow path ran";
+        }
+        ERR_clear_error();
+        if (X509_REQ_verify_ex(csr.req.get(), csr.key.get(), nullptr, nullptr) != 1) {
+            ERR_clear_error();
+            return nullptr;
+        }
+        return std::move(csr.key);
+    } catch (const InputError&) {
+        ERR_clear_error();
+        return nullptr;
+    }
+}
+
+void expect_same_verdicts(EVP_PKEY* key, unsigned seed) {
+    ASSERT_NE(key, nullptr);
+    const auto original = request_der(key);
+    ASSERT_FALSE(original.empty());
+    auto theirs = openssl_verdict(original);
+    auto ours = our_verdict(original);
+    ASSERT_TRUE(theirs);
+    ASSERT_TRUE(ours);
+    EXPECT_EQ(EVP_PKEY_eq(ours.get(), theirs.get()), 1);
+
+    std::mt19937 rng(seed);
+    int accepted = 0, refused = 0;
+    for (int round = 0; round < 1500; ++round) {
+        auto der = original;
+        switch (rng() % 8) {
+            case 0:  // cut short
+                der.resize(rng() % der.size());
+                break;
+            case 1:  // followed by stray bytes
+                for (auto extra = 1 + rng() % 3; extra > 0; --extra)
+                    der.push_back(static_cast<unsigned char>(rng()));
+                break;
+            default:  // one to three bits flipped anywhere: tags, lengths, names, key, signature
+                for (auto f = 1 + rng() % 3; f > 0; --f)
+                    der[rng() % der.size()] ^= static_cast<unsigned char>(1u << (rng() % 8));
+        }
+        auto a = openssl_verdict(der);
+        auto b = our_verdict(der);
+        ASSERT_EQ(static_cast<bool>(a), static_cast<bool>(b))
+            << "round " << round << ": OpenSSL " << (a ? "accepts" : "refuses") << ", parse_csr "
+            << (b ? "accepts" : "refuses");
+        if (a) {
+            EXPECT_EQ(EVP_PKEY_eq(a.get(), b.get()), 1) << "round " << round;
+            ++accepted;
+        } else {
+            ++refused;
+        }
+    }
+    EXPECT_GT(refused, 1000);  // the corruption reached the checks
+}
+
+TEST(CsrParseTest, Rsa2048RequestsGetOpenSslsVerdict) {
+    auto k = generate("RSA", "rsa_keygen_bits", "2048");
+    expect_same_verdicts(k.get(), 1);
+}
+
+TEST(CsrParseTest, P256RequestsGetOpenSslsVerdict) {
+    auto k = generate("EC", "ec_paramgen_curve", "P-256");
+    expect_same_verdicts(k.get(), 2);
+}
+
+TEST(CsrParseTest, P384CompressedPointRequestsGetOpenSslsVerdict) {
+    auto k = generate("EC", "ec_paramgen_curve", "P-384");
+    ASSERT_TRUE(k);
+    ASSERT_EQ(EVP_PKEY_set_utf8_string_param(k.get(), "point-format", "compressed"), 1);
+    expect_same_verdicts(k.get(), 3);
+}
+
+TEST(CsrParseTest, Ed25519RequestsGetOpenSslsVerdict) {
+    auto k = generate("ED25519");
+    expect_same_verdicts(k.get(), 4);
+}
+
+}  // namespace
+}  // namespace ts::signer
