@@ -144,9 +144,7 @@ std::string certificate_summary(X509* cert) {
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
     X509_print_ex(bio.get(), cert, XN_FLAG_ONELINE,
                   X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_SIGNAME | X509_FLAG_NO_PUBKEY);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
+    return bio_text(bio.get());
 }
 
 // Output copies (the database already holds each certificate durably): a regular file is

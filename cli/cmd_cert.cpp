@@ -88,17 +88,13 @@ std::vector<unsigned char> cert_spki_der(X509* cert) {
 std::string name_text(const X509_NAME* name) {
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
     if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return "?";
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
+    return bio_text(bio.get());
 }
 
 std::string time_text(const ASN1_TIME* t) {
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
     if (!bio || !ASN1_TIME_print(bio.get(), t)) return "?";
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
+    return bio_text(bio.get());
 }
 
 std::string serial_text(X509* cert) {
@@ -129,9 +125,7 @@ std::string pem_text(X509* cert) {
     if (!bio || !PEM_write_bio_X509(bio.get(), cert)) {
         throw signer::OpenSslError("cannot PEM-encode the certificate");
     }
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
+    return bio_text(bio.get());
 }
 
 void run_cert_import(const CertImportOptions& o, const GlobalOptions& g) {

@@ -2,20 +2,21 @@
 // unique_ptr for OpenSSL objects: one stateless deleter per type (as tink's SslUniquePtr).
 #pragma once
 
-#include <memory>
-#include <vector>
-
 #include <openssl/bio.h>
 #include <openssl/bn.h>
-#include <openssl/crypto.h>
 #include <openssl/conf.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
-#include <openssl/ec.h>
-#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace ts {
 
@@ -65,6 +66,13 @@ TS_OSSL_DELETER(char, OPENSSL_free_char);
 
 template <class T>
 using OsslPtr = std::unique_ptr<T, OsslDeleter<T>>;
+
+/// What was written into a memory BIO, as a string.
+inline std::string bio_text(BIO* bio) {
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string();
+}
 
 /// The DER encoding of `obj` through an OpenSSL i2d function (size query, then encode). Empty
 /// when OpenSSL cannot encode it: callers turn that into their own error.

@@ -53,7 +53,8 @@ std::vector<unsigned char> unwrap_point(std::vector<unsigned char> v, std::size_
         } else {
             return v;
         }
-        if (hdr + len == v.size()) return std::vector<unsigned char>(v.begin() + static_cast<long>(hdr), v.end());
+        if (hdr + len == v.size())
+            return std::vector<unsigned char>(v.begin() + static_cast<long>(hdr), v.end());
     }
     return v;
 }
@@ -76,10 +77,14 @@ std::vector<unsigned char> bn_bytes(const BIGNUM* bn) {
 
 const char* key_kind_name(KeyKind k) {
     switch (k) {
-        case KeyKind::Rsa: return "RSA";
-        case KeyKind::Ec: return "EC";
-        case KeyKind::Ed25519: return "ED25519";
-        case KeyKind::Ed448: return "ED448";
+        case KeyKind::Rsa:
+            return "RSA";
+        case KeyKind::Ec:
+            return "EC";
+        case KeyKind::Ed25519:
+            return "ED25519";
+        case KeyKind::Ed448:
+            return "ED448";
     }
     return "?";
 }
@@ -91,15 +96,19 @@ std::size_t PublicKey::bits() const {
             while (i < modulus.size() && modulus[i] == 0) ++i;
             if (i == modulus.size()) return 0;
             std::size_t b = (modulus.size() - i) * 8;
-            for (unsigned char top = modulus[i]; !(top & 0x80); top = static_cast<unsigned char>(top << 1)) --b;
+            for (unsigned char top = modulus[i]; !(top & 0x80);
+                 top = static_cast<unsigned char>(top << 1))
+                --b;
             return b;
         }
         case KeyKind::Ec: {
             const Curve* c = curve_by_group(group);
             return c ? c->bits : 0;
         }
-        case KeyKind::Ed25519: return 253;  // as EVP_PKEY_get_bits reports
-        case KeyKind::Ed448: return 456;
+        case KeyKind::Ed25519:
+            return 253;  // as EVP_PKEY_get_bits reports
+        case KeyKind::Ed448:
+            return 456;
     }
     return 0;
 }
@@ -123,19 +132,26 @@ std::string curve_from_params(std::span<const unsigned char> der) {
         throw UnsupportedError("unknown curve name '" + name + "' in CKA_EC_PARAMS");
     }
     if (der[0] != 0x06) {
-        throw UnsupportedError("the key has explicit EC parameters; only named curves are supported");
+        throw UnsupportedError(
+            "the key has explicit EC parameters; only named curves are supported");
     }
     const unsigned char* p = der.data();
     OsslPtr<ASN1_OBJECT> obj(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(der.size())));
     if (!obj) throw UnsupportedError("malformed CKA_EC_PARAMS");
     int nid = OBJ_obj2nid(obj.get());
     switch (nid) {
-        case NID_X9_62_prime256v1: return "prime256v1";
-        case NID_secp384r1: return "secp384r1";
-        case NID_secp521r1: return "secp521r1";
-        case NID_ED25519: return "ED25519";
-        case NID_ED448: return "ED448";
-        default: break;
+        case NID_X9_62_prime256v1:
+            return "prime256v1";
+        case NID_secp384r1:
+            return "secp384r1";
+        case NID_secp521r1:
+            return "secp521r1";
+        case NID_ED25519:
+            return "ED25519";
+        case NID_ED448:
+            return "ED448";
+        default:
+            break;
     }
     char txt[80];
     OBJ_obj2txt(txt, sizeof txt, obj.get(), 1);
@@ -146,9 +162,8 @@ std::string curve_from_params(std::span<const unsigned char> der) {
 PublicKey read_public_key(Session& s, CK_OBJECT_HANDLE obj) {
     // Everything a key of any supported type may have, in one round trip; what the object does
     // not have comes back empty.
-    static constexpr CK_ATTRIBUTE_TYPE kRead[] = {CKA_CLASS,           CKA_KEY_TYPE,
-                                                  CKA_MODULUS,         CKA_PUBLIC_EXPONENT,
-                                                  CKA_EC_PARAMS,       CKA_EC_POINT};
+    static constexpr CK_ATTRIBUTE_TYPE kRead[] = {CKA_CLASS,           CKA_KEY_TYPE,  CKA_MODULUS,
+                                                  CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS, CKA_EC_POINT};
     auto v = get_attributes(s, obj, kRead);
     CK_OBJECT_CLASS cls = as_ulong(v[0]).value_or(CKO_VENDOR_DEFINED);
     if (cls == CKO_CERTIFICATE) {
@@ -230,8 +245,8 @@ OsslPtr<EVP_PKEY> to_evp_pkey(const PublicKey& key, OSSL_LIB_CTX* libctx, const 
     } else {
         if (!OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME,
                                              key.group.c_str(), 0) ||
-            !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY,
-                                              key.point.data(), key.point.size())) {
+            !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, key.point.data(),
+                                              key.point.size())) {
             ossl_fail("cannot build the EC public key");
         }
     }
@@ -317,9 +332,7 @@ std::string spki_pem(const PublicKey& key) {
     auto pkey = to_evp_pkey(key);
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
     if (!PEM_write_bio_PUBKEY(bio.get(), pkey.get())) ossl_fail("cannot encode the public key");
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(len));
+    return bio_text(bio.get());
 }
 
 }  // namespace ts::hsm

@@ -106,9 +106,7 @@ std::string crl_pem(X509_CRL* crl) {
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
     if (!bio || !PEM_write_bio_X509_CRL(bio.get(), crl))
         throw OpenSslError("PEM_write_bio_X509_CRL");
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
+    return bio_text(bio.get());
 }
 
 OsslPtr<X509_CRL> generate_crl(LibCtx& ctx, const Conf& conf, const CaConfig& cfg, X509* ca,

@@ -25,12 +25,6 @@ namespace ts::signer {
 
 namespace {
 
-std::string bio_text(BIO* bio) {
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string();
-}
-
 std::string asn1_time_string(const ASN1_TIME* t) {
     return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(t)),
                        static_cast<std::size_t>(ASN1_STRING_length(t)));

@@ -116,20 +116,27 @@ void append_indented(std::string& out, const std::string& text, int indent) {
     }
 }
 
-// print_labeled_buf of OpenSSL's key-to-text encoder: "label\n", then 15 bytes a line,
-// "    xx:xx:...:" with no colon after the last byte.
-void labeled_bytes(std::string& out, const char* label, const unsigned char* p, std::size_t n) {
-    out += label;
-    out += '\n';
+// `n` bytes as "xx:xx:…", `per_line` a line, each line after `indent`, no colon after the last
+// byte, and a newline at the end: the layout of both print_labeled_buf (OpenSSL's key-to-text
+// encoder: 15 a line, 4 spaces) and X509_signature_dump (18 a line, 8 spaces).
+void hex_lines(std::string& out, const unsigned char* p, std::size_t n, std::size_t per_line,
+               const char* indent) {
     for (std::size_t i = 0; i < n; ++i) {
-        if (i % 15 == 0) {
+        if (i % per_line == 0) {
             if (i > 0) out += '\n';
-            out += "    ";
+            out += indent;
         }
         append_hex_byte(out, p[i]);
         if (i + 1 != n) out += ':';
     }
     out += '\n';
+}
+
+// print_labeled_buf: "label\n", then the bytes.
+void labeled_bytes(std::string& out, const char* label, const unsigned char* p, std::size_t n) {
+    out += label;
+    out += '\n';
+    hex_lines(out, p, n, 15, "    ");
 }
 
 // print_labeled_bignum of the same encoder, for a positive number: one word or less as
@@ -242,9 +249,7 @@ bool append_public_key_text(std::string& out, const X509_PUBKEY* spki, const EVP
     }
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
     if (!bio || EVP_PKEY_print_public(bio.get(), key, indent, nullptr) != 1) return false;
-    char* data = nullptr;
-    long got = BIO_get_mem_data(bio.get(), &data);
-    if (got > 0) out.append(data, static_cast<std::size_t>(got));
+    out += bio_text(bio.get());
     return true;
 }
 
@@ -260,26 +265,15 @@ bool append_signature_text(std::string& out, const X509_ALGOR* alg, const ASN1_B
     if (name.empty()) {
         OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
         if (!bio || X509_signature_print(bio.get(), alg, sig) != 1) return false;
-        char* data = nullptr;
-        long got = BIO_get_mem_data(bio.get(), &data);
-        if (got > 0) out.append(data, static_cast<std::size_t>(got));
+        out += bio_text(bio.get());
         return true;
     }
     // X509_signature_print and X509_signature_dump: 18 bytes a line, indented by 8.
     out += "    Signature Algorithm: ";
     out += name;
     out += "\n    Signature Value:\n";
-    const unsigned char* s = ASN1_STRING_get0_data(sig);
-    const int n = ASN1_STRING_length(sig);
-    for (int i = 0; i < n; ++i) {
-        if (i % 18 == 0) {
-            if (i > 0) out += '\n';
-            out += "        ";
-        }
-        append_hex_byte(out, s[i]);
-        if (i + 1 != n) out += ':';
-    }
-    out += '\n';
+    hex_lines(out, ASN1_STRING_get0_data(sig), static_cast<std::size_t>(ASN1_STRING_length(sig)),
+              18, "        ");
     return true;
 }
 
