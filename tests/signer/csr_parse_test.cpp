@@ -15,19 +15,10 @@
 #include "hsm/ossl.hpp"
 #include "signer/csr.hpp"
 #include "signer/error.hpp"
+#include "test_keys.hpp"
 
 namespace ts::signer {
 namespace {
-
-OsslPtr<EVP_PKEY> generate(const char* alg, const char* param = nullptr,
-                           const char* value = nullptr) {
-    OsslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, alg, nullptr));
-    EVP_PKEY* k = nullptr;
-    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1) return nullptr;
-    if (param != nullptr && EVP_PKEY_CTX_ctrl_str(ctx.get(), param, value) != 1) return nullptr;
-    if (EVP_PKEY_generate(ctx.get(), &k) != 1) return nullptr;
-    return OsslPtr<EVP_PKEY>(k);
-}
 
 std::vector<unsigned char> request_der(EVP_PKEY* key) {
     OsslPtr<X509_REQ> req(X509_REQ_new());
@@ -120,24 +111,24 @@ void expect_same_verdicts(EVP_PKEY* key, unsigned seed) {
 }
 
 TEST(CsrParseTest, Rsa2048RequestsGetOpenSslsVerdict) {
-    auto k = generate("RSA", "rsa_keygen_bits", "2048");
+    auto k = generate_key("RSA", "rsa_keygen_bits", "2048");
     expect_same_verdicts(k.get(), 1);
 }
 
 TEST(CsrParseTest, P256RequestsGetOpenSslsVerdict) {
-    auto k = generate("EC", "ec_paramgen_curve", "P-256");
+    auto k = generate_key("EC", "ec_paramgen_curve", "P-256");
     expect_same_verdicts(k.get(), 2);
 }
 
 TEST(CsrParseTest, P384CompressedPointRequestsGetOpenSslsVerdict) {
-    auto k = generate("EC", "ec_paramgen_curve", "P-384");
+    auto k = generate_key("EC", "ec_paramgen_curve", "P-384");
     ASSERT_TRUE(k);
     ASSERT_EQ(EVP_PKEY_set_utf8_string_param(k.get(), "point-format", "compressed"), 1);
     expect_same_verdicts(k.get(), 3);
 }
 
 TEST(CsrParseTest, Ed25519RequestsGetOpenSslsVerdict) {
-    auto k = generate("ED25519");
+    auto k = generate_key("ED25519");
     expect_same_verdicts(k.get(), 4);
 }
 

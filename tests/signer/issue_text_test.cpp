@@ -16,19 +16,10 @@
 #include "hsm/ossl.hpp"
 #include "signer/issue.hpp"
 #include "signer/spki.hpp"
+#include "test_keys.hpp"
 
 namespace ts::signer {
 namespace {
-
-OsslPtr<EVP_PKEY> key_of(const char* alg, const char* param = nullptr,
-                         const char* value = nullptr) {
-    OsslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, alg, nullptr));
-    EVP_PKEY* k = nullptr;
-    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1) return nullptr;
-    if (param != nullptr && EVP_PKEY_CTX_ctrl_str(ctx.get(), param, value) != 1) return nullptr;
-    if (EVP_PKEY_generate(ctx.get(), &k) != 1) return nullptr;
-    return OsslPtr<EVP_PKEY>(k);
-}
 
 std::string print(X509* x) {
     OsslPtr<BIO> b(BIO_new(BIO_s_mem()));
@@ -115,16 +106,16 @@ struct Keys {
         all.emplace_back("RSA-2048", rsa_key("2048"));
         all.emplace_back("RSA-3072 e=3", rsa_key("3072", "3"));
         all.emplace_back("RSA-2049 e=2^64+1", rsa_key("2049", "18446744073709551617"));
-        all.emplace_back("P-256", key_of("EC", "ec_paramgen_curve", "P-256"));
-        all.emplace_back("P-384", key_of("EC", "ec_paramgen_curve", "P-384"));
-        all.emplace_back("P-521", key_of("EC", "ec_paramgen_curve", "P-521"));
+        all.emplace_back("P-256", generate_key("EC", "ec_paramgen_curve", "P-256"));
+        all.emplace_back("P-384", generate_key("EC", "ec_paramgen_curve", "P-384"));
+        all.emplace_back("P-521", generate_key("EC", "ec_paramgen_curve", "P-521"));
         all.emplace_back("secp256k1 (no NIST name)",
-                         key_of("EC", "ec_paramgen_curve", "secp256k1"));
+                         generate_key("EC", "ec_paramgen_curve", "secp256k1"));
         all.emplace_back("P-256 compressed point",
-                         compressed(key_of("EC", "ec_paramgen_curve", "P-256")));
-        all.emplace_back("Ed25519", key_of("ED25519"));
-        all.emplace_back("Ed448", key_of("ED448"));
-        all.emplace_back("RSA-PSS", key_of("RSA-PSS", "rsa_keygen_bits", "2048"));
+                         compressed(generate_key("EC", "ec_paramgen_curve", "P-256")));
+        all.emplace_back("Ed25519", generate_key("ED25519"));
+        all.emplace_back("Ed448", generate_key("ED448"));
+        all.emplace_back("RSA-PSS", generate_key("RSA-PSS", "rsa_keygen_bits", "2048"));
     }
 };
 
@@ -134,7 +125,7 @@ const Keys& keys() {
 }
 
 TEST(NewcertsTextTest, EverySubjectKeyPrintsAsX509PrintDoes) {
-    auto ca = key_of("EC", "ec_paramgen_curve", "P-256");
+    auto ca = generate_key("EC", "ec_paramgen_curve", "P-256");
     for (const auto& [name, key] : keys().all) {
         SCOPED_TRACE("subject key " + name);
         expect_same_text_as_x509_print(key.get(), ca.get());
@@ -142,7 +133,7 @@ TEST(NewcertsTextTest, EverySubjectKeyPrintsAsX509PrintDoes) {
 }
 
 TEST(NewcertsTextTest, EverySignatureAlgorithmPrintsAsX509PrintDoes) {
-    auto subject = key_of("EC", "ec_paramgen_curve", "P-256");
+    auto subject = generate_key("EC", "ec_paramgen_curve", "P-256");
     for (const auto& [name, key] : keys().all) {
         SCOPED_TRACE("CA key " + name);
         expect_same_text_as_x509_print(subject.get(), key.get());
