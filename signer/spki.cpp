@@ -75,7 +75,9 @@ OsslPtr<EVP_PKEY> decode_plain_key(const X509_PUBKEY* spki, OSSL_LIB_CTX* libctx
             return rsa_from_bytes(libctx, bytes, len);
         case NID_X9_62_id_ecPublicKey: {
             if (ptype != V_ASN1_OBJECT) return nullptr;  // explicit parameters: the decoders
-            const char* curve = OBJ_nid2sn(OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(pval)));
+            // A key on the SM2 curve is an "SM2" key to OpenSSL, not "EC": the decoders.
+            const int curve_nid = OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(pval));
+            const char* curve = curve_nid == NID_sm2 ? nullptr : OBJ_nid2sn(curve_nid);
             if (curve == nullptr) return nullptr;
             OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
                                                                     const_cast<char*>(curve), 0),
