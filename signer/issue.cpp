@@ -113,26 +113,22 @@ std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key) {
             X509_FLAG_NO_SUBJECT | X509_FLAG_NO_PUBKEY | X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_AUX;
         const X509_PUBKEY* spki = X509_get_X509_PUBKEY(cert);
         ASN1_OBJECT* alg = nullptr;
-        std::string alg_name;
-        std::string key_text;
-        ok = X509_PUBKEY_get0_param(&alg, nullptr, nullptr, nullptr, spki) == 1 &&
-             !(alg_name = object_text(alg)).empty() &&
-             append_public_key_text(key_text, spki, subject_key, 16);
-        if (ok) {
-            key_text.insert(0, std::string("        Subject Public Key Info:\n") +
-                                   "            Public Key Algorithm: " + alg_name + "\n");
-        }
+        X509_PUBKEY_get0_param(&alg, nullptr, nullptr, nullptr, spki);
+        const std::string alg_name = object_text(alg);
+        std::string key_text =
+            "        Subject Public Key Info:\n            Public Key Algorithm: " + alg_name +
+            "\n";
         const ASN1_BIT_STRING* sig = nullptr;
         const X509_ALGOR* sig_alg = nullptr;
         X509_get0_signature(&sig, &sig_alg, cert);
         std::string sig_text;
-        ok = ok && append_signature_text(sig_text, sig_alg, sig) &&
-             X509_print_ex(b, cert, XN_FLAG_COMPAT, kUpToSubject) == 1 &&
-             BIO_write(b, key_text.data(), static_cast<int>(key_text.size())) ==
-                 static_cast<int>(key_text.size()) &&
-             X509_print_ex(b, cert, XN_FLAG_COMPAT, kAfterKey) == 1 &&
-             BIO_write(b, sig_text.data(), static_cast<int>(sig_text.size())) ==
-                 static_cast<int>(sig_text.size());
+        auto write = [b](const std::string& t) {
+            return BIO_write(b, t.data(), static_cast<int>(t.size())) == static_cast<int>(t.size());
+        };
+        ok = !alg_name.empty() && append_public_key_text(key_text, spki, subject_key, 16) &&
+             append_signature_text(sig_text, sig_alg, sig) &&
+             X509_print_ex(b, cert, XN_FLAG_COMPAT, kUpToSubject) == 1 && write(key_text) &&
+             X509_print_ex(b, cert, XN_FLAG_COMPAT, kAfterKey) == 1 && write(sig_text);
     }
     if (!ok || !PEM_write_bio_X509(b, cert)) throw OpenSslError("writing the certificate text");
     return bio_text(b);
