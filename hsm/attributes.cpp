@@ -11,12 +11,12 @@ namespace ts::hsm {
 
 namespace {
 AttributeTemplate& push(AttributeTemplate& t, std::deque<std::vector<unsigned char>>& values,
-                        std::vector<CK_ATTRIBUTE>& attrs, CK_ATTRIBUTE_TYPE type,
-                        const void* p, std::size_t n) {
+                        std::vector<CK_ATTRIBUTE>& attrs, CK_ATTRIBUTE_TYPE type, const void* p,
+                        std::size_t n) {
     auto* bytes = static_cast<const unsigned char*>(p);
     values.emplace_back(bytes, bytes + n);
-    attrs.push_back({type, values.back().empty() ? nullptr : values.back().data(),
-                     static_cast<CK_ULONG>(n)});
+    attrs.push_back(
+        {type, values.back().empty() ? nullptr : values.back().data(), static_cast<CK_ULONG>(n)});
     return t;
 }
 }  // namespace
@@ -71,8 +71,8 @@ std::vector<std::optional<std::vector<unsigned char>>> get_attributes(
     for (std::size_t i = 0; i < types.size(); ++i) {
         if (sizes[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
         out[i].emplace(sizes[i].ulValueLen);
-        values.push_back({types[i], out[i]->empty() ? nullptr : out[i]->data(),
-                          sizes[i].ulValueLen});
+        values.push_back(
+            {types[i], out[i]->empty() ? nullptr : out[i]->data(), sizes[i].ulValueLen});
         index.push_back(i);
     }
     if (values.empty()) return out;

@@ -17,7 +17,7 @@ class Session;
 
 /// A CK_ATTRIBUTE array whose values live at stable addresses owned by the template.
 class AttributeTemplate {
-public:
+  public:
     AttributeTemplate& add_bool(CK_ATTRIBUTE_TYPE type, bool value);
     AttributeTemplate& add_ulong(CK_ATTRIBUTE_TYPE type, CK_ULONG value);
     AttributeTemplate& add_bytes(CK_ATTRIBUTE_TYPE type, std::span<const unsigned char> value);
@@ -25,7 +25,7 @@ public:
     CK_ATTRIBUTE* data() noexcept { return m_attrs.data(); }
     CK_ULONG count() const noexcept { return static_cast<CK_ULONG>(m_attrs.size()); }
 
-private:
+  private:
     std::deque<std::vector<unsigned char>> m_values;  // deque: push_back keeps addresses
     std::vector<CK_ATTRIBUTE> m_attrs;
 };

@@ -34,13 +34,14 @@ ObjectInfo import_certificate(Session& s, std::span<const unsigned char> der,
         if (!by_label && id.empty()) continue;
         ObjectQuery q;
         q.cls = CKO_CERTIFICATE;
-        if (by_label) q.label = label;
-        else q.id = std::vector<unsigned char>(id.begin(), id.end());
+        if (by_label)
+            q.label = label;
+        else
+            q.id = std::vector<unsigned char>(id.begin(), id.end());
         if (!find_objects(s, q).empty()) {
-            throw SelectionError("a certificate with " +
-                                 (by_label ? "label '" + label + "'" : "id " + to_hex(id)) +
-                                 " is already on " + s.token().what() +
-                                 "; tokensign does not overwrite it");
+            throw SelectionError(
+                "a certificate with " + (by_label ? "label '" + label + "'" : "id " + to_hex(id)) +
+                " is already on " + s.token().what() + "; tokensign does not overwrite it");
         }
     }
     auto subject = der_of(X509_get_subject_name(x.get()), i2d_X509_NAME);

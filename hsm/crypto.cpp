@@ -44,12 +44,18 @@ Out two_call(Call&& call, std::size_t hint, const char* fn, const std::string& c
 
 std::string mgf_name(CK_RSA_PKCS_MGF_TYPE mgf) {
     switch (mgf) {
-        case CKG_MGF1_SHA1: return "MGF1 SHA-1";
-        case CKG_MGF1_SHA224: return "MGF1 SHA-224";
-        case CKG_MGF1_SHA256: return "MGF1 SHA-256";
-        case CKG_MGF1_SHA384: return "MGF1 SHA-384";
-        case CKG_MGF1_SHA512: return "MGF1 SHA-512";
-        default: return "MGF " + std::to_string(mgf);
+        case CKG_MGF1_SHA1:
+            return "MGF1 SHA-1";
+        case CKG_MGF1_SHA224:
+            return "MGF1 SHA-224";
+        case CKG_MGF1_SHA256:
+            return "MGF1 SHA-256";
+        case CKG_MGF1_SHA384:
+            return "MGF1 SHA-384";
+        case CKG_MGF1_SHA512:
+            return "MGF1 SHA-512";
+        default:
+            return "MGF " + std::to_string(mgf);
     }
 }
 
@@ -76,13 +82,13 @@ std::string describe(const CK_MECHANISM& m) {
 // rejects them (rather than the key or the session), what to do.
 [[noreturn]] void init_failed(CK_RV rv, const char* fn, const char* doing, const CK_MECHANISM& m,
                               Session& s) {
-    std::string ctx = std::string(doing) + " with " + describe(m) + " and a key on " +
-                      s.token().what();
-    if (rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID ||
-        rv == CKR_ARGUMENTS_BAD)
-        ctx += "; the token does not accept this mechanism or these parameters: check what it "
-               "supports (`tokensign token mechanisms`, its documentation); many tokens do OAEP "
-               "with SHA-1 only, and PSS only with the same hash and MGF1 digest";
+    std::string ctx =
+        std::string(doing) + " with " + describe(m) + " and a key on " + s.token().what();
+    if (rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_ARGUMENTS_BAD)
+        ctx +=
+            "; the token does not accept this mechanism or these parameters: check what it "
+            "supports (`tokensign token mechanisms`, its documentation); many tokens do OAEP "
+            "with SHA-1 only, and PSS only with the same hash and MGF1 digest";
     throw_rv(rv, fn, ctx);
 }
 
@@ -135,13 +141,13 @@ SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsign
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ATTRIBUTE tmpl[] = {
-        {CKA_CLASS, &cls, sizeof cls},           {CKA_KEY_TYPE, &kt, sizeof kt},
-        {CKA_TOKEN, &no, sizeof no},             {CKA_SENSITIVE, &no, sizeof no},
-        {CKA_EXTRACTABLE, &yes, sizeof yes},     {CKA_VALUE_LEN, &secret_len, sizeof secret_len},
+        {CKA_CLASS, &cls, sizeof cls},       {CKA_KEY_TYPE, &kt, sizeof kt},
+        {CKA_TOKEN, &no, sizeof no},         {CKA_SENSITIVE, &no, sizeof no},
+        {CKA_EXTRACTABLE, &yes, sizeof yes}, {CKA_VALUE_LEN, &secret_len, sizeof secret_len},
     };
     CK_OBJECT_HANDLE derived = CK_INVALID_HANDLE;
-    check_rv(s.fn()->C_DeriveKey(s.handle(), &mech, key.handle, tmpl,
-                                 sizeof tmpl / sizeof tmpl[0], &derived),
+    check_rv(s.fn()->C_DeriveKey(s.handle(), &mech, key.handle, tmpl, sizeof tmpl / sizeof tmpl[0],
+                                 &derived),
              "C_DeriveKey", "ECDH with a key on " + s.token().what());
     SecureBytes out;
     try {

@@ -12,7 +12,7 @@ namespace {
 
 /// C_FindObjectsInit ... C_FindObjectsFinal, Final guaranteed even when C_FindObjects throws.
 class ObjectFinder {
-public:
+  public:
     ObjectFinder(Session& s, AttributeTemplate& t) : m_s(s) {
         check_rv(s.fn()->C_FindObjectsInit(s.handle(), t.data(), t.count()), "C_FindObjectsInit",
                  "searching " + s.token().what());
@@ -33,7 +33,7 @@ public:
         }
     }
 
-private:
+  private:
     Session& m_s;
 };
 
@@ -56,7 +56,8 @@ ObjectQuery ObjectQuery::from_uri(const Uri& uri) {
 
 std::string ObjectInfo::describe() const {
     std::string out = class_name(cls);
-    if (cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY) out += " (" + key_type_name(key_type) + ")";
+    if (cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY)
+        out += " (" + key_type_name(key_type) + ")";
     out += " '" + label + "'";
     if (!id.empty()) out += " id " + to_hex(id);
     return out;
@@ -94,9 +95,8 @@ ObjectInfo find_one(Session& s, const ObjectQuery& q) {
     auto found = find_objects(s, q);
     if (found.size() == 1) return found.front();
     if (found.empty()) {
-        std::string hint = s.token().logged_in()
-                               ? ""
-                               : " (private objects are visible only after login)";
+        std::string hint =
+            s.token().logged_in() ? "" : " (private objects are visible only after login)";
         throw SelectionError("no " + describe_query(q) + " on " + s.token().what() + hint);
     }
     std::string list;
@@ -108,23 +108,35 @@ ObjectInfo find_one(Session& s, const ObjectQuery& q) {
 
 std::string class_name(CK_OBJECT_CLASS c) {
     switch (c) {
-        case CKO_PRIVATE_KEY: return "private key";
-        case CKO_PUBLIC_KEY: return "public key";
-        case CKO_CERTIFICATE: return "certificate";
-        case CKO_SECRET_KEY: return "secret key";
-        case CKO_DATA: return "data object";
-        default: return "object";
+        case CKO_PRIVATE_KEY:
+            return "private key";
+        case CKO_PUBLIC_KEY:
+            return "public key";
+        case CKO_CERTIFICATE:
+            return "certificate";
+        case CKO_SECRET_KEY:
+            return "secret key";
+        case CKO_DATA:
+            return "data object";
+        default:
+            return "object";
     }
 }
 
 std::string key_type_name(CK_KEY_TYPE k) {
     switch (k) {
-        case CKK_RSA: return "RSA";
-        case CKK_EC: return "EC";
-        case CKK_EC_EDWARDS: return "EdDSA";
-        case CKK_DSA: return "DSA";
-        case CKK_AES: return "AES";
-        default: return "key type " + std::to_string(k);
+        case CKK_RSA:
+            return "RSA";
+        case CKK_EC:
+            return "EC";
+        case CKK_EC_EDWARDS:
+            return "EdDSA";
+        case CKK_DSA:
+            return "DSA";
+        case CKK_AES:
+            return "AES";
+        default:
+            return "key type " + std::to_string(k);
     }
 }
 

@@ -73,8 +73,8 @@ TokenInfo select_token(const std::vector<std::shared_ptr<Module>>& modules, cons
             throw SelectionError("no token matches " + uri.to_string() +
                                  ": no token is present in the PKCS#11 module(s) searched");
         }
-        throw SelectionError("no token matches " + uri.to_string() + "; tokens present:" +
-                             list_candidates(all));
+        throw SelectionError("no token matches " + uri.to_string() +
+                             "; tokens present:" + list_candidates(all));
     }
     throw SelectionError(std::to_string(matches.size()) + " tokens match " + uri.to_string() +
                          "; name one (token=, serial=) of:" + list_candidates(matches));
@@ -187,9 +187,8 @@ Session Token::acquire() {
             lock.unlock();
             throw_rv(rv, "C_OpenSession", context);
         }
-        m_session_returned.wait_until(lock, deadline, [&] {
-            return !m_idle.empty() || m_returned != returned;
-        });
+        m_session_returned.wait_until(lock, deadline,
+                                      [&] { return !m_idle.empty() || m_returned != returned; });
     }
 }
 
@@ -266,9 +265,10 @@ void Token::login(const PinSources& sources) {
         throw_rv(CKR_PIN_LOCKED, "C_Login", "logging in to " + what() + " (not attempted)");
     }
     if ((ti.flags & CKF_USER_PIN_FINAL_TRY) && !sources.allow_final_try) {
-        throw PinError(what() + " allows only one more PIN try before it locks; tokensign will "
-                                "not spend it unasked. Check the PIN, then retry with "
-                                "--allow-final-pin-try");
+        throw PinError(what() +
+                       " allows only one more PIN try before it locks; tokensign will "
+                       "not spend it unasked. Check the PIN, then retry with "
+                       "--allow-final-pin-try");
     }
 
     CK_RV rv;

@@ -46,7 +46,7 @@ std::vector<std::string> token_flag_names(CK_FLAGS flags);
 /// An open token: a thread-safe pool of R/W sessions and the process's login state.
 /// Obtain one with Token::open(); it is shared by everything that uses the token in-process.
 class Token : public std::enable_shared_from_this<Token> {
-public:
+  public:
     /// Returns the process-wide Token for (module, slot), creating it if needed.
     static std::shared_ptr<Token> open(const TokenInfo& info, std::size_t max_idle_sessions = 8);
 
@@ -83,7 +83,7 @@ public:
     /// "token 'root-ca'"
     std::string what() const;
 
-private:
+  private:
     explicit Token(TokenInfo info, std::size_t max_idle);
     friend class Session;
     void release(CK_SESSION_HANDLE h, unsigned long generation) noexcept;
@@ -95,8 +95,8 @@ private:
     std::size_t m_max_idle;
     mutable std::mutex m_mutex;
     std::vector<CK_SESSION_HANDLE> m_idle;
-    std::size_t m_leased = 0;            // sessions handed out and not yet back
-    unsigned long m_returned = 0;        // counts returns, to wake waiters in acquire()
+    std::size_t m_leased = 0;      // sessions handed out and not yet back
+    unsigned long m_returned = 0;  // counts returns, to wake waiters in acquire()
     std::condition_variable m_session_returned;
     CK_SESSION_HANDLE m_anchor = CK_INVALID_HANDLE;  // keeps the login alive
     bool m_logged_in = false;
@@ -107,7 +107,7 @@ private:
 /// A session leased from a Token. Move-only; returns to the pool on destruction. A session on
 /// which an operation failed half-way should be discarded with invalidate().
 class Session {
-public:
+  public:
     Session(Session&& other) noexcept;
     Session& operator=(Session&& other) noexcept;
     Session(const Session&) = delete;
@@ -120,7 +120,7 @@ public:
     /// Closes the session instead of returning it to the pool.
     void invalidate() noexcept;
 
-private:
+  private:
     friend class Token;
     Session(std::shared_ptr<Token> token, CK_SESSION_HANDLE h, unsigned long generation);
     std::shared_ptr<Token> m_token;

@@ -34,9 +34,9 @@ struct TokenRef {
 
     /// The key's handle for session `s`: from the key's second use on, a session-object copy
     /// of the key owned by `s` when the token allows one (SoftHSM2 signs much faster with it;
-    /// one per session, so sessions do not contend for one object), else the token object. Object handles are per
-    /// application: after fork() the child re-initialises the module, so the key is found
-    /// again (by class, id and label) once per fork generation.
+    /// one per session, so sessions do not contend for one object), else the token object. Object
+    /// handles are per application: after fork() the child re-initialises the module, so the key is
+    /// found again (by class, id and label) once per fork generation.
     hsm::KeyHandle handle_for(hsm::Session& s) const;
     /// Forgets the copy `s` uses (after the token said its handle is invalid).
     void forget_copy(hsm::Session& s) const;

@@ -172,10 +172,10 @@ std::string check_digest(const std::string& md_in, const std::string& where, con
     if (key != nullptr && (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")))
         return "";  // EdDSA hashes inside the signature scheme; default_md does not apply
     // What to set: the option on the command line, default_md in a configuration.
-    const std::string fix = where.rfind("--", 0) == 0
-                                ? "use " + where.substr(0, where.find(' ')) +
-                                      " sha256 (or sha384/sha512)"
-                                : "set default_md = sha256 (or sha384/sha512)";
+    const std::string fix =
+        where.rfind("--", 0) == 0
+            ? "use " + where.substr(0, where.find(' ')) + " sha256 (or sha384/sha512)"
+            : "set default_md = sha256 (or sha384/sha512)";
     std::string md = md_in;
     if (md.empty()) throw InputError(where + " is not set: " + fix);
     if (lower(md) == "default") {

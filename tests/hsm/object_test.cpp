@@ -150,8 +150,8 @@ TEST_F(AttributeBatchTest, SensitiveAndMissingAttributesComeBackEmptyAndTheRestI
     auto s = session();
     auto k = hsm::generate_key_pair(s, hsm::KeySpec::parse("rsa:2048"), "batch-rsa",
                                     std::vector<unsigned char>{0x42, 0x43});
-    const CK_ATTRIBUTE_TYPE types[] = {CKA_CLASS, CKA_PRIVATE_EXPONENT, CKA_EC_PARAMS,
-                                       CKA_LABEL, CKA_ID,               CKA_MODULUS};
+    const CK_ATTRIBUTE_TYPE types[] = {CKA_CLASS, CKA_PRIVATE_EXPONENT, CKA_EC_PARAMS, CKA_LABEL,
+                                       CKA_ID,    CKA_MODULUS};
     auto v = hsm::get_attributes(s, k.private_key.handle, types);
     ASSERT_EQ(v.size(), 6u);
     EXPECT_EQ(hsm::as_ulong(v[0]), std::optional<CK_ULONG>(CKO_PRIVATE_KEY));

@@ -518,7 +518,7 @@ TEST_F(CaFileTest, DatabaseFormatsAreIdenticalToOpensslCa) {
     auto key_text = [](const std::string& t) {
         auto from = t.find("        Subject:"), to = t.find("X509v3 extensions:");
         return from == std::string::npos || to == std::string::npos ? std::string("<none>")
-                                                                      : t.substr(from, to - from);
+                                                                    : t.substr(from, to - from);
     };
     EXPECT_EQ(key_text(ours), key_text(theirs));
     EXPECT_NE(ours.find("Public-Key: ("), std::string::npos) << ours;

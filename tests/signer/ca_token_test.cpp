@@ -202,9 +202,10 @@ TEST_F(CaTokenTest, AFailedInitRemovesTheKeyItGeneratedFromTheToken) {
 // names the option.
 TEST_F(CaTokenTest, InitWithAWeakDigestIsRefusedBeforeAnyKeyIsGenerated) {
     std::string dir = m_dir.file("md5init");
-    auto r = tokensign({"ca", "init", "--dir", dir, "--key", "pkcs11:token=ca-token;object=md5-root",
-                        "--generate", "rsa:2048", "--subject", "/CN=md5", "--md", "md5"},
-                       env());
+    auto r =
+        tokensign({"ca", "init", "--dir", dir, "--key", "pkcs11:token=ca-token;object=md5-root",
+                   "--generate", "rsa:2048", "--subject", "/CN=md5", "--md", "md5"},
+                  env());
     EXPECT_EQ(r.exit_code, 6) << r.err;
     EXPECT_NE(r.err.find("use --md sha256"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("Generating"), std::string::npos) << r.err;
@@ -219,8 +220,8 @@ TEST_F(CaTokenTest, InitWithAWeakDigestIsRefusedBeforeAnyKeyIsGenerated) {
 TEST_F(CaTokenTest, ATokenFailureInTheMiddleOfABatchLeavesTheCaDirectoryUnchanged) {
     std::string dir = m_dir.file("fault");
     init(dir, "fault-root", "ec:p-256", false);
-    std::vector<std::string> args = {"ca", "sign", "--config", dir + "/openssl.cnf", "--batch",
-                                     "--in"};
+    std::vector<std::string> args = {"ca",      "sign", "--config", dir + "/openssl.cnf",
+                                     "--batch", "--in"};
     for (int i = 0; i < 16; ++i) args.push_back(csr_file("f" + std::to_string(i)));
     auto before = snapshot(dir);
     auto e = fault_env(
@@ -239,8 +240,9 @@ TEST_F(CaTokenTest, ATokenFailureInTheMiddleOfABatchLeavesTheCaDirectoryUnchange
 TEST_F(CaTokenTest, ABatchOnATokenThatAllowsOneSigningSessionStillSignsEverything) {
     std::string dir = m_dir.file("onesession");
     init(dir, "one-root", "ec:p-256", false);
-    std::vector<std::string> args = {"ca",      "sign", "--config", dir + "/openssl.cnf",
-                                     "--batch", "--signing-threads", "2", "--in"};
+    std::vector<std::string> args = {
+        "ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--signing-threads",
+        "2",  "--in"};
     for (int i = 0; i < 20; ++i) args.push_back(csr_file("s1_" + std::to_string(i)));
     auto e = fault_env({{"TS_FAULT_MAX_SESSIONS", "2"}});
     auto r = tokensign(args, e);
