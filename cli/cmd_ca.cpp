@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -17,12 +18,15 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/common.hpp"
+#include "cli/outputs.hpp"
+#include "cli/signals.hpp"
 #include "signer/ca_db.hpp"
 #include "signer/ceremony.hpp"
 #include "signer/config.hpp"
@@ -56,6 +60,7 @@ struct CaSignOptions {
     std::string extensions;
     long days = 0;
     bool batch = false;
+    bool force = false;
     int lock_timeout = 30;
     int signing_threads = 2;
 };
@@ -71,6 +76,7 @@ struct CaRevokeOptions {
 struct CaGencrlOptions {
     CaTarget ca;
     std::string out;
+    bool force = false;
     long days = 0;
     long hours = 0;
     int lock_timeout = 30;
@@ -147,23 +153,24 @@ std::string certificate_summary(X509* cert) {
     return bio_text(bio.get());
 }
 
-// Output copies (the database already holds each certificate durably): a regular file is
-// replaced whole via rename, without an fsync; "-" is stdout; anything else that exists (a
-// device such as /dev/null or /dev/stdout, a FIFO) is written to in place, never replaced.
-void write_output(const std::string& path, const std::string& contents) {
-    if (path == "-") {
-        std::cout << contents << std::flush;
-        return;
-    }
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-        std::ofstream out(path, std::ios::binary);
-        out << contents;
-        out.flush();
-        if (!out) throw signer::InputError("cannot write " + path);
-        return;
-    }
-    signer::write_atomic(path, contents, false, 0644, false);
+// What an interrupted or failed run says after committing what it did sign: the operator must
+// know which inputs to run again.
+std::string unprocessed_text(const std::vector<std::string>& names) {
+    std::string t;
+    const std::size_t shown = std::min<std::size_t>(names.size(), 20);
+    for (std::size_t i = 0; i < shown; ++i) t += (i ? ", " : "") + names[i];
+    if (names.size() > shown) t += " and " + std::to_string(names.size() - shown) + " more";
+    return t;
+}
+
+// An interrupted run's certificates, recorded by CaDb::open from its journal: said once, by the
+// command that found them, so the operator can check (and revoke) them.
+void report_recovered(const CaDb& db) {
+    const auto& r = db.recovered();
+    if (r.empty()) return;
+    std::cerr << "tokensign: recovered " << r.size() << " certificate" << (r.size() == 1 ? "" : "s")
+              << " signed by an interrupted run into " << db.paths().database << ": serial"
+              << (r.size() == 1 ? " " : "s ") << unprocessed_text(r) << "\n";
 }
 
 void run_ca_init(const signer::InitOptions& o, const GlobalOptions& g) {
@@ -194,8 +201,9 @@ class PhaseTimer {
 
 void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
     PhaseTimer timer;
+    StopOnSignal stop_on_signal;
     if (!o.out.empty() && !o.out_dir.empty())
-        throw signer::InputError("--out and --out-dir cannot be combined");
+        throw UsageError("--out and --out-dir cannot be combined: give one of them");
     OpenCa ca(o.ca);
     signer::IssueOptions io;
     io.extensions = o.extensions;
@@ -203,23 +211,19 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
     // 1. Settings and the CA certificate (digest policy, extension section, CA validity).
     signer::Issuer issuer(ca.ctx, ca.conf, ca.cfg,
                           signer::load_certificate(ca.ctx, ca.cfg.certificate), io);
+    issuer.set_stop_flag(&StopOnSignal::flag());
 
-    // Output names are settled before anything is signed.
+    // Every output is checked before anything is signed: a certificate the token signed must
+    // never be lost to a mistyped path.
     std::vector<std::string> outputs;
+    std::optional<OutputFile> out_file;
     if (!o.out_dir.empty()) {
-        if (!fs::is_directory(o.out_dir))
-            throw signer::InputError("--out-dir " + o.out_dir + " is not a directory");
-        std::set<std::string> seen;
-        for (const auto& in : o.in) {
-            std::string out =
-                (fs::path(o.out_dir) / (fs::path(in).stem().string() + ".pem")).string();
-            if (!seen.insert(out).second)
-                throw signer::InputError("two CSRs would both be written to " + out +
-                                         "; rename one of them");
-            if (fs::exists(out))
-                throw signer::InputError(out + " already exists; not overwriting it");
-            outputs.push_back(out);
-        }
+        for (const auto& in : o.in)
+            outputs.push_back(
+                (fs::path(o.out_dir) / (fs::path(in).stem().string() + ".pem")).string());
+        check_output_dir(o.out_dir, outputs, o.force);
+    } else if (!o.out.empty()) {
+        out_file.emplace(o.out, o.force, "--out");
     }
 
     const bool tty = ::isatty(2) && o.in.size() > 1;
@@ -227,7 +231,7 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
         if (tty && (done % 10 == 0 || done == total))
             std::cerr << "\rsigned " << done << "/" << total << std::flush;
     };
-    std::vector<signer::PendingCertificate> pending;
+    signer::IssueOutcome outcome;
     std::unique_ptr<CaDb> db;
     std::vector<std::string> output_tmps;  // batch: --out-dir copies already written as temps
     struct TempFiles {                     // removes whatever was not renamed into place
@@ -237,9 +241,13 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
                 if (!t.empty()) ::unlink(t.c_str());
         }
     } temp_guard{output_tmps};
+    auto open_db = [&] {
+        db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+        report_recovered(*db);
+    };
     if (o.batch) {
         // Non-interactive: one login, then the pipeline (check + build | sign on the token |
-        // verify + format) so the token is kept busy; nothing is written unless all pass.
+        // verify + format) so the token is kept busy.
         std::vector<signer::CsrInput> inputs;
         inputs.reserve(o.in.size());
         // Read by the pipeline itself, overlapping the token's work.
@@ -248,20 +256,21 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
         // The lock first: it also keeps concurrent signers from logging in to the token at the
         // same moment (SoftHSM2 rewrites its token file at login; another process reading it
         // then can find no token at all).
-        db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+        open_db();
         issuer.use_key(signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config()));
+        StopOnSignal::check("nothing was signed");
         timer.mark("key");
         issuer.set_signing_threads(static_cast<unsigned>(o.signing_threads));
-        // --out-dir copies are written as temp files by the pipeline too, and renamed into
-        // place only after the database commit.
+        // --out-dir copies are written as hidden temp files by the pipeline too, and renamed
+        // into place only after the database commit.
         output_tmps.assign(o.in.size(), std::string());
         std::function<void(std::size_t, const signer::PendingCertificate&)> written;
         if (!outputs.empty())
             written = [&](std::size_t i, const signer::PendingCertificate& p) {
-                output_tmps[i] = outputs[i] + ".tmp." + std::to_string(::getpid());
+                output_tmps[i] = hidden_temp_path(outputs[i]);
                 signer::write_atomic(output_tmps[i], p.pem, false, 0644, false);
             };
-        pending = issuer.issue_batch(inputs, *db, progress, written);
+        outcome = issuer.issue_batch(inputs, *db, progress, written);
     } else {
         // 2. Every CSR parsed and its own signature and key checked, before the token is
         // touched.
@@ -272,14 +281,10 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
             issuer.check_request(csrs.back());
         }
         timer.mark("csrs");
-        // 3. The CA key (one login for the whole run) must be the CA certificate's; loaded
-        // under the database lock (see above).
-        db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
-        issuer.use_key(signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config()));
-        timer.mark("key");
-        // 4. Under the lock: policy, certificates, clashes; shown and confirmed; then signed,
-        // verified and committed.
-        pending = issuer.prepare(csrs, *db);
+        // 3. Under the lock: policy, certificates, clashes; shown and confirmed. The PIN is
+        // asked for only after the answer, so an answer typed ahead is never taken as the PIN.
+        open_db();
+        auto pending = issuer.prepare(csrs, *db);
         for (const auto& p : pending) {
             std::cerr << "Certificate to be issued for " << p.csr_name << ":\n"
                       << certificate_summary(p.cert.get());
@@ -289,55 +294,98 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
                         (pending.size() == 1 ? "" : "s") + " with the CA key of [" +
                         ca.cfg.section + "]?";
         if (!confirm_on_tty(q)) throw signer::Declined("not signed: declined at the prompt");
-        issuer.sign(pending, *db, progress);
+        StopOnSignal::check("nothing was signed");
+        // 4. The CA key (one login for the whole run) must be the CA certificate's; then
+        // signed, verified and committed.
+        issuer.use_key(signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config()));
+        timer.mark("key");
+        outcome = issuer.sign(std::move(pending), *db, progress);
     }
     if (tty) std::cerr << "\n";
     timer.mark("sign");
+    // What was signed is committed whatever stopped the run.
     db->commit();
     timer.mark("commit");
+    const auto& issued = outcome.issued;
 
     std::string all_pem;
     // One line per certificate for small runs; a summary for batches (the details are in
     // index.txt and `tokensign ca list`).
-    const bool each = pending.size() <= 20;
-    for (std::size_t i = 0; i < pending.size(); ++i) {
-        const auto& p = pending[i];
-        const std::string& pem = p.pem;
+    const bool each = issued.size() <= 20;
+    std::size_t next_output = 0;
+    std::string no_tmp;
+    std::vector<std::string> output_errors;
+    for (const auto& p : issued) {
         if (each)
             std::cerr << "Issued serial " << p.entry.serial << " for " << p.entry.subject << " ("
                       << ca.cfg.new_certs_dir << "/" << p.entry.serial << ".pem)\n";
         for (const auto& note : p.notes)
             std::cerr << (each ? "  note: " : "serial " + p.entry.serial + ": ") << note << "\n";
-        if (!outputs.empty()) {
-            if (i < output_tmps.size() && !output_tmps[i].empty()) {
-                if (::rename(output_tmps[i].c_str(), outputs[i].c_str()) != 0)
-                    throw signer::InputError("cannot write " + outputs[i] + ": " +
+        if (outputs.empty()) {
+            all_pem += p.pem;
+            continue;
+        }
+        // The output of this certificate's input (issued keeps input order).
+        while (next_output < o.in.size() && o.in[next_output] != p.csr_name) ++next_output;
+        if (next_output == o.in.size()) continue;
+        const std::size_t i = next_output++;
+        std::string& tmp = output_tmps.empty() ? no_tmp : output_tmps[i];
+        try {
+            if (!tmp.empty()) {
+                int rc = o.force ? ::rename(tmp.c_str(), outputs[i].c_str())
+                                 : ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, outputs[i].c_str(),
+                                               RENAME_NOREPLACE);
+                if (rc != 0)
+                    throw std::runtime_error("cannot write " + outputs[i] + ": " +
                                              std::strerror(errno));
-                output_tmps[i].clear();
+                tmp.clear();
             } else {
-                write_output(outputs[i], pem);
+                OutputFile(outputs[i], o.force, "--out-dir").write(p.pem, false);
             }
-        } else {
-            all_pem += pem;
+        } catch (const std::exception& e) {
+            output_errors.push_back(e.what());
         }
     }
-    if (!each && !pending.empty())
-        std::cerr << "Issued " << pending.size() << " certificates, serials "
-                  << pending.front().entry.serial << " to " << pending.back().entry.serial << " ("
+    if (!each && !issued.empty())
+        std::cerr << "Issued " << issued.size() << " certificates, serials "
+                  << issued.front().entry.serial << " to " << issued.back().entry.serial << " ("
                   << ca.cfg.new_certs_dir << ")\n";
-    if (!o.out.empty())
-        write_output(o.out, all_pem);
-    else if (o.out_dir.empty())
-        std::cout << all_pem;
+    try {
+        if (out_file)
+            out_file->write(all_pem);
+        else if (o.out_dir.empty())
+            std::cout << all_pem << std::flush;
+    } catch (const std::exception& e) {
+        output_errors.push_back(e.what());
+    }
     timer.mark("output");
+    if (!output_errors.empty())
+        throw signer::Error(output_errors.front() +
+                            "; the certificates were issued and are recorded in " +
+                            ca.cfg.database + " and " + ca.cfg.new_certs_dir + "/");
+    if (outcome.error || outcome.signal != 0) {
+        std::string done = issued.empty()
+                               ? "no certificate was issued"
+                               : "issued " + std::to_string(issued.size()) + " of " +
+                                     std::to_string(o.in.size()) + " certificates (recorded in " +
+                                     ca.cfg.database + ")";
+        std::cerr << "tokensign: " << done
+                  << "; not processed: " << unprocessed_text(outcome.not_processed) << "\n";
+        if (outcome.signal != 0)
+            throw Interrupted(outcome.signal, std::string("interrupted by ") +
+                                                  ::strsignal(outcome.signal) + ": " + done);
+        std::rethrow_exception(outcome.error);
+    }
 }
 
 void run_ca_revoke(const CaRevokeOptions& o, const GlobalOptions&) {
+    StopOnSignal stop_on_signal;  // the commit is not cut short
     if (o.cert.empty() == o.serial.empty())
         throw signer::InputError("give exactly one of --cert FILE or --serial HEX");
     std::string reason = o.reason.empty() ? "" : signer::canonical_reason(o.reason);
     OpenCa ca(o.ca);
     auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+    report_recovered(*db);
     std::string serial = o.serial;
     if (!o.cert.empty()) {
         auto ca_cert = signer::load_certificate(ca.ctx, ca.cfg.certificate);
@@ -350,27 +398,33 @@ void run_ca_revoke(const CaRevokeOptions& o, const GlobalOptions&) {
     const auto* e = db->find_serial(serial);
     std::cerr << "Revoked serial " << e->serial << " (" << e->subject << ")"
               << (reason.empty() ? "" : ", reason " + reason) << "\n";
+    StopOnSignal::check("serial " + e->serial + " was revoked first");
 }
 
 void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
+    StopOnSignal stop_on_signal;              // the CRL under way is finished and written
+    OutputFile out(o.out, o.force, "--out");  // checked before anything is signed
     OpenCa ca(o.ca);
     auto ca_cert = signer::load_certificate(ca.ctx, ca.cfg.certificate);
     std::string md = signer::check_digest(
         ca.cfg.default_md, "default_md in [" + ca.cfg.section + "] in " + ca.conf.path(),
         X509_get0_pubkey(ca_cert.get()));
     auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);  // before the login
+    report_recovered(*db);
     auto key = signer::load_private_key(ca.ctx, ca.cfg.private_key, g.hsm_config());
     if (!signer::key_matches_certificate(ca.ctx, key.get(), ca_cert.get()))
         throw signer::InputError("the CA key " + ca.cfg.private_key +
                                  " does not match the CA certificate " + ca.cfg.certificate);
+    StopOnSignal::check("no CRL was signed");
+    // The CRL number is reserved (the crlnumber file advanced, durably) before the CRL is
+    // signed: a failure after that skips a number, it never issues two CRLs with the same one.
     auto crl = signer::generate_crl(ca.ctx, ca.conf, ca.cfg, ca_cert.get(), key.get(), md, *db,
                                     o.days, o.hours);
-    // The CRL number is committed before the CRL is written: a failure in between skips a
-    // number, it never issues two CRLs with the same one.
     db->commit();
-    write_output(o.out, signer::crl_pem(crl.get()));
+    out.write(signer::crl_pem(crl.get()));
     std::cerr << "CRL with " << sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get()))
               << " revoked certificate(s) written to " << o.out << "\n";
+    StopOnSignal::check("the CRL was written to " + o.out + " first");
 }
 
 // index.txt is read under the lock as well, so a listing never sees a half-written state.
@@ -418,6 +472,7 @@ void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
 void run_ca_updatedb(const CaUpdatedbOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
     auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
+    report_recovered(*db);
     int n = signer::update_expired(*db);
     if (n > 0) db->commit();
     std::cerr << n << " entr" << (n == 1 ? "y" : "ies") << " marked as expired\n";
@@ -515,6 +570,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     sign->add_option("--days", sign_o->days,
                      "validity in days (replaces default_days and default_enddate)");
     sign->add_flag("--batch", sign_o->batch, "do not show the certificates and ask; just sign");
+    sign->add_flag("--force", sign_o->force,
+                   "replace existing --out / --out-dir files (refused by default)");
     sign->add_option("--signing-threads", sign_o->signing_threads,
                      "with --batch: signatures made in parallel, each thread on its own token "
                      "session (a token that allows fewer sessions makes the threads take turns)")
@@ -524,12 +581,18 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
                      "seconds to wait for another signer's lock on the database")
         ->default_val(30);
     sign->footer(
-        "Checks, in order, with nothing written unless all pass: each CSR's signature and key\n"
+        "Checks before the token signs: the outputs (--out, --out-dir: the directory exists\n"
+        "and is writable, no file is replaced without --force); each CSR's signature and key\n"
         "size (tokensign_min_rsa_bits, default 2048); the CA key matches the CA certificate;\n"
         "the policy; the certificate (clipped to the CA's end if it would outlive the CA, or\n"
-        "refused with tokensign_clip_to_ca = no; an expired CA is refused); the\n"
-        "signature on the token, verified with the CA certificate's key; then newcerts/,\n"
-        "index.txt and serial, each written atomically under an exclusive lock.\n"
+        "refused with tokensign_clip_to_ca = no; an expired CA is refused).\n"
+        "The serials are reserved first (the serial file is advanced and synced), so no serial\n"
+        "is ever issued twice. Each signature is verified with the CA certificate's key and\n"
+        "recorded in a journal beside index.txt; newcerts/ and index.txt are then written\n"
+        "atomically under an exclusive lock. A batch stops at the first failure, or on\n"
+        "Ctrl-C / SIGTERM (a second one aborts at once): what was signed is still recorded,\n"
+        "and the inputs not processed are listed. After a kill or a crash, the next command\n"
+        "that opens the CA directory records what the journal holds and says so.\n"
         "default_md md5 or sha1 is refused (sha224 and stronger are accepted).\n\n" +
         sign->get_footer());
     sign->callback([sign_o, &g] { run_ca_sign(*sign_o, g); });
@@ -550,7 +613,10 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     auto crl_o = std::make_shared<CaGencrlOptions>();
     auto* crl = ca->add_subcommand("gencrl", "Sign a CRL of the revoked certificates");
     add_ca_target(crl, crl_o->ca);
-    crl->add_option("--out", crl_o->out, "CRL output file (PEM)")->required()->type_name("FILE");
+    crl->add_option("--out", crl_o->out, "CRL output file (PEM; - for standard output)")
+        ->required()
+        ->type_name("FILE");
+    crl->add_flag("--force", crl_o->force, "replace an existing --out file (refused by default)");
     crl->add_option("--days", crl_o->days, "days until nextUpdate (default: default_crl_days)");
     crl->add_option("--hours", crl_o->hours, "hours until nextUpdate, added to --days");
     crl->add_option("--lock-timeout", crl_o->lock_timeout, "seconds to wait for the lock")

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // tokensign: the signer CLI. The one place errors become a message and an exit code.
+#include <openssl/err.h>
+
 #include <cstdio>
 #include <iostream>
 
-#include <openssl/err.h>
-
 #include "cli/common.hpp"
+#include "cli/signals.hpp"
 #include "hsm/error.hpp"
 #include "signer/error.hpp"
 
@@ -59,6 +60,10 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e);
         return rc == 0 ? kExitOk : kExitUsage;
+    } catch (const Interrupted& e) {
+        return report(e.what(), 128 + e.signal());
+    } catch (const UsageError& e) {
+        return report(e.what(), kExitUsage);
     } catch (const ts::hsm::SelectionError& e) {
         return report(e.what(), kExitSelection);
     } catch (const ts::hsm::PinError& e) {
@@ -67,6 +72,12 @@ int main(int argc, char** argv) {
         return report(e.what(), exit_code_for(e));
     } catch (const ts::hsm::UriError& e) {
         return report(e.what(), kExitUsage);
+    } catch (const ts::signer::OpenSslError& e) {
+        // A token failure reported through the provider: the token's exit code, not "other".
+        unsigned long rv = e.token_rv();
+        bool pin = rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED ||
+                   rv == CKR_PIN_LEN_RANGE || rv == CKR_USER_NOT_LOGGED_IN;
+        return report(e.what(), rv == 0 ? kExitFailure : pin ? kExitAuth : kExitToken);
     } catch (const ts::signer::InputError& e) {
         return report(e.what(), kExitRefused);
     } catch (const ts::signer::PolicyError& e) {

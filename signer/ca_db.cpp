@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/asn1.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,10 +18,12 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "signer/error.hpp"
+#include "signer/issue.hpp"
 
 namespace ts::signer {
 
@@ -103,8 +106,7 @@ bool is_pid_suffix(std::string_view s) {
 // belong to a live signer, and none was ever referred to by index.txt: they go.
 // Writes `contents` to the new file `tmp` (fsync'd when `durable`); on any failure `tmp` is
 // removed, so no temp file outlives an error.
-void write_new_file(const std::string& tmp, std::string_view contents, mode_t mode,
-                    bool durable) {
+void write_new_file(const std::string& tmp, std::string_view contents, mode_t mode, bool durable) {
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
     try {
@@ -263,7 +265,49 @@ CaDb::CaDb(CaDbPaths paths, int lock_fd) : m_paths(std::move(paths)), m_lock_fd(
 
 CaDb::~CaDb() {
     for (const auto& [final_path, tmp] : m_prewritten) ::unlink(tmp.c_str());
+    // The journal stays: what it holds was signed and is recorded by the next open().
+    if (m_journal_fd >= 0) ::close(m_journal_fd);
     if (m_lock_fd >= 0) ::close(m_lock_fd);  // closing releases the flock
+}
+
+std::string CaDb::journal_path(const std::string& database) { return database + ".journal"; }
+
+void CaDb::journal(std::string_view certificate_pem) {
+    std::lock_guard<std::mutex> l(m_journal_mu);
+    const std::string path = journal_path(m_paths.database);
+    if (m_journal_fd < 0) {
+        m_journal_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (m_journal_fd < 0)
+            throw CaDbError("cannot open the journal " + path + ": " + errno_text());
+        m_journal_exists = true;
+    }
+    // One write(2) per certificate: a kill lands before or after it, and a torn tail (a full
+    // disk, a power loss) is a PEM block that does not parse, which recovery stops at.
+    write_all(m_journal_fd, certificate_pem, path);
+}
+
+void CaDb::recover_journal() {
+    const std::string path = journal_path(m_paths.database);
+    auto text = slurp(path);
+    if (!text) return;
+    m_journal_exists = true;
+    OsslPtr<BIO> bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+    if (!bio) throw OpenSslError("BIO_new_mem_buf");
+    std::set<std::string> seen;
+    for (;;) {
+        OsslPtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+        if (!cert) break;  // the end, or a record torn by a crash: nothing after it was written
+        IndexEntry e = index_entry_for(cert.get());
+        if (find_serial(e.serial) != nullptr || !seen.insert(serial_key(e.serial)).second)
+            continue;  // recorded before the crash (index.txt written, journal not yet removed)
+        std::string file = m_paths.new_certs_dir + "/" + e.serial + ".pem";
+        if (!m_paths.new_certs_dir.empty() && !exists(file))
+            add_certificate_file(e.serial, certificate_file_text(cert.get()));
+        m_recovered.push_back(e.serial);
+        add(std::move(e));
+    }
+    ERR_clear_error();
+    commit();  // records the recovered certificates and removes the journal
 }
 
 std::string CaDb::prewrite_certificate_file(const std::string& new_certs_dir,
@@ -303,6 +347,7 @@ std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
     std::unique_ptr<CaDb> db(new CaDb(paths, fd));
     remove_stale_temps(paths);
     db->load();
+    db->recover_journal();
     return db;
 }
 
@@ -383,6 +428,34 @@ void CaDb::set_next_serial(const BIGNUM* bn) {
     m_serial_dirty = true;
 }
 
+namespace {
+
+// Advances a number file past `count` numbers, durably, and returns the first.
+OsslPtr<BIGNUM> reserve_numbers(const std::string& path, OsslPtr<BIGNUM>& current,
+                                std::size_t count) {
+    OsslPtr<BIGNUM> first(BN_dup(current.get()));
+    OsslPtr<BIGNUM> after(BN_dup(current.get()));
+    if (!first || !after || !BN_add_word(after.get(), static_cast<BN_ULONG>(count)))
+        throw OpenSslError("BN_add_word");
+    write_atomic(path, serial_hex(after.get()) + "\n", true);
+    current = std::move(after);
+    return first;
+}
+
+}  // namespace
+
+OsslPtr<BIGNUM> CaDb::reserve_serials(std::size_t count) {
+    if (!m_serial) next_serial();  // throws the explanation
+    m_serial_dirty = false;
+    return reserve_numbers(m_paths.serial, m_serial, count);
+}
+
+OsslPtr<BIGNUM> CaDb::reserve_crlnumber() {
+    if (!m_crlnumber) next_crlnumber();  // throws the explanation
+    m_crlnumber_dirty = false;
+    return reserve_numbers(m_paths.crlnumber, m_crlnumber, 1);
+}
+
 OsslPtr<BIGNUM> CaDb::next_crlnumber() const {
     if (!m_crlnumber) {
         if (m_paths.crlnumber.empty()) throw CaDbError("no crlnumber file is configured");
@@ -461,6 +534,17 @@ void CaDb::commit() {
         for (const auto& e : m_entries) out += e.line() + "\n";
         write_atomic(m_paths.database, out, true);
         m_index_dirty = false;
+    }
+    // index.txt now holds everything the journal recorded.
+    if (m_journal_exists) {
+        std::lock_guard<std::mutex> l(m_journal_mu);
+        if (m_journal_fd >= 0) ::close(m_journal_fd);
+        m_journal_fd = -1;
+        const std::string path = journal_path(m_paths.database);
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+            throw CaDbError("cannot remove the journal " + path + ": " + errno_text());
+        fsync_dir(dir_of(m_paths.database));
+        m_journal_exists = false;
     }
 }
 

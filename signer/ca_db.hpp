@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -65,7 +66,9 @@ class CaDb {
     /// flock(LOCK_EX) on `<database>.lock` (waits up to `lock_timeout_ms`, then CaDbError "locked
     /// by another signer"), removes temp files a crashed signer left (ours only: `<file>.tmp.PID`
     /// beside the database files, `.<serial>.pem.tmp.PID` in newcerts/), then reads index.txt,
-    /// index.txt.attr, serial and crlnumber. Throws
+    /// index.txt.attr, serial and crlnumber, and completes the record of an interrupted run from
+    /// its journal (index lines and newcerts/ files for every certificate it signed; committed
+    /// at once; see recovered()). Throws
     /// CaDbError for a missing or malformed file, naming it and the line.
     static std::unique_ptr<CaDb> open(const CaDbPaths& paths, int lock_timeout_ms = 30000);
     CaDb(const CaDb&) = delete;
@@ -86,9 +89,29 @@ class CaDb {
     /// The next serial, from the serial file. Throws CaDbError when there is no serial file.
     OsslPtr<BIGNUM> next_serial() const;
     void set_next_serial(const BIGNUM* bn);
+    /// Reserves `count` serials, starting at next_serial(), for signatures about to be made: the
+    /// serial file is advanced past them and made durable now, before the first signature, so
+    /// no later run (of tokensign or openssl ca) hands any of them out again, used or not (a
+    /// crash, a kill or a failing token only leaves a gap). Returns the first. Throws CaDbError.
+    OsslPtr<BIGNUM> reserve_serials(std::size_t count);
     /// The next CRL number, from the crlnumber file. Throws CaDbError when it is not configured.
     OsslPtr<BIGNUM> next_crlnumber() const;
     void set_next_crlnumber(const BIGNUM* bn);
+    /// Reserves the next CRL number as reserve_serials() does: durable before the CRL is signed.
+    OsslPtr<BIGNUM> reserve_crlnumber();
+
+    /// Records a certificate the CA key has just signed in the journal (`<database>.journal`,
+    /// PEM certificates appended one write(2) each) before anything else happens to it. If the
+    /// process dies before commit() records it in index.txt, the next open() completes the
+    /// record from the journal; commit() removes the journal once index.txt holds every entry.
+    /// Nothing signed is lost by a kill (the page cache outlives the process); a power loss can
+    /// lose only certificates that never left the process, whose serials stay reserved.
+    /// Thread-safe. Throws CaDbError.
+    void journal(std::string_view certificate_pem);
+    /// The path of the journal for `database`.
+    static std::string journal_path(const std::string& database);
+    /// Serials that open() recovered from an interrupted run's journal and committed.
+    const std::vector<std::string>& recovered() const noexcept { return m_recovered; }
 
     /// Stages a new index line.
     void add(IndexEntry e);
@@ -117,6 +140,7 @@ class CaDb {
   private:
     CaDb(CaDbPaths paths, int lock_fd);
     void load();
+    void recover_journal();
     void reindex() const;
     CaDbPaths m_paths;
     int m_lock_fd;
@@ -134,6 +158,10 @@ class CaDb {
          m_crlnumber_dirty = false;
     std::vector<std::pair<std::string, std::string>> m_new_certs;
     std::vector<std::pair<std::string, std::string>> m_prewritten;  // final path, temp path
+    std::mutex m_journal_mu;
+    int m_journal_fd = -1;
+    bool m_journal_exists = false;  // on disk (ours or a crashed run's): commit() removes it
+    std::vector<std::string> m_recovered;
 };
 
 }  // namespace ts::signer

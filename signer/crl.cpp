@@ -178,12 +178,12 @@ OsslPtr<X509_CRL> generate_crl(LibCtx& ctx, const Conf& conf, const CaConfig& cf
         v2 = true;
     }
     if (!cfg.crlnumber.empty()) {
-        OsslPtr<BIGNUM> number = db.next_crlnumber();
+        // Reserved (the crlnumber file advanced, durably) before the CRL is signed: a number is
+        // never on two CRLs, whatever happens after this.
+        OsslPtr<BIGNUM> number = db.reserve_crlnumber();
         OsslPtr<ASN1_INTEGER> ai(BN_to_ASN1_INTEGER(number.get(), nullptr));
         if (!ai || !X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, ai.get(), 0, 0))
             throw OpenSslError("crlNumber");
-        if (!BN_add_word(number.get(), 1)) throw OpenSslError("BN_add_word");
-        db.set_next_crlnumber(number.get());
         v2 = true;
     }
     if (v2 && !X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2)) throw OpenSslError("version");

@@ -33,9 +33,9 @@ int update_expired(CaDb& db);
 /// Builds the CRL as `openssl ca -gencrl`: issuer = the CA subject, lastUpdate now, nextUpdate
 /// after `days`/`hours` (0/0: default_crl_days/default_crl_hours, InputError if also 0), one
 /// entry per revoked line with its date and reason code, sorted by serial, crl_extensions, the
-/// CRL number (the crlnumber file, incremented and staged in `db`) and version 2 when either
-/// is present; signed with `key` and `md` ("" for EdDSA) and verified with the CA
-/// certificate's key before it is returned.
+/// CRL number (reserved from the crlnumber file with CaDb::reserve_crlnumber, durable before the
+/// CRL is signed) and version 2 when either is present; signed with `key` and `md` ("" for EdDSA)
+/// and verified with the CA certificate's key before it is returned.
 OsslPtr<X509_CRL> generate_crl(LibCtx& ctx, const Conf& conf, const CaConfig& cfg, X509* ca,
                                EVP_PKEY* key, const std::string& md, CaDb& db, long days,
                                long hours);

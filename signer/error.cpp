@@ -3,11 +3,13 @@
 
 #include <openssl/err.h>
 
+#include <string_view>
+
 namespace ts::signer {
 
 namespace {
 
-std::string drain_openssl_errors(const std::string& context) {
+std::string drain_openssl_errors(const std::string& context, unsigned long& token_rv) {
     std::string msg = context;
     unsigned long e;
     const char* data = nullptr;
@@ -17,6 +19,11 @@ std::string drain_openssl_errors(const std::string& context) {
         // tokensign uses no engines: ENGINE/DSO entries are left by a PKCS#11 module's own
         // OpenSSL initialisation (SoftHSM2 probes the rdrand engine) and only mislead.
         if (ERR_GET_LIB(e) == ERR_LIB_ENGINE || ERR_GET_LIB(e) == ERR_LIB_DSO) continue;
+        // The tokensign provider raises token failures with the CK_RV as the reason.
+        if (const char* lib = ERR_lib_error_string(e);
+            token_rv == 0 && lib != nullptr && std::string_view(lib) == "tokensign" &&
+            ERR_GET_REASON(e) > 0 && ERR_GET_REASON(e) < 0x10000)
+            token_rv = static_cast<unsigned long>(ERR_GET_REASON(e));
         char buf[256];
         ERR_error_string_n(e, buf, sizeof buf);
         msg += first ? ": " : "; ";
@@ -33,6 +40,14 @@ std::string drain_openssl_errors(const std::string& context) {
 
 }  // namespace
 
-OpenSslError::OpenSslError(const std::string& context) : Error(drain_openssl_errors(context)) {}
+OpenSslError::Drained OpenSslError::drain(const std::string& context) {
+    Drained d;
+    d.message = drain_openssl_errors(context, d.token_rv);
+    return d;
+}
+
+OpenSslError::OpenSslError(const std::string& context) : OpenSslError(drain(context)) {}
+
+OpenSslError::OpenSslError(Drained d) : Error(d.message), m_token_rv(d.token_rv) {}
 
 }  // namespace ts::signer

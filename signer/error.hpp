@@ -35,6 +35,17 @@ class OpenSslError : public Error {
   public:
     /// Builds "<context>: <queued OpenSSL errors>" and clears the queue.
     explicit OpenSslError(const std::string& context);
+    /// The CK_RV of a token failure the tokensign provider queued (its reason code), or 0.
+    unsigned long token_rv() const noexcept { return m_token_rv; }
+
+  private:
+    struct Drained {
+        std::string message;
+        unsigned long token_rv = 0;
+    };
+    static Drained drain(const std::string& context);
+    explicit OpenSslError(Drained d);
+    unsigned long m_token_rv;
 };
 
 /// The user declined at a confirmation prompt.

@@ -134,6 +134,17 @@ std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key) {
     return bio_text(b);
 }
 
+IndexEntry index_entry_for(X509* cert) {
+    IndexEntry e;
+    e.status = 'V';
+    e.expiry = asn1_time_string(X509_get0_notAfter(cert));
+    e.serial = serial_hex(X509_get0_serialNumber(cert));
+    e.file = "unknown";
+    e.subject = name_text(X509_get_subject_name(cert));
+    if (e.subject.empty()) e.subject = e.serial;  // as openssl ca
+    return e;
+}
+
 std::string time_text(const ASN1_TIME* t) {
     OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
     if (!bio || !ASN1_TIME_print(bio.get(), t)) return asn1_time_string(t);
@@ -283,12 +294,7 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
     copy_request_extensions(x, csr.req.get(), m_cfg.copy_extensions,
                             m_ext.empty() ? "(no extensions)" : m_ext, csr.name);
 
-    p.entry.status = 'V';
-    p.entry.expiry = asn1_time_string(X509_get0_notAfter(x));
-    p.entry.serial = serial_hex(serial.get());
-    p.entry.file = "unknown";
-    p.entry.subject = name_text(X509_get_subject_name(x));
-    if (p.entry.subject.empty()) p.entry.subject = p.entry.serial;  // as openssl ca
+    p.entry = index_entry_for(x);
 
     if (m_prep.unique) {
         const IndexEntry* clash = db.find_valid_subject(p.entry.subject);
@@ -320,46 +326,71 @@ void Issuer::sign_one(PendingCertificate& p) {
         throw OpenSslError("signing the certificate for " + p.csr_name + " failed");
 }
 
-void Issuer::finish_one(PendingCertificate& p) const {
+void Issuer::finish_one(PendingCertificate& p, CaDb& db) const {
     // The signature is checked with the CA certificate's key, not the signing key object:
     // what verifiers will use.
     if (X509_verify(p.cert.get(), X509_get0_pubkey(m_ca.get())) != 1)
         throw OpenSslError("the new signature on the certificate for " + p.csr_name +
                            " does not verify with the CA certificate's public key; "
-                           "nothing was written");
+                           "it was not issued");
     p.file_text = certificate_file_text(p.cert.get(), p.subject_key.get());
     // The file ends with the PEM: no second encoding.
     auto pem_at = p.file_text.find("-----BEGIN CERTIFICATE-----");
     p.pem =
         pem_at == std::string::npos ? certificate_pem(p.cert.get()) : p.file_text.substr(pem_at);
+    // On record from here on, whatever happens to this process.
+    db.journal(p.pem);
+    p.journaled = true;
 }
 
-void Issuer::stage(std::vector<PendingCertificate>& pending, CaDb& db) {
-    for (auto& p : pending) {
+void Issuer::stage(std::vector<PendingCertificate>& issued, CaDb& db) {
+    // The serials were reserved before the first signature (reserve_serials): the serial file
+    // is already past every one of them, used or not.
+    for (auto& p : issued) {
         db.add(p.entry);
         if (!p.newcert_tmp.empty())
             db.add_prewritten_certificate_file(p.entry.serial, std::move(p.newcert_tmp));
         else
-            db.add_certificate_file(p.entry.serial, p.file_text);
+            db.add_certificate_file(p.entry.serial, p.file_text.empty()
+                                                        ? certificate_file_text(p.cert.get())
+                                                        : p.file_text);
         p.newcert_tmp.clear();
     }
-    if (!m_cfg.rand_serial && !pending.empty()) db.set_next_serial(m_next_serial.get());
     db.set_unique_subject(m_cfg.unique_subject.value_or(db.unique_subject()));
     ERR_clear_error();
 }
 
-void Issuer::sign(std::vector<PendingCertificate>& pending, CaDb& db,
-                  const std::function<void(std::size_t, std::size_t)>& progress) {
+IssueOutcome Issuer::sign(std::vector<PendingCertificate> pending, CaDb& db,
+                          const std::function<void(std::size_t, std::size_t)>& progress) {
     if (!m_key) throw Error("Issuer::sign called without a CA key");
+    IssueOutcome out;
+    if (!m_cfg.rand_serial && !pending.empty()) {
+        OsslPtr<BIGNUM> first = db.reserve_serials(pending.size());
+        if (serial_key(serial_hex(first.get())) != serial_key(pending.front().entry.serial))
+            throw CaDbError("the serial file " + m_cfg.serial +
+                            " changed after the certificates were prepared; nothing was signed");
+    }
     std::size_t done = 0;
     for (auto& p : pending) {
-        sign_one(p);
-        finish_one(p);
+        if (!out.error && out.signal == 0) out.signal = stop_signal();
+        if (out.error || out.signal != 0) {
+            out.not_processed.push_back(p.csr_name);
+            continue;
+        }
+        try {
+            sign_one(p);
+            finish_one(p, db);
+        } catch (...) {
+            out.error = std::current_exception();
+            out.not_processed.push_back(p.csr_name);
+            continue;
+        }
         ++done;
         if (progress) progress(done, pending.size());
+        out.issued.push_back(std::move(p));
     }
-    // Stage only when every certificate is signed and verified.
-    stage(pending, db);
+    stage(out.issued, db);
+    return out;
 }
 
 namespace {
@@ -401,7 +432,7 @@ class Channel {
 
 }  // namespace
 
-std::vector<PendingCertificate> Issuer::issue_batch(
+IssueOutcome Issuer::issue_batch(
     const std::vector<CsrInput>& inputs, CaDb& db,
     const std::function<void(std::size_t, std::size_t)>& progress,
     const std::function<void(std::size_t, const PendingCertificate&)>& written) {
@@ -410,13 +441,34 @@ std::vector<PendingCertificate> Issuer::issue_batch(
     const std::size_t n = inputs.size();
     std::vector<PendingCertificate> results(n);
     Channel<std::size_t> to_sign, to_finish;
-    std::atomic<bool> failed{false};
+    // Set by the first failure or a stop signal: nothing more is prepared or signed. What the
+    // token signed already is still verified, journaled and staged.
+    std::atomic<bool> stopping{false};
     std::mutex err_mu;
-    std::exception_ptr first_error;
+    IssueOutcome out;
     auto fail = [&](std::exception_ptr e) {
         std::lock_guard<std::mutex> l(err_mu);
-        if (!first_error) first_error = e;
-        failed = true;
+        if (!out.error) out.error = e;
+        stopping = true;
+    };
+    // A refused request stops the preparation only: the requests before it, prepared already,
+    // are still signed, so a batch always issues exactly the inputs before the first refused
+    // one.
+    std::atomic<bool> refused{false};
+    auto refuse = [&](std::exception_ptr e) {
+        std::lock_guard<std::mutex> l(err_mu);
+        if (!out.error) out.error = e;
+        refused = true;
+    };
+    auto should_stop = [&] {
+        if (stopping) return true;
+        if (int sig = stop_signal(); sig != 0) {
+            std::lock_guard<std::mutex> l(err_mu);
+            if (out.signal == 0) out.signal = sig;
+            stopping = true;
+            return true;
+        }
+        return false;
     };
 
     // Thread 1: parse, check and build, in input order (serials are assigned in this order).
@@ -436,18 +488,27 @@ std::vector<PendingCertificate> Issuer::issue_batch(
     };
     std::thread prep([&] {
         try {
-            for (std::size_t i = 0; i < n && !failed; ++i) {
+            for (std::size_t i = 0; i < n && !refused && !should_stop(); ++i) {
                 long t0 = clock_us();
                 Csr csr = inputs[i].data.empty()
                               ? parse_csr(read_file(inputs[i].name), inputs[i].name, m_ctx.get())
                               : parse_csr(inputs[i].data, inputs[i].name, m_ctx.get());
                 check_request(csr);
                 results[i] = prepare_one(csr, db);
+                // Every input's serial, reserved durably before the first signature (one write
+                // per batch), and only once a request passed: a refused first request changes
+                // nothing.
+                if (i == 0 && !m_cfg.rand_serial) {
+                    OsslPtr<BIGNUM> first = db.reserve_serials(n);
+                    if (serial_key(serial_hex(first.get())) != serial_key(results[0].entry.serial))
+                        throw CaDbError("the serial file " + m_cfg.serial +
+                                        " changed under the lock; nothing was signed");
+                }
                 busy_prep += clock_us() - t0;
                 to_sign.push(i);
             }
         } catch (...) {
-            fail(std::current_exception());
+            refuse(std::current_exception());
         }
         ERR_clear_error();
         cpu_prep = thread_cpu_us();
@@ -459,12 +520,13 @@ std::vector<PendingCertificate> Issuer::issue_batch(
     // hand-offs between threads (each a futex wake and a context switch on a 2-core machine).
     std::thread fin([&] {
         std::size_t i = 0, done = 0;
+        // Every certificate the token signed is finished, also after a failure or a stop:
+        // once journaled it is issued and must be staged.
         while (to_finish.pop(i)) {
-            if (failed) continue;
             try {
                 long t0 = clock_us();
                 long c0 = timing ? thread_cpu_us() : 0;
-                finish_one(results[i]);
+                finish_one(results[i], db);
                 long t1 = clock_us();
                 long c1 = timing ? thread_cpu_us() : 0;
                 busy_fin += t1 - t0;
@@ -493,7 +555,7 @@ std::vector<PendingCertificate> Issuer::issue_batch(
         long c0 = thread_cpu_us();
         std::size_t i = 0;
         while (to_sign.pop(i)) {
-            if (failed) continue;
+            if (should_stop()) continue;  // drained, not signed
             try {
                 long t0 = clock_us();
                 sign_one(results[i]);
@@ -528,13 +590,14 @@ std::vector<PendingCertificate> Issuer::issue_batch(
                      "timing: pipeline cpu ms: check+build %ld, sign %ld, verify+format %ld, "
                      "write %ld\n",
                      cpu_prep / 1000, cpu_sign / 1000, cpu_fin / 1000, cpu_write / 1000);
-    if (first_error) {
-        for (const auto& r : results)
-            if (!r.newcert_tmp.empty()) ::unlink(r.newcert_tmp.c_str());
-        std::rethrow_exception(first_error);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (results[i].journaled)
+            out.issued.push_back(std::move(results[i]));
+        else
+            out.not_processed.push_back(inputs[i].name);
     }
-    stage(results, db);
-    return results;
+    stage(out.issued, db);
+    return out;
 }
 
 }  // namespace ts::signer

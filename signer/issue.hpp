@@ -4,7 +4,9 @@
 // pass.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <map>
 #include <set>
@@ -35,6 +37,17 @@ struct PendingCertificate {
     std::string pem;                 // the certificate's PEM, after signing
     std::string newcert_tmp;         // newcerts/ file already written (batch), renamed in by commit
     std::vector<std::string> notes;  // e.g. "validity clipped to the CA certificate's end"
+    bool journaled = false;          // signed, verified and in the database's journal
+};
+
+/// What a signing run did. Every certificate the CA key signed and that verified is in `issued`
+/// and staged in the database (the caller commits), also when the run stopped early: a
+/// certificate that exists must be on record, so the operator can revoke it.
+struct IssueOutcome {
+    std::vector<PendingCertificate> issued;  // in input order
+    std::vector<std::string> not_processed;  // names of the inputs not issued, in input order
+    std::exception_ptr error;                // why the run stopped early; null when it did not
+    int signal = 0;                          // the signal that stopped it (SIGINT, SIGTERM), or 0
 };
 
 /// A CSR not parsed yet: its bytes, or (data empty) the file `name` to read them from.
@@ -71,27 +84,35 @@ class Issuer {
     /// Nothing is signed or staged. Throws PolicyError / InputError / CaDbError.
     std::vector<PendingCertificate> prepare(const std::vector<Csr>& csrs, const CaDb& db);
 
-    /// Signs each certificate with the CA key (X509_sign_ctx through the key's provider),
-    /// verifies the signature with the CA certificate's public key, and stages newcerts/, the
-    /// index line and the next serial in `db` (the caller commits). `progress(done, total)`
-    /// is called after each.
-    void sign(std::vector<PendingCertificate>& pending, CaDb& db,
-              const std::function<void(std::size_t, std::size_t)>& progress = {});
+    /// Reserves the serials prepare() assigned (CaDb::reserve_serials: durable before the first
+    /// signature), then signs each certificate with the CA key (X509_sign_ctx through the key's
+    /// provider), verifies the signature with the CA certificate's public key, records it in the
+    /// journal, and stages newcerts/ and the index line in `db` (the caller commits). The first
+    /// failure, or the stop flag, ends the run: what was signed until then is staged all the same
+    /// and the failure is in the outcome, not thrown. `progress(done, total)` is called after each.
+    IssueOutcome sign(std::vector<PendingCertificate> pending, CaDb& db,
+                      const std::function<void(std::size_t, std::size_t)>& progress = {});
 
     /// The non-interactive batch path: check_request + prepare | sign on the token | verify +
     /// format | write temp files, as a pipeline of threads (the token signs certificate i while
     /// the next request is checked and built and earlier ones are verified and written), each
-    /// certificate still going through every step in order. `written(i, cert)` runs on the
-    /// writer thread after certificate i's temp file exists (for the caller's own temp copies).
-    /// The first failure stops the pipeline, removes the temp files and is rethrown; nothing is
-    /// staged unless every certificate passed. Stages like sign(). Needs use_key().
-    std::vector<PendingCertificate> issue_batch(
+    /// certificate still going through every step in order. Serials for all inputs are reserved
+    /// once the first request passed its checks, before its signature (one durable write).
+    /// `written(i, cert)` runs on the writer thread after certificate i's temp file exists (for the
+    /// caller's own temp copies). The first failure, or the stop flag, stops the pipeline: nothing
+    /// more is signed, what the token already signed is verified, journaled and staged, and the
+    /// outcome says why it stopped and which inputs were not processed. Stages like sign(). Needs
+    /// use_key().
+    IssueOutcome issue_batch(
         const std::vector<CsrInput>& inputs, CaDb& db,
         const std::function<void(std::size_t, std::size_t)>& progress = {},
         const std::function<void(std::size_t, const PendingCertificate&)>& written = {});
 
     /// How many threads sign concurrently in issue_batch (each on its own token session).
     void set_signing_threads(unsigned n) noexcept { m_signing_threads = n == 0 ? 1 : n; }
+    /// A flag (a signal number, 0 while running) that sign() and issue_batch() poll before each
+    /// signature: set from a signal handler, it stops the run after the signatures under way.
+    void set_stop_flag(const std::atomic<int>* flag) noexcept { m_stop = flag; }
 
   private:
     struct PrepareState {
@@ -101,9 +122,10 @@ class Issuer {
     };
     void begin_prepare(const CaDb& db);
     PendingCertificate prepare_one(const Csr& csr, const CaDb& db);
+    int stop_signal() const noexcept { return m_stop != nullptr ? m_stop->load() : 0; }
     void sign_one(PendingCertificate& p);
-    void finish_one(PendingCertificate& p) const;
-    void stage(std::vector<PendingCertificate>& pending, CaDb& db);
+    void finish_one(PendingCertificate& p, CaDb& db) const;
+    void stage(std::vector<PendingCertificate>& issued, CaDb& db);
 
     LibCtx& m_ctx;
     const Conf& m_conf;
@@ -116,7 +138,12 @@ class Issuer {
     OsslPtr<BIGNUM> m_next_serial;  // set by prepare() when serials come from the file
     PrepareState m_prep;
     unsigned m_signing_threads = 1;
+    const std::atomic<int>* m_stop = nullptr;
 };
+
+/// The index.txt line openssl ca writes for a certificate it issued: V, notAfter as the
+/// certificate holds it, serial, "unknown", the subject (or the serial when it is empty).
+IndexEntry index_entry_for(X509* cert);
 
 /// What openssl ca writes to newcerts/<SERIAL>.pem: X509_print text, then the PEM. With
 /// `subject_key` (the certificate's public key, decoded), the key is printed from it: a

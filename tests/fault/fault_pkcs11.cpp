@@ -10,6 +10,8 @@
 //                               process, from 1) returns CKR_DEVICE_ERROR; the real module ran
 //                               it, so its operation is finished as the specification requires
 //   TS_FAULT_COUNT_FILE=PATH    each C_Sign that produces a signature appends one line there
+//   TS_FAULT_SIGN_DELAY_MS=N    each C_Sign that produces a signature takes N ms longer (a slow
+//                               token: kill tests spread their moments over a batch)
 //   TS_FAULT_CREATE_FAIL=1      C_CreateObject (storing a certificate) returns CKR_DEVICE_ERROR
 //
 // Only C_GetFunctionList is exported; everything else is the target's own function list.
@@ -19,10 +21,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <thread>
 
 namespace {
 
@@ -81,6 +85,8 @@ CK_RV fault_sign(CK_SESSION_HANDLE session, CK_BYTE* data, CK_ULONG data_len, CK
                  CK_ULONG* sig_len) {
     CK_RV rv = g_real.C_Sign(session, data, data_len, sig, sig_len);
     if (rv != CKR_OK || sig == nullptr) return rv;  // a size query is not a signature
+    if (unsigned long ms = env_number("TS_FAULT_SIGN_DELAY_MS"); ms != 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     unsigned long n = ++g_signatures;
     if (const char* path = std::getenv("TS_FAULT_COUNT_FILE")) {
         int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);

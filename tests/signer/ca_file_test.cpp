@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iterator>
 #include <regex>
@@ -136,6 +137,56 @@ TEST_F(CaFileTest, OutputToAFifoIsWrittenInPlaceNotReplaced) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(fs::is_fifo(fifo));
     EXPECT_EQ(read_text(got).rfind("-----BEGIN CERTIFICATE-----", 0), 0u) << read_text(got);
+}
+
+// Every output is checked before anything is signed: a mistyped path is a command-line mistake
+// (exit 2) that leaves the CA directory as it was, so the retry is not refused as a duplicate.
+TEST_F(CaFileTest, UnwritableOrExistingOutputsAreRefusedBeforeAnythingIsSigned) {
+    auto a = csr_file("a", leaf("a.example"));
+    auto before = snapshot(m_dir.file("ca"));
+    auto expect_usage = [&](std::vector<std::string> args, const std::string& what) {
+        auto r = tokensign(args);
+        EXPECT_EQ(r.exit_code, 2) << r.err;
+        EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
+        EXPECT_EQ(snapshot(m_dir.file("ca")), before) << "a refused output changed the CA";
+    };
+    expect_usage({"ca", "sign", "--config", conf(), "--batch", "--in", a, "--out",
+                  m_dir.file("no/such/dir/a.pem")},
+                 "does not exist");
+    expect_usage({"ca", "sign", "--config", conf(), "--batch", "--in", a, "--out-dir",
+                  m_dir.file("no-such-dir")},
+                 "not an existing directory");
+    expect_usage({"ca", "sign", "--config", conf(), "--batch", "--in", a, "--out",
+                  m_dir.file("x.pem"), "--out-dir", m_dir.path()},
+                 "cannot be combined");
+    expect_usage({"ca", "gencrl", "--config", conf(), "--out", m_dir.file("no/such/crl.pem")},
+                 "does not exist");
+    // An existing file is never replaced without --force, for --out, --out-dir and gencrl alike.
+    write_text(m_dir.file("taken.pem"), "keep me\n");
+    expect_usage(
+        {"ca", "sign", "--config", conf(), "--batch", "--in", a, "--out", m_dir.file("taken.pem")},
+        "already exists");
+    expect_usage({"ca", "gencrl", "--config", conf(), "--out", m_dir.file("taken.pem")}, "--force");
+    fs::create_directory(m_dir.file("outdir"));
+    write_text(m_dir.file("outdir/a.pem"), "keep me\n");
+    expect_usage(
+        {"ca", "sign", "--config", conf(), "--batch", "--in", a, "--out-dir", m_dir.file("outdir")},
+        "already exists");
+    EXPECT_EQ(read_text(m_dir.file("taken.pem")), "keep me\n");
+    EXPECT_EQ(read_text(m_dir.file("outdir/a.pem")), "keep me\n");
+    // --force replaces; nothing else is left beside the outputs.
+    auto r = tokensign({"ca", "sign", "--config", conf(), "--batch", "--in", a, "--out-dir",
+                        m_dir.file("outdir"), "--force"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_text(m_dir.file("outdir/a.pem")).rfind("-----BEGIN CERTIFICATE-----", 0), 0u);
+    r = tokensign(
+        {"ca", "gencrl", "--config", conf(), "--out", m_dir.file("taken.pem"), "--force"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_text(m_dir.file("taken.pem")).rfind("-----BEGIN X509 CRL-----", 0), 0u);
+    for (const auto& e : fs::directory_iterator(m_dir.path()))
+        EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+    for (const auto& e : fs::directory_iterator(m_dir.file("outdir")))
+        EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
 }
 
 TEST_F(CaFileTest, InitNeverOverwritesAnExistingCaDirectory) {
@@ -297,9 +348,19 @@ TEST_F(CaFileTest, MalformedAndTruncatedCsrsAreRefused) {
     expect_refused({"--in", m_dir.file("trunc.csr")}, "malformed or truncated");
     write_text(m_dir.file("junk.csr"), "this is not a CSR\n");
     expect_refused({"--in", m_dir.file("junk.csr")}, "malformed or truncated");
-    // One bad CSR in a batch: none of the good ones is issued either.
+    // A bad CSR first in a batch: nothing is signed, and the CA directory is unchanged (no
+    // serial is reserved before a request passed).
     auto good = csr_file("good", leaf("good.example"));
-    expect_refused({"--in", good, m_dir.file("trunc.csr")}, "trunc.csr");
+    expect_refused({"--in", m_dir.file("trunc.csr"), good}, "trunc.csr");
+    // A bad CSR after a good one: the batch stops there; the certificate the token had signed
+    // already is issued and recorded, never discarded, and the inputs not processed are named.
+    auto r = sign({"--in", good, m_dir.file("trunc.csr")});
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find("issued 1 of 2 certificates"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("not processed: " + m_dir.file("trunc.csr")), std::string::npos) << r.err;
+    auto index = read_text(m_dir.file("ca/index.txt"));
+    EXPECT_NE(index.find("CN=good.example"), std::string::npos) << index;
+    EXPECT_TRUE(std::filesystem::exists(m_dir.file("ca/newcerts/1000.pem")));
 }
 
 TEST_F(CaFileTest, DuplicateSubjectIsRefusedUntilTheFirstIsRevoked) {
@@ -313,9 +374,14 @@ TEST_F(CaFileTest, DuplicateSubjectIsRefusedUntilTheFirstIsRevoked) {
                          "--reason", "superseded"});
     ASSERT_EQ(rv.exit_code, 0) << rv.err;
     EXPECT_EQ(sign({"--in", a2}).exit_code, 0);
-    // Two identical subjects in one batch are a clash as well.
+    // Two identical subjects in one batch are a clash as well: the first is issued, the second
+    // refused.
     auto b1 = csr_file("b1", leaf("twice.example"));
-    expect_refused({"--in", b1, b1}, "this run");
+    auto r = sign({"--in", b1, b1});
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find("this run"), std::string::npos) << r.err;
+    auto index = read_text(m_dir.file("ca/index.txt"));
+    EXPECT_EQ(std::count(index.begin(), index.end(), '\n'), 3) << index;  // a1, a2, b1
 }
 
 TEST_F(CaFileTest, ACsrCannotObtainCaTrueUnlessTheProfileIsACaProfile) {

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -15,8 +16,11 @@ extern char** environ;
 
 namespace ts::test {
 
-RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-              const std::string& input) {
+namespace {
+
+RunResult run_impl(const std::vector<std::string>& argv,
+                   const std::map<std::string, std::string>& env, const std::string& input,
+                   int send_signal, std::chrono::milliseconds after) {
     signal(SIGPIPE, SIG_IGN);  // a child that exits without reading stdin must not kill us
     int in[2], out[2], err[2];
     if (pipe(in) || pipe(out) || pipe(err)) throw std::runtime_error("pipe failed");
@@ -63,8 +67,23 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
     }
     pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
     int open_reads = 2;
+    const auto deadline = std::chrono::steady_clock::now() + after;
+    bool signalled = send_signal == 0;
     while (open_reads > 0 || fds[2].fd >= 0) {
-        if (poll(fds, 3, -1) < 0) break;
+        int timeout = -1;
+        if (!signalled) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) {
+                kill(pid, send_signal);
+                signalled = true;
+            } else {
+                timeout = static_cast<int>(left.count());
+            }
+        }
+        int ready = poll(fds, 3, timeout);
+        if (ready < 0) break;
+        if (ready == 0) continue;
         for (int i = 0; i < 2; ++i) {
             if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
                 char buf[65536];
@@ -90,7 +109,21 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
     int status = 0;
     waitpid(pid, &status, 0);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     return r;
+}
+
+}  // namespace
+
+RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+              const std::string& input) {
+    return run_impl(argv, env, input, 0, std::chrono::milliseconds(0));
+}
+
+RunResult run_signalled(const std::vector<std::string>& argv,
+                        const std::map<std::string, std::string>& env, int signal,
+                        std::chrono::milliseconds after) {
+    return run_impl(argv, env, "", signal, after);
 }
 
 std::string cli_path() { return TS_TEST_CLI; }
