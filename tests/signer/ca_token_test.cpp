@@ -12,6 +12,7 @@
 
 #include "tests/signer/ca_util.hpp"
 #include "tests/support/softhsm.hpp"
+#include "tests/support/tty.hpp"
 
 namespace ts::test {
 namespace {
@@ -291,6 +292,25 @@ TEST_F(CaTokenTest, ConcurrentSignersOnOneTokenKeyNeverShareASerial) {
     EXPECT_EQ(read_text(dir + "/serial"), "100F\n");
     for (const auto& s : serials)
         expect_verifies(dir + "/certs/ca.pem", dir + "/newcerts/" + s + ".pem");
+}
+
+// Interactive signing asks for the PIN only after the preview was confirmed: an answer typed for
+// the question is never taken as the PIN (which would spend one of the token's tries).
+TEST_F(CaTokenTest, InteractiveSigningAsksForThePinOnlyAfterTheConfirmation) {
+    std::string dir = m_dir.file("tty");
+    init(dir, "tty-root", "ec:p-256", false);
+    for (const auto& [k, v] : env())
+        if (k != "TOKENSIGN_PIN") setenv(k.c_str(), v.c_str(), 1);
+    unsetenv("TOKENSIGN_PIN");
+    auto r = run_on_tty({cli_path(), "ca", "sign", "--config", dir + "/openssl.cnf", "--in",
+                         csr_file("tty"), "--out", m_dir.file("tty.pem")},
+                        "1234", "y");
+    EXPECT_EQ(r.exit_code, 0) << r.screen;
+    auto question = r.screen.find("[y/N]"), prompt = r.screen.find("PIN for");
+    ASSERT_NE(question, std::string::npos) << r.screen;
+    ASSERT_NE(prompt, std::string::npos) << r.screen;
+    EXPECT_LT(question, prompt) << "the PIN was asked for before the confirmation:\n" << r.screen;
+    expect_verifies(dir + "/certs/ca.pem", m_dir.file("tty.pem"));
 }
 
 TEST_F(CaTokenTest, EcCaOnTheTokenIssuesCertificatesWithNamedCurveKeys) {

@@ -21,8 +21,10 @@ std::string after_prompt(const std::string& screen) {
     return p == std::string::npos ? std::string{} : screen.substr(p + 1, 9);
 }
 
-TtyRun run_on_tty(const std::vector<std::string>& args, const std::string& answer) {
+TtyRun run_on_tty(const std::vector<std::string>& args, const std::string& answer,
+                  const std::string& confirm) {
     TtyRun r;
+    bool confirmed = confirm.empty();
     int master = -1;
     pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
     if (pid < 0) {
@@ -50,6 +52,11 @@ TtyRun run_on_tty(const std::vector<std::string>& args, const std::string& answe
         ssize_t got = read(master, buf, sizeof buf);
         if (got <= 0) break;  // EIO: the child closed the terminal
         r.screen.append(buf, static_cast<std::size_t>(got));
+        if (!confirmed && r.screen.find("[y/N]") != std::string::npos) {
+            std::string line = confirm + "\n";
+            EXPECT_EQ(write(master, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+            confirmed = true;
+        }
         if (!r.answered && r.screen.find("PIN for") != std::string::npos &&
             r.screen.find(':', r.screen.find("PIN for")) != std::string::npos) {
             // A person types after the prompt, by which time the program has turned echo off

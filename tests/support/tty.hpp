@@ -18,8 +18,10 @@ struct TtyRun {
 /// environment. `answer` is typed once a prompt containing "PIN for" and then ':' appears
 /// (tokensign's "PIN for token 'x': ", openssl's "Enter pass phrase for PIN for token 'x':"),
 /// as soon as the terminal's echo is off (or after 10 s, when it stays on).
+/// With `confirm`, that is typed once a "[y/N]" question appears (tokensign's confirmations).
 /// Fails the test (ADD_FAILURE) when nothing appears for 60 s.
-TtyRun run_on_tty(const std::vector<std::string>& argv, const std::string& answer);
+TtyRun run_on_tty(const std::vector<std::string>& argv, const std::string& answer,
+                  const std::string& confirm = "");
 
 /// What the terminal showed right after the PIN prompt (where an echoed PIN would be).
 std::string after_prompt(const std::string& screen);
