@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // tokensign: the signer CLI. The one place errors become a message and an exit code.
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <iostream>
@@ -36,7 +39,21 @@ int exit_code_for(const ts::hsm::Pkcs11Error& e) {
 
 }  // namespace
 
+// The CLI holds PINs: no core dump may contain one, and no other process of this user may read
+// its memory (PR_SET_DUMPABLE 0 also refuses ptrace attachment). PIN buffers (SecureBytes) live
+// in OpenSSL's secure heap: mlock'd (never swapped, where RLIMIT_MEMLOCK allows) and excluded
+// from dumps (MADV_DONTDUMP).
+void protect_secrets() {
+    rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    // 1 MiB: PINs are a few bytes, but OpenSSL also puts private-key numbers there when the CA
+    // key is a file (BN_secure_new); a full heap would fail allocations, not fall back.
+    CRYPTO_secure_malloc_init(1 << 20, 16);
+}
+
 int main(int argc, char** argv) {
+    protect_secrets();
     CLI::App app{
         "tokensign: sign with a CA key that lives on a PKCS#11 token (HSM, smartcard, SoftHSM2).\n"
         "Keys are named by RFC 7512 pkcs11: URIs. PINs come from the URI's pin-source,\n"

@@ -2,12 +2,17 @@
 #include "hsm/pin.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <mutex>
 
 #include "hsm/error.hpp"
 
@@ -73,6 +78,16 @@ Pin read_pin_source(std::string_view source) {
         throw PinError("cannot read the PIN from pin-source '" + path +
                        "': " + std::strerror(errno));
     }
+    // A PIN file others can read is a PIN others know: refused, as ssh refuses such key files.
+    // Devices, FIFOs and /dev/fd/N (a PIN handed over by a parent process) are not checked.
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+        ::close(fd);
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        throw PinError("pin-source '" + path + "' may be read or changed by other users (mode " +
+                       mode + "); restrict it with: chmod 600 '" + path + "'");
+    }
     SecureBytes buf(kMaxPinFile + 1);
     std::size_t len = 0;
     for (;;) {
@@ -89,7 +104,8 @@ Pin read_pin_source(std::string_view source) {
         if (len > kMaxPinFile) {
             ::close(fd);
             throw PinError("pin-source '" + path + "' is larger than " +
-                           std::to_string(kMaxPinFile) + " bytes; it does not look like a PIN file");
+                           std::to_string(kMaxPinFile) +
+                           " bytes; it does not look like a PIN file");
         }
     }
     ::close(fd);
@@ -99,7 +115,53 @@ Pin read_pin_source(std::string_view source) {
     return Pin(std::move(buf));
 }
 
+namespace {
+
+// While a PIN is typed with echo off, a signal must not end the process before the terminal is
+// restored (a shell left without echo). They are caught here, interrupt the read (no
+// SA_RESTART), and are re-raised once the terminal and the previous handlers are back.
+constexpr int kPromptSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+volatile sig_atomic_t g_prompt_signal = 0;
+extern "C" void on_prompt_signal(int sig) { g_prompt_signal = sig; }
+
+class PromptSignals {
+  public:
+    PromptSignals() {
+        g_prompt_signal = 0;
+        struct sigaction sa;
+        std::memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_prompt_signal;
+        sigemptyset(&sa.sa_mask);
+        for (std::size_t i = 0; i < std::size(kPromptSignals); ++i)
+            ::sigaction(kPromptSignals[i], &sa, &m_old[i]);
+    }
+    /// Puts the previous handlers back and delivers a signal that came meanwhile.
+    void restore() {
+        if (m_restored) return;
+        m_restored = true;
+        for (std::size_t i = 0; i < std::size(kPromptSignals); ++i)
+            ::sigaction(kPromptSignals[i], &m_old[i], nullptr);
+        if (int sig = g_prompt_signal; sig != 0) ::raise(sig);
+    }
+    ~PromptSignals() { restore(); }
+
+  private:
+    struct sigaction m_old[std::size(kPromptSignals)];
+    bool m_restored = false;
+};
+
+std::mutex g_env_pin_mu;
+std::unique_ptr<Pin> g_env_pin;  // TOKENSIGN_PIN, once taken out of the environment
+
+}  // namespace
+
+void forget_environment_pin() noexcept {
+    std::lock_guard<std::mutex> l(g_env_pin_mu);
+    g_env_pin.reset();
+}
+
 Pin prompt_pin(std::string_view prompt) {
+    PromptSignals signals;
     int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         throw PinError(
@@ -121,13 +183,18 @@ Pin prompt_pin(std::string_view prompt) {
     char c;
     for (;;) {
         ssize_t n = ::read(fd, &c, 1);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR && g_prompt_signal == 0) continue;
         if (n <= 0 || c == '\n') break;
         if (buf.size() < 255) buf.push_back(static_cast<unsigned char>(c));
     }
     c = 0;
     if (restore) tcsetattr(fd, TCSAFLUSH, &old);
+    if (g_prompt_signal != 0) (void)!::write(fd, "\n", 1);
     ::close(fd);
+    if (g_prompt_signal != 0) {
+        signals.restore();  // the terminal is back: the signal takes its course
+        throw PinError("PIN entry interrupted");
+    }
     strip_newline(buf);
     if (buf.empty()) throw PinError("no PIN was entered");
     return Pin(std::move(buf));
@@ -138,7 +205,17 @@ Pin obtain_pin(const PinSources& s, std::string_view what) {
     if (!s.uri_pin_source.empty()) return read_pin_source(s.uri_pin_source);
     if (!s.option_pin_source.empty()) return read_pin_source(s.option_pin_source);
     if (s.use_env) {
-        if (const char* env = std::getenv("TOKENSIGN_PIN"); env && *env) return Pin::from(env);
+        std::lock_guard<std::mutex> l(g_env_pin_mu);
+        if (char* env = std::getenv("TOKENSIGN_PIN"); env != nullptr) {
+            // Out of the environment for good: the bytes are overwritten where the kernel put
+            // them (what /proc/PID/environ shows), then the variable is removed, so no child
+            // process inherits it.
+            std::size_t len = std::strlen(env);
+            if (len > 0) g_env_pin = std::make_unique<Pin>(Pin::from(std::string_view(env, len)));
+            OPENSSL_cleanse(env, len);
+            ::unsetenv("TOKENSIGN_PIN");
+        }
+        if (g_env_pin) return g_env_pin->clone();
     }
     if (s.allow_prompt) return prompt_pin("Enter PIN for " + std::string(what) + ": ");
     throw PinError("no PIN for " + std::string(what) +

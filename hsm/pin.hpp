@@ -2,15 +2,16 @@
 // PINs: where they come from (URI pin-value, pin-source, TOKENSIGN_PIN, a prompt), and wiping.
 #pragma once
 
+#include <openssl/crypto.h>
+
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <openssl/crypto.h>
 
 namespace ts::hsm {
 
@@ -21,11 +22,14 @@ struct CleansingAllocator {
     CleansingAllocator() noexcept = default;
     template <class U>
     CleansingAllocator(const CleansingAllocator<U>&) noexcept {}
-    T* allocate(std::size_t n) { return std::allocator<T>{}.allocate(n); }
-    void deallocate(T* p, std::size_t n) noexcept {
-        OPENSSL_cleanse(p, n * sizeof(T));
-        std::allocator<T>{}.deallocate(p, n);
+    // OpenSSL's secure heap when the program set one up (CRYPTO_secure_malloc_init: mlock'd,
+    // MADV_DONTDUMP, guard pages; the CLI does), else ordinary memory; cleansed when freed.
+    T* allocate(std::size_t n) {
+        void* p = OPENSSL_secure_malloc(n * sizeof(T));
+        if (p == nullptr) throw std::bad_alloc();
+        return static_cast<T*>(p);
     }
+    void deallocate(T* p, std::size_t n) noexcept { OPENSSL_secure_clear_free(p, n * sizeof(T)); }
     template <class U>
     bool operator==(const CleansingAllocator<U>&) const noexcept {
         return true;
@@ -37,12 +41,10 @@ using SecureBytes = std::vector<unsigned char, CleansingAllocator<unsigned char>
 
 /// A PIN. Move-only, no stream operator, wiped on destruction.
 class Pin {
-public:
+  public:
     Pin() = default;
     explicit Pin(SecureBytes bytes) : m_bytes(std::move(bytes)) {}
-    static Pin from(std::string_view text) {
-        return Pin(SecureBytes(text.begin(), text.end()));
-    }
+    static Pin from(std::string_view text) { return Pin(SecureBytes(text.begin(), text.end())); }
     Pin(Pin&&) noexcept = default;
     Pin& operator=(Pin&&) noexcept = default;
     Pin(const Pin&) = delete;
@@ -54,7 +56,7 @@ public:
     /// An explicit copy, for the rare holder that must keep one (the provider's configured PIN).
     Pin clone() const { return Pin(m_bytes); }
 
-private:
+  private:
     SecureBytes m_bytes;
 };
 
@@ -74,14 +76,24 @@ struct PinSources {
 };
 
 /// Reads a PIN from a pin-source: a file path or a `file:` URI (RFC 8089, percent-decoded).
-/// One trailing "\n" or "\r\n" is removed. Throws PinError naming the source (never the PIN).
+/// One trailing "\n" or "\r\n" is removed. A regular file that group or others may read or
+/// write is refused (as ssh refuses such a key file): chmod 600 it. Throws PinError naming the
+/// source (never the PIN).
 Pin read_pin_source(std::string_view source);
 
-/// Asks for a PIN on /dev/tty with echo off. Throws PinError when there is no terminal.
+/// Asks for a PIN on /dev/tty with echo off. Throws PinError when there is no terminal. A
+/// SIGINT, SIGTERM, SIGHUP or SIGQUIT while it waits restores the terminal's echo first, then
+/// takes its course (the previous handler runs, or the process ends as it would have); if the
+/// process lives on, PinError "PIN entry interrupted".
 Pin prompt_pin(std::string_view prompt);
 
 /// The first PIN available from `sources` (see PinSources). `what` names the token in the prompt
-/// and errors ("token 'root-ca'"). Throws PinError when none is available.
+/// and errors ("token 'root-ca'"). Throws PinError when none is available. TOKENSIGN_PIN is
+/// taken out of the process environment when first read (its bytes are overwritten, so neither
+/// /proc/PID/environ nor a child process shows it) and kept for later logins of this process.
 Pin obtain_pin(const PinSources& sources, std::string_view what);
+
+/// Forgets the TOKENSIGN_PIN kept by obtain_pin() (tests that set the variable again).
+void forget_environment_pin() noexcept;
 
 }  // namespace ts::hsm

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,43 @@ TEST_F(PromptTest, WrongPinAtThePromptIsNotAskedAgain) {
     EXPECT_EQ(r.screen.find("PIN for"), r.screen.rfind("PIN for")) << "asked twice:\n" << r.screen;
     EXPECT_TRUE(contains(r.screen, "PIN was rejected")) << r.screen;
     EXPECT_FALSE(contains(after_prompt(r.screen), "0000")) << r.screen;
+}
+
+// While tokensign waits for a PIN (and holds PINs afterwards) no core dump can be written and
+// the PIN buffers are locked in memory: /proc/PID/limits and /proc/PID/status of the process
+// at the prompt say so.
+TEST_F(PromptTest, NoCoreDumpCanBeWrittenAndPinMemoryIsLockedWhileAtThePrompt) {
+    std::string limits, status;
+    auto r = run_on_tty({cli_path(), "key", "list", token_uri()}, kPin, "", [&](int pid) {
+        limits = read_file("/proc/" + std::to_string(pid) + "/limits");
+        status = read_file("/proc/" + std::to_string(pid) + "/status");
+    });
+    EXPECT_EQ(r.exit_code, 0) << r.screen;
+    ASSERT_FALSE(limits.empty());
+    auto core = limits.find("Max core file size");
+    ASSERT_NE(core, std::string::npos) << limits;
+    std::istringstream line(limits.substr(core + std::strlen("Max core file size"), 60));
+    std::string soft, hard;
+    line >> soft >> hard;
+    EXPECT_EQ(soft, "0") << limits;
+    EXPECT_EQ(hard, "0") << limits;
+    auto lck = status.find("VmLck:");
+    ASSERT_NE(lck, std::string::npos) << status;
+    EXPECT_GT(std::stol(status.substr(lck + 6)), 0) << "no memory locked for PINs:\n" << status;
+}
+
+// A PIN file others may read is refused, with the command that fixes it; TOKENSIGN_PIN is not
+// left in the environment a PKCS#11 module or a child process could see.
+TEST_F(PromptTest, AGroupReadablePinSourceIsRefusedWithTheFix) {
+    std::string pin = file("loose-pin");
+    write_file(pin, std::string(kPin) + "\n");
+    chmod(pin.c_str(), 0644);
+    auto r = ts({"--pin-source", pin, "key", "list", token_uri()});
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_TRUE(contains(r.err, "chmod 600")) << r.err;
+    EXPECT_FALSE(contains(r.err, kPin)) << r.err;
+    chmod(pin.c_str(), 0600);
+    EXPECT_EQ(ts({"--pin-source", pin, "key", "list", token_uri()}).exit_code, 0);
 }
 
 TEST_F(PromptTest, NoPromptFlagNeverAsks) {

@@ -22,7 +22,7 @@ std::string after_prompt(const std::string& screen) {
 }
 
 TtyRun run_on_tty(const std::vector<std::string>& args, const std::string& answer,
-                  const std::string& confirm) {
+                  const std::string& confirm, const std::function<void(int pid)>& at_prompt) {
     TtyRun r;
     bool confirmed = confirm.empty();
     int master = -1;
@@ -67,6 +67,7 @@ TtyRun run_on_tty(const std::vector<std::string>& args, const std::string& answe
                 if (tcgetattr(master, &t) != 0 || (t.c_lflag & ECHO) == 0) break;
                 usleep(5000);
             }
+            if (at_prompt) at_prompt(static_cast<int>(pid));
             std::string line = answer + "\n";
             EXPECT_EQ(write(master, line.data(), line.size()), static_cast<ssize_t>(line.size()));
             r.answered = true;

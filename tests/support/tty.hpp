@@ -3,6 +3,7 @@
 // prompt once.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,11 @@ struct TtyRun {
 /// (tokensign's "PIN for token 'x': ", openssl's "Enter pass phrase for PIN for token 'x':"),
 /// as soon as the terminal's echo is off (or after 10 s, when it stays on).
 /// With `confirm`, that is typed once a "[y/N]" question appears (tokensign's confirmations).
+/// `at_prompt(pid)` runs while the program waits at the PIN prompt, before the answer is typed.
 /// Fails the test (ADD_FAILURE) when nothing appears for 60 s.
 TtyRun run_on_tty(const std::vector<std::string>& argv, const std::string& answer,
-                  const std::string& confirm = "");
+                  const std::string& confirm = "",
+                  const std::function<void(int pid)>& at_prompt = {});
 
 /// What the terminal showed right after the PIN prompt (where an echoed PIN would be).
 std::string after_prompt(const std::string& screen);

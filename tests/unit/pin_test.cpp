@@ -24,8 +24,14 @@ std::string text(const Pin& p) {
 
 class PinTest : public ::testing::Test {
   protected:
-    void SetUp() override { unsetenv("TOKENSIGN_PIN"); }
-    void TearDown() override { unsetenv("TOKENSIGN_PIN"); }
+    void SetUp() override {
+        unsetenv("TOKENSIGN_PIN");
+        forget_environment_pin();
+    }
+    void TearDown() override {
+        unsetenv("TOKENSIGN_PIN");
+        forget_environment_pin();
+    }
 
     std::string write(const std::string& name, const std::string& content) {
         std::string path = m_dir.file(name);
@@ -110,6 +116,29 @@ TEST_F(PinTest, EnvironmentIsUsedOnlyWhenAllowed) {
     s.use_env = false;
     std::string e = pin_error(s);
     EXPECT_NE(e.find("token 't'"), std::string::npos) << e;
+}
+
+TEST_F(PinTest, TheEnvironmentPinIsTakenOutOfTheEnvironmentAndKeptForLaterLogins) {
+    PinSources s;
+    s.allow_prompt = false;
+    setenv("TOKENSIGN_PIN", "4444", 1);
+    EXPECT_EQ(text(obtain_pin(s, "token 't'")), "4444");
+    EXPECT_EQ(std::getenv("TOKENSIGN_PIN"), nullptr) << "a child process would inherit the PIN";
+    EXPECT_EQ(text(obtain_pin(s, "token 't'")), "4444");
+}
+
+TEST_F(PinTest, APinFileOthersMayReadIsRefused) {
+    std::string path = write("loose", "1234\n");
+    chmod(path.c_str(), 0640);
+    try {
+        read_pin_source(path);
+        ADD_FAILURE() << "a group-readable PIN file was accepted";
+    } catch (const PinError& e) {
+        EXPECT_NE(std::string(e.what()).find("chmod 600"), std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).find("1234"), std::string::npos) << e.what();
+    }
+    chmod(path.c_str(), 0400);
+    EXPECT_EQ(text(read_pin_source(path)), "1234");
 }
 
 TEST_F(PinTest, UnreadableSourceIsAnErrorNotAFallThrough) {
