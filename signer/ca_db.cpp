@@ -110,6 +110,8 @@ void write_new_file(const std::string& tmp, std::string_view contents, mode_t mo
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
     try {
+        // The mode asked for exactly, not as the umask leaves it.
+        if (::fchmod(fd, mode) != 0) throw CaDbError("cannot chmod " + tmp + ": " + errno_text());
         write_all(fd, contents, tmp);
         if (durable && ::fsync(fd) != 0)
             throw CaDbError("cannot fsync " + tmp + ": " + errno_text());
@@ -235,10 +237,14 @@ void write_atomic(const std::string& path, std::string_view contents, bool keep_
     std::string dir = dir_of(path);
     // Renaming over a device, FIFO or directory would replace it (as root, even /dev/null).
     struct stat st;
-    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    bool existed = ::lstat(path.c_str(), &st) == 0;
+    if (existed && !S_ISREG(st.st_mode))
         throw CaDbError(path + " exists and is not a regular file; not replacing it");
+    // The replacement keeps the mode the file had (an officer's chmod 600 of index.txt stays),
+    // and is never group- or world-writable whatever the umask.
+    const mode_t final_mode = (existed ? st.st_mode & 07777 : mode) & ~static_cast<mode_t>(022);
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    write_new_file(tmp, contents, mode, durable);
+    write_new_file(tmp, contents, final_mode, durable);
     if (keep_old && exists(path)) {
         // path.old becomes the current file without a moment where path is missing (openssl
         // renames path to path.old first, which leaves such a moment).
@@ -416,11 +422,19 @@ void CaDb::set_unique_subject(bool v) {
 }
 
 OsslPtr<BIGNUM> CaDb::next_serial() const {
+    // Only what load() read under the lock counts: a file that was missing then and appeared
+    // since is not read now (it was not there when the database was read).
     if (!m_serial) {
         if (m_paths.serial.empty()) throw CaDbError("no serial file is configured");
-        read_number_file(m_paths.serial, "serial");  // throws the explanation
+        throw CaDbError("the serial file " + m_paths.serial +
+                        " does not exist (it was missing when the CA database was read); create it "
+                        "with the next "
+                        "serial (e.g. echo 1000 > " +
+                        m_paths.serial + ")");
     }
-    return OsslPtr<BIGNUM>(BN_dup(m_serial.get()));
+    OsslPtr<BIGNUM> bn(BN_dup(m_serial.get()));
+    if (!bn) throw OpenSslError("BN_dup");
+    return bn;
 }
 
 void CaDb::set_next_serial(const BIGNUM* bn) {
@@ -459,9 +473,15 @@ OsslPtr<BIGNUM> CaDb::reserve_crlnumber() {
 OsslPtr<BIGNUM> CaDb::next_crlnumber() const {
     if (!m_crlnumber) {
         if (m_paths.crlnumber.empty()) throw CaDbError("no crlnumber file is configured");
-        read_number_file(m_paths.crlnumber, "crlnumber");
+        throw CaDbError("the crlnumber file " + m_paths.crlnumber +
+                        " does not exist (it was missing when the CA database was read); create it "
+                        "with the next "
+                        "CRL number (e.g. echo 1000 > " +
+                        m_paths.crlnumber + ")");
     }
-    return OsslPtr<BIGNUM>(BN_dup(m_crlnumber.get()));
+    OsslPtr<BIGNUM> bn(BN_dup(m_crlnumber.get()));
+    if (!bn) throw OpenSslError("BN_dup");
+    return bn;
 }
 
 void CaDb::set_next_crlnumber(const BIGNUM* bn) {

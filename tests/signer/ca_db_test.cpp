@@ -3,6 +3,9 @@
 #include "signer/ca_db.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -179,6 +182,107 @@ TEST_F(CaDbTest, WriteAtomicReplacesWholeFileAndKeepsOld) {
     write_atomic(p, "two\n", true);
     EXPECT_EQ(slurp(p), "two\n");
     EXPECT_EQ(slurp(p + ".old"), "one\n");
+}
+
+// A serial or crlnumber file missing when the database was read and back a moment later (as
+// while another program replaces it) is a clear error, never a crash (the state read under the
+// lock is what counts).
+TEST_F(CaDbTest, ANumberFileMissingAtOpenIsAnErrorEvenIfItComesBack) {
+    std::filesystem::remove(m_dir.file("serial"));
+    std::filesystem::remove(m_dir.file("crlnumber"));
+    auto db = CaDb::open(m_paths);
+    std::ofstream(m_dir.file("serial")) << "1002\n";
+    std::ofstream(m_dir.file("crlnumber")) << "01\n";
+    EXPECT_THROW(db->next_serial(), CaDbError);
+    EXPECT_THROW(db->reserve_serials(3), CaDbError);
+    EXPECT_THROW(db->next_crlnumber(), CaDbError);
+    EXPECT_THROW(db->reserve_crlnumber(), CaDbError);
+    try {
+        db->next_serial();
+    } catch (const CaDbError& e) {
+        EXPECT_NE(std::string(e.what()).find("was missing when"), std::string::npos) << e.what();
+    }
+}
+
+// A reservation is durable and advances past every serial reserved; the next open sees it.
+TEST_F(CaDbTest, ReservedSerialsAreNeverHandedOutAgain) {
+    {
+        auto db = CaDb::open(m_paths);
+        EXPECT_EQ(serial_hex(db->reserve_serials(5).get()), "1002");
+        EXPECT_EQ(slurp(m_dir.file("serial")), "1007\n");
+        EXPECT_EQ(serial_hex(db->reserve_crlnumber().get()), "01");
+        EXPECT_EQ(slurp(m_dir.file("crlnumber")), "02\n");
+    }  // closed without commit: the reservation stays
+    auto db = CaDb::open(m_paths);
+    EXPECT_EQ(serial_hex(db->next_serial().get()), "1007");
+}
+
+// The journal: what was signed and not committed is recorded by the next open, once.
+TEST_F(CaDbTest, TheNextOpenRecordsTheCertificatesAnInterruptedRunJournaled) {
+    // A certificate with serial 1002, as the CA key would have signed it.
+    OsslPtr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    OsslPtr<X509> x(X509_new());
+    ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 0x1002);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x.get()), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("journaled.example"), -1, -1,
+                               0);
+    X509_set_issuer_name(x.get(), X509_get_subject_name(x.get()));
+    X509_gmtime_adj(X509_getm_notBefore(x.get()), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x.get()), 86400);
+    X509_set_pubkey(x.get(), key.get());
+    ASSERT_GT(X509_sign(x.get(), key.get(), EVP_sha256()), 0);
+    OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+    PEM_write_bio_X509(bio.get(), x.get());
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    std::string cert_pem(data, static_cast<std::size_t>(len));
+    {
+        auto db = CaDb::open(m_paths);
+        db->reserve_serials(2);
+        db->journal(cert_pem);
+        // A torn second record (a crash in the middle of a write) is ignored.
+        db->journal(cert_pem.substr(0, cert_pem.size() / 2));
+    }  // the process "dies": no commit
+    ASSERT_TRUE(std::filesystem::exists(CaDb::journal_path(m_paths.database)));
+    auto db = CaDb::open(m_paths);
+    ASSERT_EQ(db->recovered(), std::vector<std::string>{"1002"});
+    EXPECT_NE(db->find_serial("1002"), nullptr);
+    EXPECT_NE(slurp(m_dir.file("index.txt")).find("\t1002\tunknown\t/CN=journaled.example\n"),
+              std::string::npos)
+        << slurp(m_dir.file("index.txt"));
+    EXPECT_NE(slurp(m_dir.file("newcerts/1002.pem")).find("-----BEGIN CERTIFICATE-----"),
+              std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(CaDb::journal_path(m_paths.database)));
+    db.reset();
+    EXPECT_TRUE(CaDb::open(m_paths)->recovered().empty()) << "recorded twice";
+}
+
+// Commits keep the mode an officer gave a file, and never make one group- or world-writable.
+TEST_F(CaDbTest, CommitsKeepTheFilesModeAndIgnoreALaxUmask) {
+    chmod(m_dir.file("index.txt").c_str(), 0600);
+    chmod(m_dir.file("serial").c_str(), 0600);
+    mode_t old_umask = ::umask(0);
+    {
+        auto db = CaDb::open(m_paths);
+        db->reserve_serials(1);
+        IndexEntry e;
+        e.expiry = "271207162046Z";
+        e.serial = "1002";
+        e.subject = "/CN=c";
+        db->add(e);
+        db->add_certificate_file("1002", "text\n");
+        db->commit();
+    }
+    ::umask(old_umask);
+    auto mode = [&](const std::string& f) {
+        struct stat st {};
+        ::stat(m_dir.file(f).c_str(), &st);
+        return st.st_mode & 07777;
+    };
+    EXPECT_EQ(mode("index.txt"), 0600u);
+    EXPECT_EQ(mode("serial"), 0600u);
+    EXPECT_EQ(mode("newcerts/1002.pem"), 0644u);
+    EXPECT_EQ(mode("index.txt.attr"), 0644u);
 }
 
 }  // namespace
