@@ -16,6 +16,8 @@ void setup_token_admin(CLI::App& token, const GlobalOptions& g);
 void setup_key_delete(CLI::App& key, const GlobalOptions& g);
 /// cert delete (cmd_delete.cpp), under `cert`.
 void setup_cert_delete(CLI::App& cert, const GlobalOptions& g);
+/// req (cmd_req.cpp), a top-level command.
+void setup_req(CLI::App& app, const GlobalOptions& g);
 
 /// Asks `question` on the controlling terminal (/dev/tty, echo on; never stdin, which may carry
 /// data) and reads one line. Returns normally when the line equals `expected`; throws

@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 
+#include "cli/admin.hpp"
 #include "cli/common.hpp"
 #include "hsm/error.hpp"
 #include "signer/error.hpp"
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
     setup_key(app, g);
     setup_cert(app, g);
     setup_ca(app, g);
+    setup_req(app, g);
     app.require_subcommand(1);
 
     try {
