@@ -218,5 +218,48 @@ TEST_F(TokenAdminTest, UnlockSetsANewUserPinAndKeepsTheKeys) {
     EXPECT_FALSE(contains(flags, "user-pin-count-low")) << flags;
 }
 
+TEST_F(TokenAdminTest, ANewPinOutsideTheTokensLengthsIsRefusedBeforeTheTokenIsTouched) {
+    // SoftHSM2 allows 4 to 255 characters.
+    auto r = ts({"token", "init", "--label", "short", "--so-pin-source", pin_file("87654321"),
+                 "--new-pin-source", pin_file("12")});
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_TRUE(contains(r.err, "must be 4 to 255 characters")) << r.err;
+    EXPECT_FALSE(contains(show_slots(), "Label:            short"));
+    auto c = ts({"token", "change-pin", token_uri(), "--new-pin-source", pin_file("123")},
+                {{"TOKENSIGN_PIN", kPin}});
+    EXPECT_EQ(c.exit_code, 4) << c.err;
+    EXPECT_EQ(login_with(kToken, kPin), 0);
+}
+
+TEST_F(TokenAdminTest, ALockedSoPinIsNotTriedAndTheFinalTryNeedsTheFlag) {
+    // SoftHSM2 never locks a PIN: the fault module reports the flags a real token would. The
+    // SO PIN given is the right one, so a C_Login that happened anyway would succeed.
+    std::map<std::string, std::string> env{{"TS_FAULT_TARGET", softhsm_module()},
+                                           {"TOKENSIGN_SO_PIN", kSoPin},
+                                           {"TOKENSIGN_NEW_PIN", "2468"}};
+    const std::vector<std::string> unlock{"--module", fault_module(), "token", "unlock",
+                                          token_uri()};
+    env["TS_FAULT_TOKEN_FLAGS"] = "0x00400000";  // CKF_SO_PIN_LOCKED
+    auto locked = ts(unlock, env);
+    EXPECT_EQ(locked.exit_code, 4) << locked.err;
+    EXPECT_TRUE(contains(locked.err, "locked (not attempted)")) << locked.err;
+    EXPECT_EQ(login_with(kToken, kPin), 0) << "the user PIN must be unchanged";
+
+    env["TS_FAULT_TOKEN_FLAGS"] = "0x00200000";  // CKF_SO_PIN_FINAL_TRY
+    auto final_try = ts(unlock, env);
+    EXPECT_EQ(final_try.exit_code, 4) << final_try.err;
+    EXPECT_TRUE(contains(final_try.err, "--allow-final-pin-try")) << final_try.err;
+    EXPECT_EQ(login_with(kToken, kPin), 0);
+    auto allowed = ts(
+        [&] {
+            auto a = unlock;
+            a.push_back("--allow-final-pin-try");
+            return a;
+        }(),
+        env);
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+    EXPECT_EQ(login_with(kToken, "2468"), 0);
+}
+
 }  // namespace
 }  // namespace ts::test
