@@ -154,7 +154,15 @@ void run_token_init(const TokenInitOptions& o, const GlobalOptions& g) {
     if (was_initialised) hsm::check_pin_tries(t, true, g.allow_final_pin_try);
     hsm::init_token(t, so_pin, o.label);
     hsm::TokenInfo now = hsm::find_initialised_token(t, o.label, serials_before);
-    hsm::init_user_pin(now, so_pin, user_pin, g.allow_final_pin_try);
+    try {
+        hsm::init_user_pin(now, so_pin, user_pin, g.allow_final_pin_try);
+    } catch (const hsm::Pkcs11Error& e) {
+        // C_InitToken is done and cannot be undone: say where that leaves the token.
+        throw hsm::Pkcs11Error(e.rv(), e.function(),
+                               std::string(e.what()) + "; the token is initialised as '" + o.label +
+                                   "' but has no user PIN yet: set one with "
+                                   "`tokensign token unlock`");
+    }
     now = hsm::find_initialised_token(now, o.label, serials_before);  // flags after C_InitPIN
 
     const std::string uri = hsm::token_uri(now.token_info);
