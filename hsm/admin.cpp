@@ -27,6 +27,19 @@ CK_ULONG pin_len(const TokenInfo& t, const Pin& p) {
     return pin_pad(t) ? 0 : static_cast<CK_ULONG>(p.bytes().size());
 }
 
+/// What the token flags say after a rejected PIN: " (few PIN tries remain)" ..., or "".
+std::string tries_left(const TokenInfo& t, bool so) {
+    CK_TOKEN_INFO after{};
+    if (t.module->fn()->C_GetTokenInfo(t.slot, &after) != CKR_OK) return {};
+    if (after.flags & (so ? CKF_SO_PIN_LOCKED : CKF_USER_PIN_LOCKED))
+        return " (the PIN is now LOCKED)";
+    if (after.flags & (so ? CKF_SO_PIN_FINAL_TRY : CKF_USER_PIN_FINAL_TRY))
+        return " (only ONE PIN try remains before the token locks it)";
+    if (after.flags & (so ? CKF_SO_PIN_COUNT_LOW : CKF_USER_PIN_COUNT_LOW))
+        return " (few PIN tries remain)";
+    return {};
+}
+
 /// A R/W session of its own, outside the Token pool: administration logs in as the SO, which
 /// must not leak into (or collide with) the pool's user login. Logs out what it logged in and
 /// closes on destruction.
@@ -59,20 +72,7 @@ class AdminSession {
         std::string context = std::string("logging in as ") +
                               (user == CKU_SO ? "security officer" : "user") + " to token " +
                               m_what;
-        CK_TOKEN_INFO after{};
-        if (m_fn->C_GetTokenInfo(t.slot, &after) == CKR_OK) {
-            const CK_FLAGS locked = user == CKU_SO ? CKF_SO_PIN_LOCKED : CKF_USER_PIN_LOCKED;
-            const CK_FLAGS final_try =
-                user == CKU_SO ? CKF_SO_PIN_FINAL_TRY : CKF_USER_PIN_FINAL_TRY;
-            const CK_FLAGS low = user == CKU_SO ? CKF_SO_PIN_COUNT_LOW : CKF_USER_PIN_COUNT_LOW;
-            if (after.flags & locked)
-                context += " (the PIN is now LOCKED)";
-            else if (after.flags & final_try)
-                context += " (only ONE PIN try remains before the token locks it)";
-            else if (after.flags & low)
-                context += " (few PIN tries remain)";
-        }
-        throw_rv(rv, "C_Login", context);
+        throw_rv(rv, "C_Login", context + tries_left(t, user == CKU_SO));
     }
 
     CK_FUNCTION_LIST* fn() const noexcept { return m_fn; }
@@ -214,6 +214,9 @@ void change_user_pin(const TokenInfo& t, const Pin& old_pin, const Pin& new_pin,
         rv = s.fn()->C_SetPIN(s.handle(), pin_ptr(t, old_pin), pin_len(t, old_pin),
                               pin_ptr(t, new_pin), pin_len(t, new_pin));
     }
+    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
+        throw_rv(rv, "C_SetPIN",
+                 "changing the user PIN of token " + t.describe() + tries_left(t, false));
     check_rv(rv, "C_SetPIN", "changing the user PIN of token " + t.describe());
 }
 
