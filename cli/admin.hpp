@@ -16,14 +16,12 @@ void setup_token_admin(CLI::App& token, const GlobalOptions& g);
 void setup_key_delete(CLI::App& key, const GlobalOptions& g);
 /// cert delete (cmd_delete.cpp), under `cert`.
 void setup_cert_delete(CLI::App& cert, const GlobalOptions& g);
-/// req (cmd_req.cpp), a top-level command.
-void setup_req(CLI::App& app, const GlobalOptions& g);
 
 /// Asks `question` on the controlling terminal (/dev/tty, echo on; never stdin, which may carry
 /// data) and reads one line. Returns normally when the line equals `expected`; throws
 /// signer::Declined (exit 8) when it does not, and when there is no terminal to ask on, saying
 /// to use `script_hint` (the flag a script gives instead) then.
-void confirm_on_tty(const std::string& question, const std::string& expected,
-                    const std::string& script_hint);
+void confirm_typed(const std::string& question, const std::string& expected,
+                   const std::string& script_hint);
 
 }  // namespace ts::cli

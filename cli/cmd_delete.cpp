@@ -100,9 +100,8 @@ void confirm_destruction(const std::string& token_what, const std::vector<Doomed
     for (const auto& d : doomed) list << "  " << d.text << "\n";
     std::cerr << list.str();
     if (yes) return;
-    confirm_on_tty(
-        "Type 'yes' to destroy " + std::string(doomed.size() == 1 ? "it" : "them") + ": ", "yes",
-        "--yes");
+    confirm_typed("Type 'yes' to destroy " + std::string(doomed.size() == 1 ? "it" : "them") + ": ",
+                  "yes", "--yes");
 }
 
 void destroy_all(hsm::Session& s, const std::vector<Doomed>& doomed) {

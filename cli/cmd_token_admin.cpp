@@ -120,8 +120,8 @@ void run_token_init(const TokenInitOptions& o, const GlobalOptions& g) {
             std::cerr << "Reinitialising token " << t.describe()
                       << " destroys EVERY object on it (keys, certificates, data) and sets a new "
                          "user PIN.\n";
-            confirm_on_tty("Type the token's current label '" + current + "' to confirm: ", current,
-                           "--confirm-label '" + current + "'");
+            confirm_typed("Type the token's current label '" + current + "' to confirm: ", current,
+                          "--confirm-label '" + current + "'");
         }
     } else if (o.reinitialize || !o.confirm_label.empty()) {
         // Harmless, but a sign the command was meant for another token.

@@ -11,8 +11,8 @@
 
 namespace ts::cli {
 
-void confirm_on_tty(const std::string& question, const std::string& expected,
-                    const std::string& script_hint) {
+void confirm_typed(const std::string& question, const std::string& expected,
+                   const std::string& script_hint) {
     // stdin may be a pipe carrying data (a CSR, a PIN file): the answer must come from the
     // person at the terminal.
     int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);

@@ -5,7 +5,6 @@
 
 #include <openssl/err.h>
 
-#include "cli/admin.hpp"
 #include "cli/common.hpp"
 #include "hsm/error.hpp"
 #include "signer/error.hpp"
