@@ -12,6 +12,8 @@
 namespace ts::test {
 namespace {
 
+// Every command names SoftHSM2's module: `token init` without a URI takes the one blank token
+// of the modules searched, which must never be a real token of the machine running the tests.
 class TokenAdminTest : public CliTest {
   protected:
     static constexpr const char* kSoPin = "123456";  // SoftHsm::add_token's SO PIN
@@ -32,7 +34,7 @@ class TokenAdminTest : public CliTest {
     /// tokensign without a controlling terminal (setsid), even when the tests run in one: what
     /// a script under cron or CI sees. `input` goes to its stdin.
     static RunResult ts_no_tty(std::vector<std::string> args, const std::string& input = "") {
-        args.insert(args.begin(), {"setsid", "-w", cli_path()});
+        args.insert(args.begin(), {"setsid", "-w", cli_path(), "--module", softhsm_module()});
         return run(args, {{"SOFTHSM2_CONF", softhsm().conf()}}, input);
     }
     static std::vector<std::string> tty_args(std::vector<std::string> args) {
@@ -44,8 +46,8 @@ class TokenAdminTest : public CliTest {
 TEST_F(TokenAdminTest, InitOnTheSpareTokenThenTheNewUserPinLogsInAndGeneratesAKey) {
     // SoftHSM2 moves a token to a new slot id when it is initialised: the next process must
     // still find it by label, log in with the new PIN and generate a key on it.
-    auto r = ts({"token", "init", "--label", "fresh", "--so-pin-source", pin_file("87654321"),
-                 "--new-pin-source", pin_file("24680")});
+    auto r = ts({"--module", softhsm_module(), "token", "init", "--label", "fresh",
+                 "--so-pin-source", pin_file("87654321"), "--new-pin-source", pin_file("24680")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(contains(r.out, "Initialised token 'fresh'")) << r.out;
     std::string slots = show_slots();
@@ -60,7 +62,7 @@ TEST_F(TokenAdminTest, InitOnTheSpareTokenThenTheNewUserPinLogsInAndGeneratesAKe
     auto g = generate("fresh", "24680");
     EXPECT_EQ(g.exit_code, 0) << g.err;
     // And the SO PIN that was set is the SO PIN: it resets the user PIN.
-    auto u = ts({"token", "unlock", "pkcs11:token=fresh"},
+    auto u = ts({"--module", softhsm_module(), "token", "unlock", "pkcs11:token=fresh"},
                 {{"TOKENSIGN_SO_PIN", "87654321"}, {"TOKENSIGN_NEW_PIN", "13579"}});
     EXPECT_EQ(u.exit_code, 0) << u.err;
     EXPECT_EQ(login_with("fresh", "13579"), 0);
@@ -68,8 +70,8 @@ TEST_F(TokenAdminTest, InitOnTheSpareTokenThenTheNewUserPinLogsInAndGeneratesAKe
 
 TEST_F(TokenAdminTest, InitializedTokenIsRefusedWithoutReinitialize) {
     ASSERT_EQ(generate(kToken, kPin).exit_code, 0);
-    auto r = ts({"token", "init", token_uri(), "--label", "x", "--so-pin-source", pin_file(kSoPin),
-                 "--new-pin-source", pin_file("9999")});
+    auto r = ts({"--module", softhsm_module(), "token", "init", token_uri(), "--label", "x",
+                 "--so-pin-source", pin_file(kSoPin), "--new-pin-source", pin_file("9999")});
     EXPECT_EQ(r.exit_code, 6) << r.err;
     EXPECT_TRUE(contains(r.err, "already initialised")) << r.err;
     EXPECT_TRUE(contains(r.err, "--reinitialize")) << r.err;
@@ -79,11 +81,12 @@ TEST_F(TokenAdminTest, InitializedTokenIsRefusedWithoutReinitialize) {
 
 TEST_F(TokenAdminTest, ReinitializeNeedsTheCurrentLabelConfirmed) {
     ASSERT_EQ(generate(kToken, kPin).exit_code, 0);
-    std::vector<std::string> base{"token",          "init",
-                                  token_uri(),      "--label",
-                                  "renewed",        "--so-pin-source",
-                                  pin_file(kSoPin), "--new-pin-source",
-                                  pin_file("9999"), "--reinitialize"};
+    // ts_no_tty names the module; `right` below adds it.
+    const std::vector<std::string> base{"token",          "init",
+                                        token_uri(),      "--label",
+                                        "renewed",        "--so-pin-source",
+                                        pin_file(kSoPin), "--new-pin-source",
+                                        pin_file("9999"), "--reinitialize"};
     // No terminal (the test runs without one) and no --confirm-label: declined, exit 8.
     auto none = ts_no_tty(base);
     EXPECT_EQ(none.exit_code, 8) << none.err;
@@ -103,6 +106,7 @@ TEST_F(TokenAdminTest, ReinitializeNeedsTheCurrentLabelConfirmed) {
 
     auto right = ts([&] {
         auto a = base;
+        a.insert(a.begin(), {"--module", softhsm_module()});
         a.insert(a.end(), {"--confirm-label", kToken});
         return a;
     }());
@@ -117,8 +121,9 @@ TEST_F(TokenAdminTest, ReinitializeNeedsTheCurrentLabelConfirmed) {
 TEST_F(TokenAdminTest, ReinitializeConfirmationIsTypedOnTheTerminal) {
     ASSERT_EQ(generate(kToken, kPin).exit_code, 0);
     std::vector<std::string> args =
-        tty_args({"token", "init", token_uri(), "--label", "renewed", "--so-pin-source",
-                  pin_file(kSoPin), "--new-pin-source", pin_file("9999"), "--reinitialize"});
+        tty_args({"--module", softhsm_module(), "token", "init", token_uri(), "--label", "renewed",
+                  "--so-pin-source", pin_file(kSoPin), "--new-pin-source", pin_file("9999"),
+                  "--reinitialize"});
     const std::map<std::string, std::string> env{{"SOFTHSM2_CONF", softhsm().conf()}};
     auto no = run_on_tty_script(args, {{"current label 'cli-test'", "cli-tes"}}, env);
     EXPECT_EQ(no.exit_code, 8) << no.screen;
@@ -132,7 +137,7 @@ TEST_F(TokenAdminTest, ReinitializeConfirmationIsTypedOnTheTerminal) {
 
 TEST_F(TokenAdminTest, NewPinsArePromptedTwiceWithEchoOff) {
     const std::map<std::string, std::string> env{{"SOFTHSM2_CONF", softhsm().conf()}};
-    auto args = tty_args({"token", "init", "--label", "typed"});
+    auto args = tty_args({"--module", softhsm_module(), "token", "init", "--label", "typed"});
     // Different second entry: refused, the token stays blank.
     auto differ = run_on_tty_script(
         args, {{"new SO PIN for the token: ", "11112222"}, {"again: ", "11112223"}}, env);
@@ -162,24 +167,26 @@ TEST_F(TokenAdminTest, NoPinSourceAndNoPromptLeavesTheTokenBlank) {
 }
 
 TEST_F(TokenAdminTest, BadLabelsAreUsageErrorsAndADuplicateLabelIsRefused) {
-    auto too_long = ts({"token", "init", "--label", std::string(33, 'x')});
+    auto too_long =
+        ts({"--module", softhsm_module(), "token", "init", "--label", std::string(33, 'x')});
     EXPECT_EQ(too_long.exit_code, 2) << too_long.err;
-    auto spaced = ts({"token", "init", "--label", "trailing "});
+    auto spaced = ts({"--module", softhsm_module(), "token", "init", "--label", "trailing "});
     EXPECT_EQ(spaced.exit_code, 2) << spaced.err;
-    auto dup = ts({"token", "init", "--label", kOther, "--so-pin-source", pin_file("87654321"),
-                   "--new-pin-source", pin_file("24680")});
+    auto dup = ts({"--module", softhsm_module(), "token", "init", "--label", kOther,
+                   "--so-pin-source", pin_file("87654321"), "--new-pin-source", pin_file("24680")});
     EXPECT_EQ(dup.exit_code, 3) << dup.err;
     EXPECT_TRUE(contains(dup.err, "already labelled 'cli-other'")) << dup.err;
     EXPECT_TRUE(contains(show_slots(), "Initialized:      no")) << "the spare must stay blank";
 }
 
 TEST_F(TokenAdminTest, ChangePinReplacesTheUserPin) {
-    auto wrong = ts({"token", "change-pin", token_uri()},
+    auto wrong = ts({"--module", softhsm_module(), "token", "change-pin", token_uri()},
                     {{"TOKENSIGN_PIN", "0000"}, {"TOKENSIGN_NEW_PIN", "4444"}});
     EXPECT_EQ(wrong.exit_code, 4) << wrong.err;
     EXPECT_EQ(login_with(kToken, kPin), 0);
 
-    auto r = ts({"token", "change-pin", token_uri(), "--new-pin-source", pin_file("4444")},
+    auto r = ts({"--module", softhsm_module(), "token", "change-pin", token_uri(),
+                 "--new-pin-source", pin_file("4444")},
                 {{"TOKENSIGN_PIN", kPin}});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(login_with(kToken, kPin), 4);
@@ -189,15 +196,15 @@ TEST_F(TokenAdminTest, ChangePinReplacesTheUserPin) {
 }
 
 TEST_F(TokenAdminTest, ChangeSoPinThenOnlyTheNewSoPinUnlocks) {
-    auto r = ts({"token", "change-pin", "--so", token_uri(), "--so-pin-source", pin_file(kSoPin),
-                 "--new-pin-source", pin_file("55556666")});
+    auto r = ts({"--module", softhsm_module(), "token", "change-pin", "--so", token_uri(),
+                 "--so-pin-source", pin_file(kSoPin), "--new-pin-source", pin_file("55556666")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(contains(r.out, "SO PIN")) << r.out;
-    auto old_so = ts({"token", "unlock", token_uri()},
+    auto old_so = ts({"--module", softhsm_module(), "token", "unlock", token_uri()},
                      {{"TOKENSIGN_SO_PIN", kSoPin}, {"TOKENSIGN_NEW_PIN", "7777"}});
     EXPECT_EQ(old_so.exit_code, 4) << old_so.err;
     EXPECT_EQ(login_with(kToken, kPin), 0) << "a refused unlock must not change the user PIN";
-    auto new_so = ts({"token", "unlock", token_uri()},
+    auto new_so = ts({"--module", softhsm_module(), "token", "unlock", token_uri()},
                      {{"TOKENSIGN_SO_PIN", "55556666"}, {"TOKENSIGN_NEW_PIN", "7777"}});
     EXPECT_EQ(new_so.exit_code, 0) << new_so.err;
     EXPECT_EQ(login_with(kToken, "7777"), 0);
@@ -207,8 +214,8 @@ TEST_F(TokenAdminTest, UnlockSetsANewUserPinAndKeepsTheKeys) {
     ASSERT_EQ(generate(kToken, kPin).exit_code, 0);
     // Wrong PINs until SoftHSM2 reports the count low (it does not lock; a real token would).
     for (int i = 0; i < 3; ++i) EXPECT_EQ(login_with(kToken, "0000"), 4);
-    auto r = ts({"token", "unlock", token_uri(), "--so-pin-source", pin_file(kSoPin),
-                 "--new-pin-source", pin_file("8888")});
+    auto r = ts({"--module", softhsm_module(), "token", "unlock", token_uri(), "--so-pin-source",
+                 pin_file(kSoPin), "--new-pin-source", pin_file("8888")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(login_with(kToken, kPin), 4);
     EXPECT_EQ(login_with(kToken, "8888"), 0);
@@ -220,12 +227,13 @@ TEST_F(TokenAdminTest, UnlockSetsANewUserPinAndKeepsTheKeys) {
 
 TEST_F(TokenAdminTest, ANewPinOutsideTheTokensLengthsIsRefusedBeforeTheTokenIsTouched) {
     // SoftHSM2 allows 4 to 255 characters.
-    auto r = ts({"token", "init", "--label", "short", "--so-pin-source", pin_file("87654321"),
-                 "--new-pin-source", pin_file("12")});
+    auto r = ts({"--module", softhsm_module(), "token", "init", "--label", "short",
+                 "--so-pin-source", pin_file("87654321"), "--new-pin-source", pin_file("12")});
     EXPECT_EQ(r.exit_code, 4) << r.err;
     EXPECT_TRUE(contains(r.err, "must be 4 to 255 characters")) << r.err;
     EXPECT_FALSE(contains(show_slots(), "Label:            short"));
-    auto c = ts({"token", "change-pin", token_uri(), "--new-pin-source", pin_file("123")},
+    auto c = ts({"--module", softhsm_module(), "token", "change-pin", token_uri(),
+                 "--new-pin-source", pin_file("123")},
                 {{"TOKENSIGN_PIN", kPin}});
     EXPECT_EQ(c.exit_code, 4) << c.err;
     EXPECT_EQ(login_with(kToken, kPin), 0);
