@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/admin.hpp"
 #include "cli/common.hpp"
 #include "hsm/cert.hpp"
 #include "hsm/error.hpp"
@@ -223,7 +224,8 @@ void run_cert_list(const CertListOptions& o, const GlobalOptions& g) {
 }  // namespace
 
 void setup_cert(CLI::App& app, const GlobalOptions& g) {
-    auto* cert = app.add_subcommand("cert", "Import and list X.509 certificates on a token");
+    auto* cert =
+        app.add_subcommand("cert", "Import, list and delete X.509 certificates on a token");
     cert->require_subcommand(1);
 
     auto imp = std::make_shared<CertImportOptions>();
@@ -272,6 +274,8 @@ list->add_flag("--no-login", lst->no_login,
                "do not log in: list only certificates readable without a PIN");
 list->add_flag("--json", lst->json, "machine-readable output (one JSON object, with PEM)");
 list->callback(command([lst, &g] { run_cert_list(*lst, g); }));
+
+setup_cert_delete(*cert, g);
 }
 
 }  // namespace ts::cli

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/admin.hpp"
 #include "cli/common.hpp"
 #include "hsm/attributes.hpp"
 #include "hsm/error.hpp"
@@ -229,7 +230,7 @@ std::string check_key_spec(const std::string& text) {
 }  // namespace
 
 void setup_key(CLI::App& app, const GlobalOptions& g) {
-    auto* key = app.add_subcommand("key", "Generate, list and show key pairs on a token");
+    auto* key = app.add_subcommand("key", "Generate, list, show and delete key pairs on a token");
     key->require_subcommand(1);
 
     auto gen_opts = std::make_shared<KeyGenerateOptions>();
@@ -281,6 +282,8 @@ void setup_key(CLI::App& app, const GlobalOptions& g) {
                    "do not log in (only public objects are visible)");
     show->add_flag("--json", show_opts->json, "machine-readable output (one JSON object)");
     show->callback(command([show_opts, &g] { run_key_show(*show_opts, g); }));
+
+    setup_key_delete(*key, g);
 }
 
 }  // namespace ts::cli

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/admin.hpp"
 #include "cli/common.hpp"
 #include "hsm/mechanism.hpp"
 #include "hsm/module.hpp"
@@ -162,7 +163,8 @@ void run_token_mechanisms(const TokenMechanismsOptions& o, const GlobalOptions& 
 }  // namespace
 
 void setup_token(CLI::App& app, const GlobalOptions& g) {
-    auto* token = app.add_subcommand("token", "List tokens and what they support");
+    auto* token = app.add_subcommand(
+        "token", "List tokens and what they support; initialise them, change and reset PINs");
     token->require_subcommand(1);
 
     auto list_opts = std::make_shared<TokenListOptions>();
@@ -185,6 +187,8 @@ void setup_token(CLI::App& app, const GlobalOptions& g) {
         ->required();
     mech->add_flag("--json", mech_opts->json, "machine-readable output (one JSON object)");
     mech->callback(command([mech_opts, &g] { run_token_mechanisms(*mech_opts, g); }));
+
+    setup_token_admin(*token, g);  // init, change-pin, unlock
 }
 
 }  // namespace ts::cli

@@ -44,6 +44,7 @@ void setup_token(CLI::App& app, const GlobalOptions& g);
 void setup_key(CLI::App& app, const GlobalOptions& g);
 void setup_cert(CLI::App& app, const GlobalOptions& g);
 void setup_ca(CLI::App& app, const GlobalOptions& g);
+void setup_req(CLI::App& app, const GlobalOptions& g);  // cmd_req.cpp: a top-level command
 
 /// JSON string literal with escapes.
 std::string json_string(std::string_view s);

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     setup_key(app, g);
     setup_cert(app, g);
     setup_ca(app, g);
+    setup_req(app, g);
     app.require_subcommand(1);
 
     try {

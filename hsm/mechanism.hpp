@@ -21,7 +21,8 @@ struct MechanismInfo {
 std::vector<MechanismInfo> list_mechanisms(Module& m, CK_SLOT_ID slot);
 /// True if the slot offers `mech` (C_GetMechanismInfo succeeds).
 bool has_mechanism(Module& m, CK_SLOT_ID slot, CK_MECHANISM_TYPE mech);
-/// "CKM_RSA_PKCS", or "CKM_0x%08lx".
+/// "CKM_RSA_PKCS" for every CKM_ constant of p11-kit's pkcs11.h (hsm/mechanism_names.cpp);
+/// "CKM_VENDOR_DEFINED+0x%lx" in the vendor range; "CKM_0x%08lx" for any other value.
 std::string mechanism_name(CK_MECHANISM_TYPE mech);
 /// "sign verify generate-key-pair ..." for CKF_* mechanism flags.
 std::vector<std::string> mechanism_flag_names(CK_FLAGS flags);

@@ -13,6 +13,8 @@
 //   TS_FAULT_SIGN_DELAY_MS=N    each C_Sign that produces a signature takes N ms longer (a slow
 //                               token: kill tests spread their moments over a batch)
 //   TS_FAULT_CREATE_FAIL=1      C_CreateObject (storing a certificate) returns CKR_DEVICE_ERROR
+//   TS_FAULT_TOKEN_FLAGS=N      C_GetTokenInfo ORs N (decimal or 0x hex) into the token flags:
+//                               a locked PIN or a final try, which SoftHSM2 never reports
 //
 // Only C_GetFunctionList is exported; everything else is the target's own function list.
 #include <dlfcn.h>
@@ -78,6 +80,8 @@ CK_RV fault_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO* info) {
         info->ulMaxSessionCount = max;
         info->ulMaxRwSessionCount = max;
     }
+    if (const char* f = std::getenv("TS_FAULT_TOKEN_FLAGS"); rv == CKR_OK && f != nullptr)
+        info->flags |= std::strtoul(f, nullptr, 0);
     return rv;
 }
 

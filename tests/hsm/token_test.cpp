@@ -128,7 +128,24 @@ TEST_F(TokenTest, MechanismsIncludeKeyGeneration) {
     EXPECT_TRUE(hsm::has_mechanism(module(), slot, CKM_ECDSA));
     EXPECT_FALSE(hsm::has_mechanism(module(), slot, CKM_VENDOR_DEFINED | 0x7777));
     EXPECT_EQ(hsm::mechanism_name(CKM_RSA_PKCS), "CKM_RSA_PKCS");
-    EXPECT_EQ(hsm::mechanism_name(CKM_VENDOR_DEFINED | 0x7777), "CKM_0x80007777");
+    EXPECT_EQ(hsm::mechanism_name(CKM_VENDOR_DEFINED | 0x7777), "CKM_VENDOR_DEFINED+0x7777");
+}
+
+TEST_F(TokenTest, EveryMechanismSoftHsmListsHasItsSpecName) {
+    // SoftHSM2 2.6.1 lists ~70 mechanisms; 22 of them (DES, GOST, key derivation ...) printed
+    // as CKM_0x... before the name table covered all of pkcs11.h.
+    auto mechs = hsm::list_mechanisms(module(), token().info().slot);
+    ASSERT_GT(mechs.size(), 40u);
+    for (const auto& m : mechs) {
+        std::string name = hsm::mechanism_name(m.type);
+        EXPECT_TRUE(name.starts_with("CKM_") && !name.starts_with("CKM_0x")) << name;
+    }
+    EXPECT_EQ(hsm::mechanism_name(CKM_GOSTR3411_HMAC), "CKM_GOSTR3411_HMAC");
+    EXPECT_EQ(hsm::mechanism_name(CKM_DES_ECB_ENCRYPT_DATA), "CKM_DES_ECB_ENCRYPT_DATA");
+    EXPECT_EQ(hsm::mechanism_name(CKM_ECDSA_KEY_PAIR_GEN), "CKM_EC_KEY_PAIR_GEN");  // its alias
+    EXPECT_EQ(hsm::mechanism_name(CKM_EDDSA), "CKM_EDDSA");
+    EXPECT_EQ(hsm::mechanism_name(CKM_VENDOR_DEFINED), "CKM_VENDOR_DEFINED+0x0");
+    EXPECT_EQ(hsm::mechanism_name(0x7ffffff0UL), "CKM_0x7ffffff0");  // no name, not vendor
 }
 
 TEST_F(TokenTest, ModuleRegisteredWithP11KitIsFoundByName) {
