@@ -131,12 +131,12 @@ SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
 }
 
 SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsigned char> peer,
-                        CK_ULONG secret_len, const PinSources& pins) {
+                        CK_ULONG secret_len, const PinSources& pins, CK_MECHANISM_TYPE type) {
     QueueGuard quiet;
     (void)pins;  // C_DeriveKey has no context-specific login step in the spec's flow
     CK_ECDH1_DERIVE_PARAMS params{CKD_NULL, 0, nullptr, static_cast<CK_ULONG>(peer.size()),
                                   const_cast<CK_BYTE*>(peer.data())};
-    CK_MECHANISM mech{CKM_ECDH1_DERIVE, &params, sizeof params};
+    CK_MECHANISM mech{type, &params, sizeof params};
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -148,7 +148,7 @@ SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsign
     CK_OBJECT_HANDLE derived = CK_INVALID_HANDLE;
     check_rv(s.fn()->C_DeriveKey(s.handle(), &mech, key.handle, tmpl, sizeof tmpl / sizeof tmpl[0],
                                  &derived),
-             "C_DeriveKey", "ECDH with a key on " + s.token().what());
+             "C_DeriveKey", "ECDH (" + mechanism_name(type) + ") with a key on " + s.token().what());
     SecureBytes out;
     try {
         auto v = get_attribute(s, derived, CKA_VALUE);

@@ -192,8 +192,19 @@ std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
             return sign_on_token(key, mech, tbs, raw_size(key));
         }
         case RSA_NO_PADDING: {
+            // RSA_padding_add_none, as the default provider: the input is exactly one modulus
+            // long. The token would zero-pad shorter input (PKCS#11 §2.1.7), which signs a
+            // different value than the caller gave.
+            const std::size_t k = raw_size(key);
+            if (tbs.size() != k) {
+                throw std::invalid_argument(
+                    std::string(tbs.size() < k ? "data too small for key size"
+                                               : "data too large for key size") +
+                    ": pad-mode none signs exactly " + std::to_string(k) + " bytes, not " +
+                    std::to_string(tbs.size()));
+            }
             CK_MECHANISM mech{CKM_RSA_X_509, nullptr, 0};
-            return sign_on_token(key, mech, tbs, raw_size(key));
+            return sign_on_token(key, mech, tbs, k);
         }
         default:
             throw hsm::UnsupportedError("RSA padding mode " + std::to_string(pad) +
@@ -260,9 +271,10 @@ hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oae
 }
 
 hsm::SecureBytes ecdh_derive(const Key& key, std::span<const unsigned char> peer_point,
-                             std::size_t secret_len) {
+                             std::size_t secret_len, bool cofactor) {
     return on_token(key, [&](hsm::Session& s, const TokenRef& ref, const hsm::KeyHandle& h) {
-        return hsm::derive_ecdh(s, h, peer_point, static_cast<CK_ULONG>(secret_len), ref.pins);
+        return hsm::derive_ecdh(s, h, peer_point, static_cast<CK_ULONG>(secret_len), ref.pins,
+                                cofactor ? CKM_ECDH1_COFACTOR_DERIVE : CKM_ECDH1_DERIVE);
     });
 }
 

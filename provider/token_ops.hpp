@@ -39,8 +39,9 @@ hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oae
                              const std::string& mgf1_md, std::span<const unsigned char> label,
                              std::span<const unsigned char> in);
 
-/// ECDH (CKM_ECDH1_DERIVE, CKD_NULL) with a peer's uncompressed point.
+/// ECDH (CKM_ECDH1_DERIVE, or CKM_ECDH1_COFACTOR_DERIVE when `cofactor`; CKD_NULL) with a
+/// peer's uncompressed point.
 hsm::SecureBytes ecdh_derive(const Key& key, std::span<const unsigned char> peer_point,
-                             std::size_t secret_len);
+                             std::size_t secret_len, bool cofactor = false);
 
 }  // namespace ts::prov

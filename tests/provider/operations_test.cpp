@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: Apache-2.0
+// tokensign.so in-process, operation by operation against what OpenSSL's default provider does
+// with the same call: ECDH parameters and output sizes, RSA TLS padding, mechanism choice for
+// keys the token restricts (CKA_ALLOWED_MECHANISMS). Results are checked with the default
+// provider only.
+#include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/store.h>
+#include <openssl/x509.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.hpp"
+#include "tests/support/softhsm.hpp"
+
+namespace {
+
+using ts::test::run;
+using ts::test::SoftHsm;
+using Bytes = std::vector<unsigned char>;
+
+class OperationsTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        s_hsm = new SoftHsm();
+        s_hsm->add_token("ops");
+        setenv("TOKENSIGN_MODULE", s_hsm->module().c_str(), 1);
+        setenv("TOKENSIGN_PIN", "1234", 1);
+        keygen("EC:prime256v1", "ec", "01");
+        keygen("rsa:2048", "rsa", "02");
+
+        s_ctx = OSSL_LIB_CTX_new();
+        OSSL_PROVIDER_set_default_search_path(s_ctx, ts::test::provider_dir().c_str());
+        s_tokensign = OSSL_PROVIDER_load(s_ctx, "tokensign");
+        s_default = OSSL_PROVIDER_load(s_ctx, "default");
+        s_plain = OSSL_LIB_CTX_new();
+        s_plain_default = OSSL_PROVIDER_load(s_plain, "default");
+    }
+
+    static void TearDownTestSuite() {
+        OSSL_PROVIDER_unload(s_plain_default);
+        OSSL_LIB_CTX_free(s_plain);
+        OSSL_PROVIDER_unload(s_default);
+        OSSL_PROVIDER_unload(s_tokensign);
+        OSSL_LIB_CTX_free(s_ctx);
+        delete s_hsm;
+    }
+
+    void SetUp() override {
+        ASSERT_NE(s_tokensign, nullptr)
+            << "tokensign.so did not load from " << ts::test::provider_dir();
+        ERR_clear_error();
+    }
+
+    // pkcs11-tool key pair; `allowed` (comma-separated pkcs11-tool names) sets
+    // CKA_ALLOWED_MECHANISMS on both halves.
+    static void keygen(const std::string& type, const std::string& label, const std::string& id,
+                       const std::string& allowed = "") {
+        std::vector<std::string> argv{
+            "pkcs11-tool", "--module", s_hsm->module(), "--token-label", "ops",
+            "--login",     "--pin",    "1234",          "--keypairgen",  "--key-type",
+            type,          "--label",  label,           "--id",          id};
+        if (!allowed.empty()) {
+            argv.push_back("--allowed-mechanisms");
+            argv.push_back(allowed);
+        }
+        auto r = run(argv);
+        ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    }
+
+    static EVP_PKEY* load(const std::string& uri) {
+        OSSL_STORE_CTX* st = OSSL_STORE_open_ex(uri.c_str(), s_ctx, nullptr, nullptr, nullptr,
+                                                nullptr, nullptr, nullptr);
+        if (st == nullptr) return nullptr;
+        OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
+        EVP_PKEY* pkey = nullptr;
+        while (pkey == nullptr && !OSSL_STORE_eof(st)) {
+            OSSL_STORE_INFO* info = OSSL_STORE_load(st);
+            if (info == nullptr) break;
+            if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) {
+                pkey = OSSL_STORE_INFO_get1_PKEY(info);
+            }
+            OSSL_STORE_INFO_free(info);
+        }
+        OSSL_STORE_close(st);
+        return pkey;
+    }
+
+    // The public key as a default-provider key (re-decoded from its SPKI).
+    static EVP_PKEY* plain_public(EVP_PKEY* pkey) {
+        unsigned char* der = nullptr;
+        int len = i2d_PUBKEY(pkey, &der);
+        if (len <= 0) return nullptr;
+        const unsigned char* p = der;
+        EVP_PKEY* out = d2i_PUBKEY_ex(nullptr, &p, len, s_plain, nullptr);
+        OPENSSL_free(der);
+        return out;
+    }
+
+    static std::string errors() {
+        std::string out;
+        unsigned long e;
+        while ((e = ERR_get_error()) != 0) {
+            char buf[256];
+            ERR_error_string_n(e, buf, sizeof buf);
+            out += buf;
+            out += "\n";
+        }
+        return out;
+    }
+
+    static inline SoftHsm* s_hsm = nullptr;
+    static inline OSSL_LIB_CTX* s_ctx = nullptr;
+    static inline OSSL_PROVIDER* s_tokensign = nullptr;
+    static inline OSSL_PROVIDER* s_default = nullptr;
+    static inline OSSL_LIB_CTX* s_plain = nullptr;
+    static inline OSSL_PROVIDER* s_plain_default = nullptr;
+};
+
+// An ECDH context of `key` against `peer`, in `ctx`.
+EVP_PKEY_CTX* ecdh_ctx(OSSL_LIB_CTX* ctx, EVP_PKEY* key, EVP_PKEY* peer) {
+    EVP_PKEY_CTX* d = EVP_PKEY_CTX_new_from_pkey(ctx, key, nullptr);
+    if (d == nullptr || EVP_PKEY_derive_init(d) != 1 || EVP_PKEY_derive_set_peer(d, peer) != 1) {
+        EVP_PKEY_CTX_free(d);
+        return nullptr;
+    }
+    return d;
+}
+
+TEST_F(OperationsTest, EcdhIntoAShorterBufferTruncatesAsTheDefaultProviderDoes) {
+    EVP_PKEY* tok = load("pkcs11:token=ops;object=ec");
+    ASSERT_NE(tok, nullptr) << errors();
+    EVP_PKEY* tok_pub = plain_public(tok);
+    EVP_PKEY* peer = EVP_PKEY_Q_keygen(s_plain, nullptr, "EC", "P-256");
+    ASSERT_TRUE(tok_pub && peer);
+
+    // The reference: the peer's side with the default provider only, full length.
+    EVP_PKEY_CTX* ref = ecdh_ctx(s_plain, peer, tok_pub);
+    ASSERT_NE(ref, nullptr);
+    Bytes full(32);
+    size_t full_len = full.size();
+    ASSERT_EQ(EVP_PKEY_derive(ref, full.data(), &full_len), 1);
+    ASSERT_EQ(full_len, 32u);
+    // What the default provider does with a 20-byte buffer: the first 20 bytes.
+    Bytes ref_short(20);
+    size_t ref_short_len = ref_short.size();
+    ASSERT_EQ(EVP_PKEY_derive(ref, ref_short.data(), &ref_short_len), 1) << errors();
+    ASSERT_EQ(ref_short_len, 20u);
+
+    EVP_PKEY_CTX* d = ecdh_ctx(s_ctx, tok, peer);
+    ASSERT_NE(d, nullptr) << errors();
+    Bytes out(20);
+    size_t out_len = out.size();
+    ASSERT_EQ(EVP_PKEY_derive(d, out.data(), &out_len), 1) << errors();
+    EXPECT_EQ(out_len, 20u);
+    EXPECT_EQ(out, ref_short);
+    EXPECT_EQ(out, Bytes(full.begin(), full.begin() + 20));
+
+    EVP_PKEY_CTX_free(d);
+    EVP_PKEY_CTX_free(ref);
+    EVP_PKEY_free(peer);
+    EVP_PKEY_free(tok_pub);
+    EVP_PKEY_free(tok);
+}
+
+TEST_F(OperationsTest, EcdhRefusesAKdfItDoesNotApplyWhenItIsSet) {
+    EVP_PKEY* tok = load("pkcs11:token=ops;object=ec");
+    ASSERT_NE(tok, nullptr) << errors();
+    EVP_PKEY* peer = EVP_PKEY_Q_keygen(s_plain, nullptr, "EC", "P-256");
+    EVP_PKEY_CTX* d = ecdh_ctx(s_ctx, tok, peer);
+    ASSERT_NE(d, nullptr) << errors();
+    char hkdf[] = "HKDF";
+    OSSL_PARAM bad_kdf[] = {OSSL_PARAM_construct_utf8_string(OSSL_EXCHANGE_PARAM_KDF_TYPE, hkdf, 0),
+                            OSSL_PARAM_END};
+    EXPECT_EQ(EVP_PKEY_CTX_set_params(d, bad_kdf), 0);
+    int mode = 5;
+    OSSL_PARAM bad_mode[] = {
+        OSSL_PARAM_construct_int(OSSL_EXCHANGE_PARAM_EC_ECDH_COFACTOR_MODE, &mode), OSSL_PARAM_END};
+    EXPECT_EQ(EVP_PKEY_CTX_set_params(d, bad_mode), 0);
+    ERR_clear_error();
+
+    // What it takes is applied: X9.63 with SHA-256 into 40 bytes equals the default provider's.
+    char x963[] = "X963KDF", sha256[] = "SHA256";
+    size_t outlen = 40;
+    unsigned char ukm[] = {1, 2, 3};
+    mode = 1;
+    OSSL_PARAM kdf[] = {
+        OSSL_PARAM_construct_int(OSSL_EXCHANGE_PARAM_EC_ECDH_COFACTOR_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_EXCHANGE_PARAM_KDF_TYPE, x963, 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_EXCHANGE_PARAM_KDF_DIGEST, sha256, 0),
+        OSSL_PARAM_construct_size_t(OSSL_EXCHANGE_PARAM_KDF_OUTLEN, &outlen),
+        OSSL_PARAM_construct_octet_string(OSSL_EXCHANGE_PARAM_KDF_UKM, ukm, sizeof ukm),
+        OSSL_PARAM_END};
+    ASSERT_EQ(EVP_PKEY_CTX_set_params(d, kdf), 1) << errors();
+    size_t len = 0;
+    ASSERT_EQ(EVP_PKEY_derive(d, nullptr, &len), 1);
+    EXPECT_EQ(len, 40u);
+    Bytes out(len);
+    ASSERT_EQ(EVP_PKEY_derive(d, out.data(), &len), 1) << errors();
+
+    EVP_PKEY* tok_pub = plain_public(tok);
+    EVP_PKEY_CTX* ref = ecdh_ctx(s_plain, peer, tok_pub);
+    ASSERT_NE(ref, nullptr);
+    ASSERT_EQ(EVP_PKEY_CTX_set_params(ref, kdf), 1);
+    Bytes want(40);
+    size_t want_len = want.size();
+    ASSERT_EQ(EVP_PKEY_derive(ref, want.data(), &want_len), 1);
+    EXPECT_EQ(out, want);
+
+    EVP_PKEY_CTX_free(ref);
+    EVP_PKEY_free(tok_pub);
+    EVP_PKEY_CTX_free(d);
+    EVP_PKEY_free(peer);
+    EVP_PKEY_free(tok);
+}
+
+}  // namespace
