@@ -4,10 +4,12 @@
 
 #include <openssl/evp.h>
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "hsm/crypto.hpp"
 #include "hsm/pin.hpp"
 #include "provider/key.hpp"
 
@@ -27,6 +29,38 @@ std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
 /// Replaces a symbolic PSS salt length (digest, max, auto) on the mirror by the number the
 /// token is given, so the AlgorithmIdentifier states it.
 void pin_pss_salt_length(const Key& key, EVP_PKEY_CTX* mirror);
+
+/// A signature mechanism that hashes on the token (CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS,
+/// CKM_ECDSA_SHA256 ...), with its PSS parameters, chosen for one operation context.
+struct HashedMechanism {
+    CK_MECHANISM_TYPE type = CKM_VENDOR_DEFINED;
+    bool ecdsa = false;
+    bool has_pss = false;
+    CK_RSA_PKCS_PSS_PARAMS pss{};
+    CK_MECHANISM mechanism() const;
+};
+
+/// How a digest-sign context of a token key signs, decided once per context (at init, again
+/// when parameters change): std::nullopt for the raw mechanism over a host digest
+/// (CKM_RSA_PKCS with a DigestInfo, CKM_RSA_PKCS_PSS, CKM_ECDSA), whenever the key's
+/// CKA_ALLOWED_MECHANISMS and the token permit it: it is the fast path and its contexts copy.
+/// Otherwise the mechanism that hashes on the token. Throws UnsupportedError, naming the key's
+/// allowed mechanisms, when it permits neither.
+std::optional<HashedMechanism> choose_sign_mechanism(const Key& key, bool ecdsa,
+                                                     EVP_PKEY_CTX* mirror, const std::string& md);
+
+/// Refuses (UnsupportedError) a signature over a caller's digest (EVP_PKEY_sign) when the key
+/// only allows mechanisms that hash on the token: it must be given the message.
+void check_raw_signing(const Key& key, bool ecdsa, EVP_PKEY_CTX* mirror);
+
+/// C_Sign of the whole message with a hashed mechanism (ECDSA: as DER ECDSA-Sig-Value).
+std::vector<unsigned char> sign_hashed(const Key& key, const HashedMechanism& m,
+                                       std::span<const unsigned char> msg);
+/// C_SignInit of a multi-part signature on a session the operation keeps.
+hsm::SignOperation start_hashed(const Key& key, const HashedMechanism& m);
+/// C_SignFinal (ECDSA: as DER).
+std::vector<unsigned char> finish_hashed(const Key& key, const HashedMechanism& m,
+                                         hsm::SignOperation& op);
 
 /// CKM_ECDSA over a host digest; the token's r||s becomes a DER ECDSA-Sig-Value.
 std::vector<unsigned char> ecdsa_sign_digest(const Key& key, std::span<const unsigned char> dgst);

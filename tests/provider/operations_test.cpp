@@ -13,6 +13,7 @@
 #include <openssl/store.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ class OperationsTest : public ::testing::Test {
         setenv("TOKENSIGN_PIN", "1234", 1);
         keygen("EC:prime256v1", "ec", "01");
         keygen("rsa:2048", "rsa", "02");
+        // Keys the token restricts to mechanisms that hash on the token (HSM policies).
+        keygen("rsa:2048", "pss-only", "03", "SHA256-RSA-PKCS-PSS");
+        keygen("rsa:2048", "pkcs-sha256", "04", "SHA256-RSA-PKCS");
+        keygen("EC:prime256v1", "ecdsa-sha256", "05", "ECDSA-SHA256");
 
         s_ctx = OSSL_LIB_CTX_new();
         OSSL_PROVIDER_set_default_search_path(s_ctx, ts::test::provider_dir().c_str());
@@ -107,10 +112,13 @@ class OperationsTest : public ::testing::Test {
     static std::string errors() {
         std::string out;
         unsigned long e;
-        while ((e = ERR_get_error()) != 0) {
+        const char* data = nullptr;
+        int flags = 0;
+        while ((e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags)) != 0) {
             char buf[256];
             ERR_error_string_n(e, buf, sizeof buf);
             out += buf;
+            if ((flags & ERR_TXT_STRING) != 0 && data != nullptr) out += std::string(": ") + data;
             out += "\n";
         }
         return out;
@@ -218,6 +226,142 @@ TEST_F(OperationsTest, EcdhRefusesAKdfItDoesNotApplyWhenItIsSet) {
     EVP_PKEY_free(tok_pub);
     EVP_PKEY_CTX_free(d);
     EVP_PKEY_free(peer);
+    EVP_PKEY_free(tok);
+}
+
+// Signs `msg` with `pkey` (DigestSignUpdate in 64 KiB pieces, then Final) in `ctx`.
+Bytes sign_streamed(OSSL_LIB_CTX* ctx, EVP_PKEY* pkey, const char* md, const Bytes& msg) {
+    EVP_MD_CTX* m = EVP_MD_CTX_new();
+    Bytes sig;
+    size_t len = 0;
+    bool ok = EVP_DigestSignInit_ex(m, nullptr, md, ctx, nullptr, pkey, nullptr) == 1;
+    for (size_t off = 0; ok && off < msg.size(); off += 65536) {
+        ok = EVP_DigestSignUpdate(m, msg.data() + off, std::min<size_t>(65536, msg.size() - off)) ==
+             1;
+    }
+    if (ok && EVP_DigestSignFinal(m, nullptr, &len) == 1) {
+        sig.resize(len);
+        if (EVP_DigestSignFinal(m, sig.data(), &len) == 1) {
+            sig.resize(len);
+        } else {
+            sig.clear();
+        }
+    }
+    EVP_MD_CTX_free(m);
+    return sig;
+}
+
+bool verify_plain(OSSL_LIB_CTX* plain, EVP_PKEY* pub, const char* md, const Bytes& msg,
+                  const Bytes& sig) {
+    EVP_MD_CTX* m = EVP_MD_CTX_new();
+    bool ok = EVP_DigestVerifyInit_ex(m, nullptr, md, plain, nullptr, pub, nullptr) == 1 &&
+              EVP_DigestVerify(m, sig.data(), sig.size(), msg.data(), msg.size()) == 1;
+    EVP_MD_CTX_free(m);
+    return ok;
+}
+
+Bytes random_bytes(size_t n) {
+    Bytes b(n);
+    EXPECT_EQ(RAND_bytes(b.data(), static_cast<int>(n)), 1);
+    return b;
+}
+
+TEST_F(OperationsTest, KeyAllowedOnlySha256RsaPssSignsWithTheTokenHashingShortAndLongMessages) {
+    EVP_PKEY* tok = load("pkcs11:token=ops;object=pss-only");
+    ASSERT_NE(tok, nullptr) << errors();
+    EVP_PKEY* pub = plain_public(tok);
+    ASSERT_NE(pub, nullptr);
+    for (size_t n : {size_t{0}, size_t{100}, size_t{3} << 20}) {  // one C_Sign; streamed
+        Bytes msg = random_bytes(n);
+        Bytes sig = sign_streamed(s_ctx, tok, "SHA256", msg);
+        ASSERT_FALSE(sig.empty()) << n << " bytes: " << errors();
+        EXPECT_TRUE(verify_plain(s_plain, pub, "SHA256", msg, sig)) << n << " bytes";
+    }
+    // One-shot EVP_DigestSign.
+    Bytes msg = random_bytes(1000);
+    EVP_MD_CTX* m = EVP_MD_CTX_new();
+    ASSERT_EQ(EVP_DigestSignInit_ex(m, nullptr, "SHA256", s_ctx, nullptr, tok, nullptr), 1);
+    Bytes sig(512);
+    size_t len = sig.size();
+    ASSERT_EQ(EVP_DigestSign(m, sig.data(), &len, msg.data(), msg.size()), 1) << errors();
+    sig.resize(len);
+    EXPECT_TRUE(verify_plain(s_plain, pub, "SHA256", msg, sig));
+    EVP_MD_CTX_free(m);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(tok);
+}
+
+TEST_F(OperationsTest, KeyAllowedOnlyPssHasAnRsaPssSubjectPublicKeyInfo) {
+    EVP_PKEY* tok = load("pkcs11:token=ops;object=pss-only");
+    ASSERT_NE(tok, nullptr) << errors();
+    EXPECT_TRUE(EVP_PKEY_is_a(tok, "RSA-PSS"));
+    EVP_PKEY* pub = plain_public(tok);
+    ASSERT_NE(pub, nullptr);
+    EXPECT_EQ(EVP_PKEY_get_base_id(pub), EVP_PKEY_RSA_PSS);  // id-RSASSA-PSS, not rsaEncryption
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(tok);
+    // A key that may also do PKCS#1 v1.5 stays an ordinary RSA key.
+    EVP_PKEY* rsa = load("pkcs11:token=ops;object=pkcs-sha256");
+    ASSERT_NE(rsa, nullptr) << errors();
+    EVP_PKEY* rsa_pub = plain_public(rsa);
+    ASSERT_NE(rsa_pub, nullptr);
+    EXPECT_EQ(EVP_PKEY_get_base_id(rsa_pub), EVP_PKEY_RSA);
+    EVP_PKEY_free(rsa_pub);
+    EVP_PKEY_free(rsa);
+}
+
+TEST_F(OperationsTest, CopyOfAStreamingTokenHashedSignatureFinishesAndTheOriginalRefuses) {
+    EVP_PKEY* tok = load("pkcs11:token=ops;object=pss-only");
+    ASSERT_NE(tok, nullptr) << errors();
+    EVP_PKEY* pub = plain_public(tok);
+    Bytes msg = random_bytes(size_t{2} << 20);  // past the one-C_Sign size: streams
+    EVP_MD_CTX* m = EVP_MD_CTX_new();
+    ASSERT_EQ(EVP_DigestSignInit_ex(m, nullptr, "SHA256", s_ctx, nullptr, tok, nullptr), 1);
+    ASSERT_EQ(EVP_DigestSignUpdate(m, msg.data(), msg.size()), 1) << errors();
+    EVP_MD_CTX* copy = EVP_MD_CTX_new();
+    ASSERT_EQ(EVP_MD_CTX_copy_ex(copy, m), 1) << errors();  // dupctx cannot fail in 3.0
+    Bytes sig(512);
+    size_t len = sig.size();
+    ASSERT_EQ(EVP_DigestSignFinal(copy, sig.data(), &len), 1) << errors();
+    sig.resize(len);
+    EXPECT_TRUE(verify_plain(s_plain, pub, "SHA256", msg, sig));
+    len = 512;
+    Bytes again(512);
+    EXPECT_EQ(EVP_DigestSignFinal(m, again.data(), &len), 0);
+    EXPECT_NE(errors().find("taken over by a copy"), std::string::npos);
+    EVP_MD_CTX_free(copy);
+    EVP_MD_CTX_free(m);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(tok);
+}
+
+TEST_F(OperationsTest, KeyAllowedOnlySha256RsaPkcsSignsSha256AndRefusesOthersNamingWhatItAllows) {
+    EVP_PKEY* tok = load("pkcs11:token=ops;object=pkcs-sha256");
+    ASSERT_NE(tok, nullptr) << errors();
+    EVP_PKEY* pub = plain_public(tok);
+    Bytes msg = random_bytes(300);
+    Bytes sig = sign_streamed(s_ctx, tok, "SHA256", msg);
+    ASSERT_FALSE(sig.empty()) << errors();
+    EXPECT_TRUE(verify_plain(s_plain, pub, "SHA256", msg, sig));
+    ERR_clear_error();
+    EXPECT_TRUE(sign_streamed(s_ctx, tok, "SHA384", msg).empty());
+    EXPECT_NE(errors().find("CKM_SHA256_RSA_PKCS"), std::string::npos);
+    // EVP_PKEY_sign over a precomputed digest needs CKM_RSA_PKCS: refused with the reason.
+    EVP_PKEY_CTX* p = EVP_PKEY_CTX_new_from_pkey(s_ctx, tok, nullptr);
+    EXPECT_NE(EVP_PKEY_sign_init(p), 1);
+    EXPECT_NE(errors().find("precomputed digest"), std::string::npos);
+    EVP_PKEY_CTX_free(p);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(tok);
+}
+
+TEST_F(OperationsTest, EcKeyAllowedOnlyAHashedEcdsaTheTokenLacksFailsSayingSo) {
+    // SoftHSM2 2.6.1 (Debian) does not offer CKM_ECDSA_SHA256 at all.
+    EVP_PKEY* tok = load("pkcs11:token=ops;object=ecdsa-sha256");
+    ASSERT_NE(tok, nullptr) << errors();
+    EXPECT_TRUE(sign_streamed(s_ctx, tok, "SHA256", random_bytes(10)).empty());
+    std::string e = errors();
+    EXPECT_NE(e.find("does not offer CKM_ECDSA_SHA256"), std::string::npos) << e;
     EVP_PKEY_free(tok);
 }
 
