@@ -5,6 +5,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/objects.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -400,6 +401,90 @@ hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oae
     return on_token(key, [&](hsm::Session& s, const TokenRef& ref, const hsm::KeyHandle& h) {
         return hsm::decrypt(s, h, mech, in, ref.pins);
     });
+}
+
+namespace {
+
+// Constant-time helpers (as OpenSSL's internal/constant_time.h): masks of all ones or zeros.
+unsigned ct_msb(unsigned a) { return 0u - (a >> (sizeof(a) * 8 - 1)); }
+unsigned ct_is_zero(unsigned a) { return ct_msb(~a & (a - 1)); }
+unsigned ct_eq(unsigned a, unsigned b) { return ct_is_zero(a ^ b); }
+unsigned char ct_select(unsigned mask, unsigned char a, unsigned char b) {
+    return static_cast<unsigned char>((mask & a) | (~mask & b));
+}
+
+constexpr std::size_t kTlsPremaster = 48;  // SSL_MAX_MASTER_KEY_LENGTH
+
+// C_Decrypt refusing the ciphertext (not C_DecryptInit refusing the key or mechanism). SoftHSM2
+// reports a bad PKCS#1 padding as CKR_GENERAL_ERROR; a device that truly failed then costs the
+// client a failed handshake (its Finished does not verify), not an oracle.
+bool padding_rejected(const hsm::Pkcs11Error& e) {
+    if (e.function() != "C_Decrypt") return false;
+    return e.rv() == CKR_ENCRYPTED_DATA_INVALID || e.rv() == CKR_ENCRYPTED_DATA_LEN_RANGE ||
+           e.rv() == CKR_DATA_INVALID || e.rv() == CKR_DATA_LEN_RANGE ||
+           e.rv() == CKR_GENERAL_ERROR || e.rv() == CKR_FUNCTION_FAILED;
+}
+
+}  // namespace
+
+hsm::SecureBytes rsa_decrypt_tls(const Key& key, unsigned client_version, unsigned alt_version,
+                                 std::span<const unsigned char> in) {
+    const TokenRef& ref = token_ref(key);
+    const std::size_t k = raw_size(key);
+    if (in.size() > k || k < 11 + kTlsPremaster) {
+        throw std::invalid_argument("the encrypted pre-master secret is longer than the modulus");
+    }
+    // Drawn first, whatever the ciphertext holds.
+    hsm::SecureBytes random(kTlsPremaster);
+    host_check(RAND_priv_bytes_ex(key.prov->host_ctx(), random.data(), random.size(), 0) == 1,
+               "drawing random bytes");
+    hsm::SecureBytes out(kTlsPremaster);
+    auto run = [&](CK_MECHANISM_TYPE type, std::span<const unsigned char> c) {
+        CK_MECHANISM mech{type, nullptr, 0};
+        return on_token(key, [&](hsm::Session& s, const TokenRef& r, const hsm::KeyHandle& h) {
+            return hsm::decrypt(s, h, mech, c, r.pins);
+        });
+    };
+    if (ref.permits(CKM_RSA_X_509)) {
+        // The whole block on the host: ossl_rsa_padding_check_PKCS1_type_2_TLS, constant time.
+        hsm::SecureBytes c(k - in.size(), 0);
+        c.insert(c.end(), in.begin(), in.end());
+        hsm::SecureBytes m = run(CKM_RSA_X_509, c);
+        if (m.size() > k) throw hsm::Error("the token returned more than a modulus");
+        hsm::SecureBytes em(k - m.size(), 0);  // a token may strip leading zeros
+        em.insert(em.end(), m.begin(), m.end());
+        unsigned good = ct_is_zero(em[0]) & ct_eq(em[1], 2);
+        for (std::size_t i = 2; i < k - kTlsPremaster - 1; ++i) good &= ~ct_is_zero(em[i]);
+        good &= ct_is_zero(em[k - kTlsPremaster - 1]);
+        const unsigned char* pms = em.data() + (k - kTlsPremaster);
+        unsigned version_good =
+            ct_eq(pms[0], (client_version >> 8) & 0xff) & ct_eq(pms[1], client_version & 0xff);
+        if (alt_version != 0) {
+            version_good |=
+                ct_eq(pms[0], (alt_version >> 8) & 0xff) & ct_eq(pms[1], alt_version & 0xff);
+        }
+        good &= version_good;
+        for (std::size_t i = 0; i < kTlsPremaster; ++i) out[i] = ct_select(good, pms[i], random[i]);
+        return out;
+    }
+    // The token removes the padding; a refusal of it becomes the random secret, never an error.
+    unsigned good = 0;
+    hsm::SecureBytes m(kTlsPremaster, 0);
+    try {
+        hsm::SecureBytes plain = run(CKM_RSA_PKCS, in);
+        good = ct_eq(static_cast<unsigned>(plain.size()), kTlsPremaster);
+        if (plain.size() == kTlsPremaster) m = std::move(plain);
+    } catch (const hsm::Pkcs11Error& e) {
+        if (!padding_rejected(e)) throw;
+    }
+    unsigned version_good =
+        ct_eq(m[0], (client_version >> 8) & 0xff) & ct_eq(m[1], client_version & 0xff);
+    if (alt_version != 0) {
+        version_good |= ct_eq(m[0], (alt_version >> 8) & 0xff) & ct_eq(m[1], alt_version & 0xff);
+    }
+    good &= version_good;
+    for (std::size_t i = 0; i < kTlsPremaster; ++i) out[i] = ct_select(good, m[i], random[i]);
+    return out;
 }
 
 hsm::SecureBytes ecdh_derive(const Key& key, std::span<const unsigned char> peer_point,

@@ -73,6 +73,15 @@ hsm::SecureBytes rsa_decrypt(const Key& key, int padding, const std::string& oae
                              const std::string& mgf1_md, std::span<const unsigned char> label,
                              std::span<const unsigned char> in);
 
+/// RSA_PKCS1_WITH_TLS_PADDING (the default provider's mode for a TLS 1.2 RSA key exchange,
+/// RFC 5246 §7.4.7.1): always 48 bytes, the pre-master secret when the PKCS#1 v1.5 padding and
+/// the version bytes (`client_version`, or `alt_version` when not 0) are right, random bytes
+/// otherwise: no error and no difference a peer can use as an oracle. Decrypts with
+/// CKM_RSA_X_509 and checks on the host in constant time when the key permits it, else with
+/// CKM_RSA_PKCS (the token's padding verdict is then only as constant-time as the token).
+hsm::SecureBytes rsa_decrypt_tls(const Key& key, unsigned client_version, unsigned alt_version,
+                                 std::span<const unsigned char> in);
+
 /// ECDH (CKM_ECDH1_DERIVE, or CKM_ECDH1_COFACTOR_DERIVE when `cofactor`; CKD_NULL) with a
 /// peer's uncompressed point.
 hsm::SecureBytes ecdh_derive(const Key& key, std::span<const unsigned char> peer_point,

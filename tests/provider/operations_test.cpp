@@ -40,6 +40,7 @@ class OperationsTest : public ::testing::Test {
         keygen("rsa:2048", "pss-only", "03", "SHA256-RSA-PKCS-PSS");
         keygen("rsa:2048", "pkcs-sha256", "04", "SHA256-RSA-PKCS");
         keygen("EC:prime256v1", "ecdsa-sha256", "05", "ECDSA-SHA256");
+        keygen("rsa:2048", "rsa-pkcs1", "06", "RSA-PKCS");  // no CKM_RSA_X_509
 
         s_ctx = OSSL_LIB_CTX_new();
         OSSL_PROVIDER_set_default_search_path(s_ctx, ts::test::provider_dir().c_str());
@@ -363,6 +364,68 @@ TEST_F(OperationsTest, EcKeyAllowedOnlyAHashedEcdsaTheTokenLacksFailsSayingSo) {
     std::string e = errors();
     EXPECT_NE(e.find("does not offer CKM_ECDSA_SHA256"), std::string::npos) << e;
     EVP_PKEY_free(tok);
+}
+
+// EVP_PKEY_decrypt with RSA_PKCS1_WITH_TLS_PADDING as libssl calls it; 0 on failure.
+int tls_decrypt(OSSL_LIB_CTX* ctx, EVP_PKEY* key, unsigned int client_version, const Bytes& in,
+                Bytes& out) {
+    EVP_PKEY_CTX* d = EVP_PKEY_CTX_new_from_pkey(ctx, key, nullptr);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, &client_version),
+        OSSL_PARAM_END};
+    out.assign(48, 0);
+    size_t len = out.size();
+    int ok = d != nullptr && EVP_PKEY_decrypt_init(d) == 1 &&
+             EVP_PKEY_CTX_set_rsa_padding(d, RSA_PKCS1_WITH_TLS_PADDING) == 1 &&
+             EVP_PKEY_CTX_set_params(d, p) == 1 &&
+             EVP_PKEY_decrypt(d, out.data(), &len, in.data(), in.size()) == 1;
+    if (ok) out.resize(len);
+    EVP_PKEY_CTX_free(d);
+    return ok;
+}
+
+// Both ways: CKM_RSA_X_509 with the padding checked on the host, and a key that allows only
+// CKM_RSA_PKCS (the token checks the padding).
+TEST_F(OperationsTest, RsaTlsPaddingGivesThePremasterOrRandomBytesNeverAnError) {
+    for (const char* label : {"rsa", "rsa-pkcs1"}) {
+        SCOPED_TRACE(label);
+        EVP_PKEY* tok = load(std::string("pkcs11:token=ops;object=") + label);
+        ASSERT_NE(tok, nullptr) << errors();
+        EVP_PKEY* pub = plain_public(tok);
+        // The client's side: 48 bytes starting with its version (TLS 1.2), PKCS#1 v1.5 encrypted.
+        Bytes pms = random_bytes(48);
+        pms[0] = 0x03;
+        pms[1] = 0x03;
+        EVP_PKEY_CTX* e = EVP_PKEY_CTX_new_from_pkey(s_plain, pub, nullptr);
+        ASSERT_EQ(EVP_PKEY_encrypt_init(e), 1);
+        ASSERT_EQ(EVP_PKEY_CTX_set_rsa_padding(e, RSA_PKCS1_PADDING), 1);
+        Bytes ct(256);
+        size_t ct_len = ct.size();
+        ASSERT_EQ(EVP_PKEY_encrypt(e, ct.data(), &ct_len, pms.data(), pms.size()), 1);
+        ct.resize(ct_len);
+        EVP_PKEY_CTX_free(e);
+
+        Bytes out;
+        ASSERT_EQ(tls_decrypt(s_ctx, tok, 0x0303, ct, out), 1) << errors();
+        EXPECT_EQ(out, pms);
+        // Another client version in the block: 48 random bytes, and success.
+        Bytes wrong_version;
+        ASSERT_EQ(tls_decrypt(s_ctx, tok, 0x0302, ct, wrong_version), 1) << errors();
+        EXPECT_EQ(wrong_version.size(), 48u);
+        EXPECT_NE(wrong_version, pms);
+        // A damaged ciphertext: the same, fresh random bytes each time.
+        Bytes bad = ct;
+        bad[100] ^= 0x40;
+        Bytes r1, r2;
+        ASSERT_EQ(tls_decrypt(s_ctx, tok, 0x0303, bad, r1), 1) << errors();
+        ASSERT_EQ(tls_decrypt(s_ctx, tok, 0x0303, bad, r2), 1) << errors();
+        EXPECT_EQ(r1.size(), 48u);
+        EXPECT_NE(r1, pms);
+        EXPECT_NE(r1, r2);
+        EXPECT_EQ(ERR_peek_error(), 0u) << errors();
+        EVP_PKEY_free(pub);
+        EVP_PKEY_free(tok);
+    }
 }
 
 }  // namespace
