@@ -192,7 +192,8 @@ SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsign
     CK_OBJECT_HANDLE derived = CK_INVALID_HANDLE;
     check_rv(s.fn()->C_DeriveKey(s.handle(), &mech, key.handle, tmpl, sizeof tmpl / sizeof tmpl[0],
                                  &derived),
-             "C_DeriveKey", "ECDH (" + mechanism_name(type) + ") with a key on " + s.token().what());
+             "C_DeriveKey",
+             "ECDH (" + mechanism_name(type) + ") with a key on " + s.token().what());
     SecureBytes out;
     try {
         auto v = get_attribute(s, derived, CKA_VALUE);

@@ -60,8 +60,8 @@ SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
 /// `mech` (CKM_ECDH1_DERIVE or CKM_ECDH1_COFACTOR_DERIVE) with CKD_NULL against `peer_point`
 /// (uncompressed point); the derived secret is a session object read back (CKA_VALUE) and
 /// destroyed.
-SecureBytes derive_ecdh(Session& s, const KeyHandle& key,
-                           std::span<const unsigned char> peer_point, CK_ULONG secret_len,
-                           const PinSources& pins, CK_MECHANISM_TYPE mech = CKM_ECDH1_DERIVE);
+SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsigned char> peer_point,
+                        CK_ULONG secret_len, const PinSources& pins,
+                        CK_MECHANISM_TYPE mech = CKM_ECDH1_DERIVE);
 
 }  // namespace ts::hsm

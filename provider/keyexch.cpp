@@ -122,8 +122,8 @@ void x963_kdf(const EcdhCtx& c, const hsm::SecureBytes& z, unsigned char* out) {
     if (!props.empty()) {
         p.push_back(OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_PROPERTIES, props.data(), 0));
     }
-    p.push_back(OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(z.data()), z.size()));
+    p.push_back(OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                  const_cast<unsigned char*>(z.data()), z.size()));
     if (!c.kdf_ukm.empty()) {
         p.push_back(OSSL_PARAM_construct_octet_string(
             OSSL_KDF_PARAM_INFO, const_cast<unsigned char*>(c.kdf_ukm.data()), c.kdf_ukm.size()));
@@ -152,11 +152,11 @@ int ecdh_derive(void* vctx, unsigned char* secret, size_t* secretlen, size_t out
                                               &c->cofactor_mode);
             if (c->x963_kdf) {
                 p[n++] = OSSL_PARAM_construct_utf8_string(OSSL_EXCHANGE_PARAM_KDF_TYPE, x963, 0);
-                p[n++] = OSSL_PARAM_construct_utf8_string(OSSL_EXCHANGE_PARAM_KDF_DIGEST,
-                                                          md.data(), 0);
+                p[n++] =
+                    OSSL_PARAM_construct_utf8_string(OSSL_EXCHANGE_PARAM_KDF_DIGEST, md.data(), 0);
                 if (!props.empty()) {
-                    p[n++] = OSSL_PARAM_construct_utf8_string(
-                        OSSL_EXCHANGE_PARAM_KDF_DIGEST_PROPS, props.data(), 0);
+                    p[n++] = OSSL_PARAM_construct_utf8_string(OSSL_EXCHANGE_PARAM_KDF_DIGEST_PROPS,
+                                                              props.data(), 0);
                 }
                 p[n++] =
                     OSSL_PARAM_construct_size_t(OSSL_EXCHANGE_PARAM_KDF_OUTLEN, &c->kdf_outlen);
@@ -207,7 +207,8 @@ int ecdh_derive(void* vctx, unsigned char* secret, size_t* secretlen, size_t out
 // unknown KDF types and out-of-range cofactor modes are refused when set, not when deriving.
 void set_params(EcdhCtx& c, const OSSL_PARAM params[]) {
     if (params == nullptr) return;
-    const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_EXCHANGE_PARAM_EC_ECDH_COFACTOR_MODE);
+    const OSSL_PARAM* p =
+        OSSL_PARAM_locate_const(params, OSSL_EXCHANGE_PARAM_EC_ECDH_COFACTOR_MODE);
     if (p != nullptr) {
         int mode = 0;
         if (!OSSL_PARAM_get_int(p, &mode) || mode < -1 || mode > 1) {
@@ -316,7 +317,8 @@ const OSSL_PARAM* ecdh_gettable_ctx_params(void*, void*) noexcept {
         OSSL_PARAM_utf8_string(OSSL_EXCHANGE_PARAM_KDF_TYPE, nullptr, 0),
         OSSL_PARAM_utf8_string(OSSL_EXCHANGE_PARAM_KDF_DIGEST, nullptr, 0),
         OSSL_PARAM_size_t(OSSL_EXCHANGE_PARAM_KDF_OUTLEN, nullptr),
-        OSSL_PARAM_octet_ptr(OSSL_EXCHANGE_PARAM_KDF_UKM, nullptr, 0), OSSL_PARAM_END};
+        OSSL_PARAM_octet_ptr(OSSL_EXCHANGE_PARAM_KDF_UKM, nullptr, 0),
+        OSSL_PARAM_END};
     return kGettable;
 }
 

@@ -201,11 +201,11 @@ std::vector<unsigned char> rsa_sign_digest(const Key& key, EVP_PKEY_CTX* mirror,
             // different value than the caller gave.
             const std::size_t k = raw_size(key);
             if (tbs.size() != k) {
-                throw std::invalid_argument(
-                    std::string(tbs.size() < k ? "data too small for key size"
-                                               : "data too large for key size") +
-                    ": pad-mode none signs exactly " + std::to_string(k) + " bytes, not " +
-                    std::to_string(tbs.size()));
+                throw std::invalid_argument(std::string(tbs.size() < k
+                                                            ? "data too small for key size"
+                                                            : "data too large for key size") +
+                                            ": pad-mode none signs exactly " + std::to_string(k) +
+                                            " bytes, not " + std::to_string(tbs.size()));
             }
             CK_MECHANISM mech{CKM_RSA_X_509, nullptr, 0};
             return sign_on_token(key, mech, tbs, k);
