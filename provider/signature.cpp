@@ -60,6 +60,7 @@ struct SigCtx {
     std::vector<unsigned char> buffered;
     std::unique_ptr<hsm::SignOperation> stream;
     bool moved = false;  // `stream` went to a copy of this context (sig_dupctx)
+    std::string refusal;  // why the key can make no signature with these parameters
 
     bool soft() const { return signing && key != nullptr && key->soft_private; }
     EVP_PKEY_CTX* existing_mirror() const {
@@ -137,6 +138,7 @@ void* sig_dupctx(void* vctx) noexcept {
             src->moved = true;
         }
         c->moved = src->moved && !c->stream;
+        c->refusal = src->refusal;
         return c.release();
     });
 }
@@ -159,6 +161,7 @@ void set_key(SigCtx& c, void* provkey, bool signing, bool digest_mode, const cha
     c.buffered.clear();
     c.stream.reset();
     c.moved = false;
+    c.refusal.clear();
 }
 
 bool has_params(const OSSL_PARAM params[]) { return params != nullptr && params[0].key != nullptr; }
@@ -178,8 +181,16 @@ bool token_digest_sign(const SigCtx& c) {
 
 // Decides, once per context, whether the host hashes (raw mechanism) or the token does.
 void choose_mechanism(SigCtx& c, bool md_changed) {
-    auto hashed =
-        choose_sign_mechanism(*c.key, c.alg == SigAlg::Ecdsa, c.existing_mirror(), c.mdname);
+    std::optional<HashedMechanism> hashed;
+    c.refusal.clear();
+    try {
+        hashed =
+            choose_sign_mechanism(*c.key, c.alg == SigAlg::Ecdsa, c.existing_mirror(), c.mdname);
+    } catch (const hsm::UnsupportedError& e) {
+        // Said when signing: EVP_DigestSignInit comes before the parameters that may fix it
+        // (openssl dgst -sigopt rsa_padding_mode:pss).
+        c.refusal = e.what();
+    }
     if (hashed) {
         c.digest.reset();
     } else if (c.hashed || md_changed || !c.digest) {
@@ -220,7 +231,7 @@ int sig_init(void* vctx, void* provkey, const OSSL_PARAM params[]) noexcept {
         int ok = set_params_on_mirror(*c, params);
         // A key that lets only the token hash cannot sign a caller's digest: say so now.
         if (Signing && !c->soft() && c->alg != SigAlg::Eddsa) {
-            check_raw_signing(*c->key, c->alg == SigAlg::Ecdsa, c->existing_mirror());
+            check_raw_signing(*c->key, c->alg == SigAlg::Ecdsa);
         }
         return ok;
     });
@@ -274,6 +285,10 @@ int output(const std::vector<unsigned char>& s, unsigned char* sig, size_t* sigl
     std::memcpy(sig, s.data(), s.size());
     *siglen = s.size();
     return 1;
+}
+
+void check_usable(const SigCtx& c) {
+    if (!c.refusal.empty()) throw hsm::UnsupportedError(c.refusal);
 }
 
 void check_not_moved(const SigCtx& c) {
@@ -351,6 +366,7 @@ int sig_digest_sign_update(void* vctx, const unsigned char* data, size_t datalen
             (void)c->mirror();
             return EVP_DigestSignUpdate(c->mirror_md.get(), data, datalen) == 1 ? 1 : 0;
         }
+        check_usable(*c);
         if (c->hashed) {
             hashed_update(*c, {data, datalen});
             return 1;
@@ -374,6 +390,7 @@ int sig_digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t
             *siglen = max_signature_size(*c);
             return 1;
         }
+        check_usable(*c);
         if (c->hashed) return output(hashed_final(*c), sig, siglen, sigsize);
         if (!c->digest) throw std::invalid_argument("digest_sign_final before digest_sign_init");
         unsigned char md[EVP_MAX_MD_SIZE];
@@ -426,6 +443,7 @@ int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsi
         }
         if (c->alg == SigAlg::Eddsa)
             return output(eddsa_sign(*c->key, {tbs, tbslen}), sig, siglen, sigsize);
+        check_usable(*c);
         if (c->hashed) {
             hashed_update(*c, {tbs, tbslen});
             return output(hashed_final(*c), sig, siglen, sigsize);

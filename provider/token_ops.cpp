@@ -328,14 +328,18 @@ std::optional<HashedMechanism> choose_sign_mechanism(const Key& key, bool ecdsa,
     return out;
 }
 
-void check_raw_signing(const Key& key, bool ecdsa, EVP_PKEY_CTX* mirror) {
+void check_raw_signing(const Key& key, bool ecdsa) {
     const TokenRef& ref = token_ref(key);
     if (!ref.allowed) return;
-    const CK_MECHANISM_TYPE raw = raw_mechanism(key, ecdsa, mirror);
-    if (raw == CKM_VENDOR_DEFINED || ref.permits(raw)) return;
+    // At init the padding may still change (pkeyutl sets it afterwards): refuse only a key that
+    // allows no mechanism over a precomputed digest at all; the token judges the rest.
+    if (ecdsa ? ref.permits(CKM_ECDSA)
+              : ref.permits(CKM_RSA_PKCS) || ref.permits(CKM_RSA_PKCS_PSS) ||
+                    ref.permits(CKM_RSA_X_509)) {
+        return;
+    }
     throw hsm::UnsupportedError(ref.describe() + " may be used only with " + ref.allowed_names() +
-                                ", not " + hsm::mechanism_name(raw) +
-                                ": it cannot sign a precomputed digest; sign the message "
+                                ", none of which signs a precomputed digest; sign the message "
                                 "(openssl dgst -sign, EVP_DigestSign) so the token hashes it");
 }
 

@@ -45,13 +45,14 @@ struct HashedMechanism {
 /// (CKM_RSA_PKCS with a DigestInfo, CKM_RSA_PKCS_PSS, CKM_ECDSA), whenever the key's
 /// CKA_ALLOWED_MECHANISMS and the token permit it: it is the fast path and its contexts copy.
 /// Otherwise the mechanism that hashes on the token. Throws UnsupportedError, naming the key's
-/// allowed mechanisms, when it permits neither.
+/// allowed mechanisms, when it permits neither (callers defer that error: a later parameter
+/// may still choose a padding or digest the key allows).
 std::optional<HashedMechanism> choose_sign_mechanism(const Key& key, bool ecdsa,
                                                      EVP_PKEY_CTX* mirror, const std::string& md);
 
 /// Refuses (UnsupportedError) a signature over a caller's digest (EVP_PKEY_sign) when the key
 /// only allows mechanisms that hash on the token: it must be given the message.
-void check_raw_signing(const Key& key, bool ecdsa, EVP_PKEY_CTX* mirror);
+void check_raw_signing(const Key& key, bool ecdsa);
 
 /// C_Sign of the whole message with a hashed mechanism (ECDSA: as DER ECDSA-Sig-Value).
 std::vector<unsigned char> sign_hashed(const Key& key, const HashedMechanism& m,

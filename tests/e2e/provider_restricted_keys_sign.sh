@@ -48,6 +48,22 @@ grep -q 'Public Key Algorithm: rsassaPss' pss.txt || ts_fail "PSS-only key not r
 grep -q 'Signature Algorithm: rsassaPss' pss.txt || ts_fail "PSS-only key did not sign with PSS"
 ossl_plain x509 -in pkcs.crt -noout -text | grep -q 'Public Key Algorithm: rsaEncryption' ||
     ts_fail "a PKCS#1 v1.5 key must stay rsaEncryption"
+ts_log "keys that also decrypt (OAEP) stay RSA; PSS chosen after init is honoured"
+restricted_keygen pssoaep 03 SHA256-RSA-PKCS-PSS,RSA-PKCS-OAEP
+restricted_keygen rawpss 04 RSA-PKCS-PSS,RSA-PKCS-OAEP
+ossl pkey -pubin -in "$(ts_uri pssoaep public)" -out pssoaep.pub.pem
+ossl pkey -pubin -in "$(ts_uri rawpss public)" -out rawpss.pub.pem
+# dgst sets the padding after EVP_DigestSignInit, which defaults to PKCS#1 v1.5.
+ossl dgst -sha256 -sign "$(ts_uri pssoaep)" -sigopt rsa_padding_mode:pss -out po.sig small.txt
+ossl_plain dgst -sha256 -verify pssoaep.pub.pem -sigopt rsa_padding_mode:pss -signature po.sig \
+    small.txt
+# pkeyutl signs a precomputed digest; the padding also comes after EVP_PKEY_sign_init.
+ossl pkeyutl -sign -inkey "$(ts_uri rawpss)" -pkeyopt rsa_padding_mode:pss \
+    -pkeyopt digest:sha256 -in small.sha256 -out rp.sig
+ossl_plain pkeyutl -verify -pubin -inkey rawpss.pub.pem -pkeyopt rsa_padding_mode:pss \
+    -pkeyopt digest:sha256 -in small.sha256 -sigfile rp.sig
+ts_expect_fail "precomputed digest" \
+    ossl pkeyutl -sign -inkey "$(ts_uri pss)" -in small.sha256 -out x.sig
 ts_log "a digest the key does not allow is refused, naming what it allows"
 ts_expect_fail "CKM_SHA256_RSA_PKCS" ossl dgst -sha384 -sign "$(ts_uri pkcs)" -out x.sig small.txt
 echo "provider_restricted_keys_sign: all checks passed"
