@@ -48,6 +48,12 @@ grep -q 'Public Key Algorithm: rsassaPss' pss.txt || ts_fail "PSS-only key not r
 grep -q 'Signature Algorithm: rsassaPss' pss.txt || ts_fail "PSS-only key did not sign with PSS"
 ossl_plain x509 -in pkcs.crt -noout -text | grep -q 'Public Key Algorithm: rsaEncryption' ||
     ts_fail "a PKCS#1 v1.5 key must stay rsaEncryption"
+ts_log "the PSS-only key's URI PEM names an RSA-PSS key and signs requests"
+ossl pkey -in "$(ts_uri pss)" -out pss.uri.pem
+grep -q 'BEGIN TOKENSIGN RSA-PSS KEY' pss.uri.pem || ts_fail "URI PEM of a PSS-only key not RSA-PSS"
+ossl req -new -key pss.uri.pem -subj "/CN=pss request" -out pss.csr
+ossl_plain req -in pss.csr -verify -noout -text >pss.csr.txt
+grep -q 'Public Key Algorithm: rsassaPss' pss.csr.txt || ts_fail "CSR of a PSS-only key not rsassaPss"
 ts_log "keys that also decrypt (OAEP) stay RSA; PSS chosen after init is honoured"
 restricted_keygen pssoaep 03 SHA256-RSA-PKCS-PSS,RSA-PKCS-OAEP
 restricted_keygen rawpss 04 RSA-PKCS-PSS,RSA-PKCS-OAEP
