@@ -386,6 +386,9 @@ int sig_digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t
             *siglen = len;
             return 1;
         }
+        if (c->key == nullptr || !c->signing || !c->digest_mode) {
+            throw std::invalid_argument("digest_sign_final before digest_sign_init");
+        }
         if (sig == nullptr) {
             *siglen = max_signature_size(*c);
             return 1;
