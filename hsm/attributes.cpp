@@ -122,4 +122,14 @@ std::optional<std::string> get_string(Session& s, CK_OBJECT_HANDLE obj, CK_ATTRI
     return std::string(v->begin(), v->end());
 }
 
+std::optional<std::vector<CK_MECHANISM_TYPE>> get_allowed_mechanisms(Session& s,
+                                                                     CK_OBJECT_HANDLE obj) {
+    auto v = get_attribute(s, obj, CKA_ALLOWED_MECHANISMS);
+    // An empty list is how SoftHSM2 and others store "not restricted".
+    if (!v || v->empty() || v->size() % sizeof(CK_MECHANISM_TYPE) != 0) return std::nullopt;
+    std::vector<CK_MECHANISM_TYPE> out(v->size() / sizeof(CK_MECHANISM_TYPE));
+    std::memcpy(out.data(), v->data(), v->size());
+    return out;
+}
+
 }  // namespace ts::hsm

@@ -50,6 +50,11 @@ std::optional<CK_ULONG> as_ulong(const std::optional<std::vector<unsigned char>>
 std::optional<bool> get_bool(Session& s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type);
 std::optional<std::string> get_string(Session& s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type);
 
+/// CKA_ALLOWED_MECHANISMS (PKCS#11 v2.40 §4.6): the mechanisms the key may be used with.
+/// std::nullopt when the object has no such attribute or it is empty (no restriction).
+std::optional<std::vector<CK_MECHANISM_TYPE>> get_allowed_mechanisms(Session& s,
+                                                                     CK_OBJECT_HANDLE obj);
+
 /// The CK_RV of C_GetAttributeValue for one attribute (for tests that a value is unreadable).
 CK_RV probe_attribute(Session& s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type);
 

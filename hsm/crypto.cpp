@@ -102,7 +102,9 @@ std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHA
     if (rv != CKR_OK) init_failed(rv, "C_SignInit", "signing", mech, s);
     return finish_or_invalidate(s, [&] {
         if (key.always_authenticate) s.token().context_login(s, pins);
-        auto* in = const_cast<CK_BYTE*>(data.data());
+        // An empty message still needs a pointer: SoftHSM2 answers NULL with CKR_ARGUMENTS_BAD.
+        static CK_BYTE empty = 0;
+        auto* in = data.empty() ? &empty : const_cast<CK_BYTE*>(data.data());
         auto in_len = static_cast<CK_ULONG>(data.size());
         return two_call<std::vector<unsigned char>>(
             [&](CK_BYTE* out, CK_ULONG* len) {
@@ -110,6 +112,48 @@ std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHA
             },
             size_hint, "C_Sign", "signing with a key on " + s.token().what());
     });
+}
+
+SignOperation::SignOperation(Session s, const KeyHandle& key, const CK_MECHANISM& mech,
+                             const PinSources& pins) {
+    QueueGuard quiet;
+    CK_RV rv = s.fn()->C_SignInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle);
+    if (rv != CKR_OK) init_failed(rv, "C_SignInit", "signing", mech, s);
+    m_session.emplace(std::move(s));
+    finish_or_invalidate(*m_session, [&] {
+        if (key.always_authenticate) m_session->token().context_login(*m_session, pins);
+    });
+}
+
+SignOperation::~SignOperation() {
+    // An operation left active would make the pool's next user fail (CKR_OPERATION_ACTIVE).
+    if (m_session && !m_done) m_session->invalidate();
+}
+
+void SignOperation::update(std::span<const unsigned char> data) {
+    if (!m_session || m_done) throw Error("signature operation already finished");
+    if (data.empty()) return;
+    QueueGuard quiet;
+    Session& s = *m_session;
+    finish_or_invalidate(s, [&] {
+        check_rv(s.fn()->C_SignUpdate(s.handle(), const_cast<CK_BYTE*>(data.data()),
+                                      static_cast<CK_ULONG>(data.size())),
+                 "C_SignUpdate", "signing with a key on " + s.token().what());
+    });
+}
+
+std::vector<unsigned char> SignOperation::final(std::size_t size_hint) {
+    if (!m_session || m_done) throw Error("signature operation already finished");
+    QueueGuard quiet;
+    Session& s = *m_session;
+    auto out = finish_or_invalidate(s, [&] {
+        return two_call<std::vector<unsigned char>>(
+            [&](CK_BYTE* buf, CK_ULONG* len) { return s.fn()->C_SignFinal(s.handle(), buf, len); },
+            size_hint, "C_SignFinal", "signing with a key on " + s.token().what());
+    });
+    m_done = true;
+    m_session.reset();  // back to the pool: the operation is over
+    return out;
 }
 
 SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
@@ -131,12 +175,12 @@ SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
 }
 
 SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsigned char> peer,
-                        CK_ULONG secret_len, const PinSources& pins) {
+                        CK_ULONG secret_len, const PinSources& pins, CK_MECHANISM_TYPE type) {
     QueueGuard quiet;
     (void)pins;  // C_DeriveKey has no context-specific login step in the spec's flow
     CK_ECDH1_DERIVE_PARAMS params{CKD_NULL, 0, nullptr, static_cast<CK_ULONG>(peer.size()),
                                   const_cast<CK_BYTE*>(peer.data())};
-    CK_MECHANISM mech{CKM_ECDH1_DERIVE, &params, sizeof params};
+    CK_MECHANISM mech{type, &params, sizeof params};
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -148,7 +192,8 @@ SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsign
     CK_OBJECT_HANDLE derived = CK_INVALID_HANDLE;
     check_rv(s.fn()->C_DeriveKey(s.handle(), &mech, key.handle, tmpl, sizeof tmpl / sizeof tmpl[0],
                                  &derived),
-             "C_DeriveKey", "ECDH with a key on " + s.token().what());
+             "C_DeriveKey",
+             "ECDH (" + mechanism_name(type) + ") with a key on " + s.token().what());
     SecureBytes out;
     try {
         auto v = get_attribute(s, derived, CKA_VALUE);

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "hsm/pin.hpp"
 #include "hsm/pkcs11.hpp"
+#include "hsm/token.hpp"
 
 namespace ts::hsm {
 
@@ -27,14 +29,39 @@ std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHA
                                 std::span<const unsigned char> data, const PinSources& pins,
                                 std::size_t size_hint = 0);
 
+/// A multi-part signature (C_SignInit, C_SignUpdate..., C_SignFinal) for mechanisms that hash
+/// on the token (CKM_SHA256_RSA_PKCS_PSS ...). Owns its session for the operation's life:
+/// move-only, as a token operation cannot be copied. If it is destroyed unfinished, or a call
+/// fails, the session is closed (not pooled) so no active operation goes back to the pool.
+class SignOperation {
+  public:
+    /// C_SignInit (+ context-specific login). Takes the session over.
+    SignOperation(Session s, const KeyHandle& key, const CK_MECHANISM& mech,
+                  const PinSources& pins);
+    SignOperation(SignOperation&&) noexcept = default;
+    SignOperation& operator=(SignOperation&&) = delete;
+    SignOperation(const SignOperation&) = delete;
+    SignOperation& operator=(const SignOperation&) = delete;
+    ~SignOperation();
+    /// C_SignUpdate.
+    void update(std::span<const unsigned char> data);
+    /// C_SignFinal; the operation is over afterwards.
+    std::vector<unsigned char> final(std::size_t size_hint = 0);
+
+  private:
+    std::optional<Session> m_session;
+    bool m_done = false;
+};
+
 /// C_DecryptInit + C_Decrypt.
 SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
                        std::span<const unsigned char> in, const PinSources& pins);
 
-/// CKM_ECDH1_DERIVE with CKD_NULL against `peer_point` (uncompressed point); the derived
-/// secret is a session object read back (CKA_VALUE) and destroyed.
-SecureBytes derive_ecdh(Session& s, const KeyHandle& key,
-                           std::span<const unsigned char> peer_point, CK_ULONG secret_len,
-                           const PinSources& pins);
+/// `mech` (CKM_ECDH1_DERIVE or CKM_ECDH1_COFACTOR_DERIVE) with CKD_NULL against `peer_point`
+/// (uncompressed point); the derived secret is a session object read back (CKA_VALUE) and
+/// destroyed.
+SecureBytes derive_ecdh(Session& s, const KeyHandle& key, std::span<const unsigned char> peer_point,
+                        CK_ULONG secret_len, const PinSources& pins,
+                        CK_MECHANISM_TYPE mech = CKM_ECDH1_DERIVE);
 
 }  // namespace ts::hsm

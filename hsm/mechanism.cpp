@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsm/mechanism.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -37,6 +38,18 @@ std::vector<MechanismInfo> list_mechanisms(Module& m, CK_SLOT_ID slot) {
         if (f->C_GetMechanismInfo(slot, t, &mi.info) == CKR_OK) out.push_back(mi);
     }
     return out;
+}
+
+std::vector<CK_MECHANISM_TYPE> mechanism_types(Module& m, CK_SLOT_ID slot) {
+    CK_FUNCTION_LIST* f = m.fn();
+    CK_ULONG n = 0;
+    const std::string ctx = "listing mechanisms of slot " + std::to_string(slot);
+    check_rv(f->C_GetMechanismList(slot, nullptr, &n), "C_GetMechanismList", ctx);
+    std::vector<CK_MECHANISM_TYPE> types(n);
+    if (n) check_rv(f->C_GetMechanismList(slot, types.data(), &n), "C_GetMechanismList", ctx);
+    types.resize(n);
+    std::sort(types.begin(), types.end());
+    return types;
 }
 
 bool has_mechanism(Module& m, CK_SLOT_ID slot, CK_MECHANISM_TYPE mech) {

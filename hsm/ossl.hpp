@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
@@ -60,6 +61,8 @@ TS_OSSL_DELETER(EVP_SIGNATURE, EVP_SIGNATURE_free);
 TS_OSSL_DELETER(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free);
 TS_OSSL_DELETER(X509_SIG, X509_SIG_free);
 TS_OSSL_DELETER(ECDSA_SIG, ECDSA_SIG_free);
+TS_OSSL_DELETER(EVP_KDF, EVP_KDF_free);
+TS_OSSL_DELETER(EVP_KDF_CTX, EVP_KDF_CTX_free);
 TS_OSSL_DELETER(char, OPENSSL_free_char);
 
 #undef TS_OSSL_DELETER

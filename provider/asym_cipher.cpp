@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "hsm/pin.hpp"
 #include "provider/algorithms.hpp"
 #include "provider/dispatch.hpp"
 #include "provider/key.hpp"
@@ -93,6 +94,28 @@ int rsa_ac_encrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsiz
     });
 }
 
+// RSA_PKCS1_WITH_TLS_PADDING as the default provider (providers/implementations/asymciphers/
+// rsa_enc.c): the client version must be set, the output holds 48 bytes, and what comes out is
+// the pre-master secret or, for any bad padding or version, random bytes (rsa_decrypt_tls).
+int tls_decrypt(CipherCtx& c, unsigned char* out, size_t* outlen, size_t outsize,
+                const unsigned char* in, size_t inlen) {
+    unsigned int client_version = 0, alt_version = 0;
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, &client_version),
+        OSSL_PARAM_construct_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, &alt_version),
+        OSSL_PARAM_END};
+    host_check(EVP_PKEY_CTX_get_params(c.mirror.get(), p) == 1, "reading the TLS versions");
+    if (client_version == 0) {
+        throw std::invalid_argument(
+            "RSA TLS padding needs the client version (tls-client-version)");
+    }
+    if (outsize < 48) throw std::invalid_argument("the pre-master secret needs 48 bytes");
+    hsm::SecureBytes pms = rsa_decrypt_tls(*c.key, client_version, alt_version, {in, inlen});
+    std::memcpy(out, pms.data(), pms.size());
+    *outlen = pms.size();
+    return 1;
+}
+
 int rsa_ac_decrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsize,
                    const unsigned char* in, size_t inlen) noexcept {
     auto* c = static_cast<CipherCtx*>(vctx);
@@ -113,6 +136,11 @@ int rsa_ac_decrypt(void* vctx, unsigned char* out, size_t* outlen, size_t outsiz
             return 1;
         }
         int pad = RSA_PKCS1_PADDING;
+        OSSL_PARAM pp[] = {OSSL_PARAM_construct_int(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, &pad),
+                           OSSL_PARAM_END};
+        host_check(EVP_PKEY_CTX_get_params(c->mirror.get(), pp) == 1, "reading RSA parameters");
+        if (pad == RSA_PKCS1_WITH_TLS_PADDING)
+            return tls_decrypt(*c, out, outlen, outsize, in, inlen);
         char oaep_md[64] = {0};
         char mgf1_md[64] = {0};
         void* label = nullptr;
@@ -161,7 +189,10 @@ const OSSL_PARAM* rsa_ac_gettable_ctx_params(void*, void*) noexcept {
         OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, nullptr, 0),
         OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, nullptr, 0),
         OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, nullptr, 0),
-        OSSL_PARAM_octet_ptr(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, nullptr, 0), OSSL_PARAM_END};
+        OSSL_PARAM_octet_ptr(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, nullptr, 0),
+        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, nullptr),
+        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, nullptr),
+        OSSL_PARAM_END};
     return kGettable;
 }
 
@@ -173,6 +204,8 @@ const OSSL_PARAM* rsa_ac_settable_ctx_params(void*, void*) noexcept {
         OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, nullptr, 0),
         OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST_PROPS, nullptr, 0),
         OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, nullptr, 0),
+        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, nullptr),
+        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, nullptr),
         OSSL_PARAM_END};
     return kSettable;
 }

@@ -6,12 +6,34 @@
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+
+#include "hsm/mechanism.hpp"
 #include "hsm/object.hpp"
 #include "hsm/provider_extra.hpp"
 
 namespace ts::prov {
 
 std::string TokenRef::describe() const { return object.describe() + " on " + token->what(); }
+
+bool TokenRef::permits(CK_MECHANISM_TYPE mech) const {
+    if (allowed && std::find(allowed->begin(), allowed->end(), mech) == allowed->end()) {
+        return false;
+    }
+    std::call_once(m_offered_once,
+                   [&] { m_offered = hsm::mechanism_types(token->module(), token->info().slot); });
+    return std::binary_search(m_offered.begin(), m_offered.end(), mech);
+}
+
+std::string TokenRef::allowed_names() const {
+    if (!allowed) return "any";
+    std::string out;
+    for (CK_MECHANISM_TYPE m : *allowed) {
+        if (!out.empty()) out += ", ";
+        out += hsm::mechanism_name(m);
+    }
+    return out;
+}
 
 hsm::KeyHandle TokenRef::handle_for(hsm::Session& s) const {
     std::lock_guard lock(m_mutex);
@@ -92,6 +114,25 @@ std::vector<unsigned char> spki_der(EVP_PKEY* host) {
 }
 
 std::string key_type_of(hsm::KeyKind kind) { return hsm::key_kind_name(kind); }
+
+std::string key_type_of(hsm::KeyKind kind,
+                        const std::optional<std::vector<CK_MECHANISM_TYPE>>& allowed) {
+    if (kind != hsm::KeyKind::Rsa || !allowed) return key_type_of(kind);
+    for (CK_MECHANISM_TYPE m : *allowed) {
+        switch (m) {
+            case CKM_RSA_PKCS_PSS:
+            case CKM_SHA1_RSA_PKCS_PSS:
+            case CKM_SHA224_RSA_PKCS_PSS:
+            case CKM_SHA256_RSA_PKCS_PSS:
+            case CKM_SHA384_RSA_PKCS_PSS:
+            case CKM_SHA512_RSA_PKCS_PSS:
+                break;
+            default:
+                return key_type_of(kind);  // PKCS#1 v1.5, OAEP, raw: an ordinary RSA key
+        }
+    }
+    return "RSA-PSS";
+}
 
 OsslPtr<EVP_PKEY> host_pkey(ProvCtx* prov, const hsm::PublicKey& pub, const std::string& type) {
     if (type != "RSA-PSS") return hsm::to_evp_pkey(pub, prov->host_ctx());

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hsm/crypto.hpp"
 #include "hsm/module.hpp"
@@ -30,7 +31,16 @@ struct TokenRef {
     hsm::KeyHandle handle;
     hsm::PinSources pins;    // incl. a PIN the caller's passphrase callback gave, if any
     bool allow_copy = true;  // the provider's session-key-copy parameter
+    // CKA_ALLOWED_MECHANISMS of the private key, read when it is loaded; unset: no restriction.
+    std::optional<std::vector<CK_MECHANISM_TYPE>> allowed;
     std::string describe() const;
+
+    /// True when the key may use `mech` (CKA_ALLOWED_MECHANISMS) and its token offers it
+    /// (C_GetMechanismList, asked once per key and cached). Callers decide once per operation
+    /// context, not per signature.
+    bool permits(CK_MECHANISM_TYPE mech) const;
+    /// "CKM_SHA256_RSA_PKCS_PSS, CKM_ECDSA_SHA256" (the key's allowed mechanisms), for messages.
+    std::string allowed_names() const;
 
     /// The key's handle for session `s`: from the key's second use on, a session-object copy
     /// of the key owned by `s` when the token allows one (SoftHSM2 signs much faster with it;
@@ -53,6 +63,8 @@ struct TokenRef {
     mutable std::map<CK_SESSION_HANDLE, CK_OBJECT_HANDLE> m_copies;
     mutable bool m_copy_refused = false;  // the token does not copy this key
     mutable unsigned m_uses = 0;          // uses without a copy so far
+    mutable std::once_flag m_offered_once;
+    mutable std::vector<CK_MECHANISM_TYPE> m_offered;  // sorted; what the token lists
 };
 
 /// keydata of every tokensign keymgmt. A token key has `ref`; a "soft" key (soft_private) is an
@@ -85,6 +97,11 @@ std::vector<unsigned char> spki_der(EVP_PKEY* host);
 
 /// The OpenSSL key type name for a token key kind.
 std::string key_type_of(hsm::KeyKind kind);
+/// The same, for a key the token restricts: an RSA key whose CKA_ALLOWED_MECHANISMS are all
+/// PSS mechanisms is "RSA-PSS" (its SubjectPublicKeyInfo says id-RSASSA-PSS, as the default
+/// provider writes for RSA-PSS keys), so certificates and requests do not claim rsaEncryption.
+std::string key_type_of(hsm::KeyKind kind,
+                        const std::optional<std::vector<CK_MECHANISM_TYPE>>& allowed);
 
 /// Size of the reference the store passes in OSSL_OBJECT_PARAM_REFERENCE: a `const Key*`.
 inline constexpr std::size_t kKeyReferenceSize = sizeof(const Key*);

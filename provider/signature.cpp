@@ -2,9 +2,12 @@
 // SIGNATURE for token keys (provider-signature(7)): RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA.
 // Digests are computed on the host and only the digest goes to the token (CKM_RSA_PKCS with a
 // DigestInfo, CKM_RSA_PKCS_PSS, CKM_ECDSA): copyable contexts, and SoftHSM2's broken hashed
-// ECDSA is never used. Each context keeps a host "mirror" verify context on the public key; it
-// parses every parameter exactly as OpenSSL's default provider does, encodes the
-// AlgorithmIdentifier, and verifies.
+// ECDSA is never used. Only a key whose token refuses that (CKA_ALLOWED_MECHANISMS lists just
+// CKM_SHA256_RSA_PKCS_PSS, CKM_ECDSA_SHA256 ...) signs with a mechanism that hashes on the
+// token; the choice is made once per context (choose_sign_mechanism).
+// Each context keeps a host "mirror" verify context on the public key; it parses every
+// parameter exactly as OpenSSL's default provider does, encodes the AlgorithmIdentifier, and
+// verifies.
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -16,6 +19,8 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +33,10 @@
 
 namespace ts::prov {
 namespace {
+
+// Messages up to this size are signed in one C_Sign (contexts copy, and tokens whose multi-part
+// hashed ECDSA is broken still sign right); larger ones stream with C_SignUpdate.
+constexpr std::size_t kStreamThreshold = 1 << 20;
 
 enum class SigAlg { Rsa, Ecdsa, Eddsa };
 
@@ -45,6 +54,13 @@ struct SigCtx {
     OsslPtr<EVP_PKEY_CTX> mirror_raw;
     // The host digest of a token digest-sign operation.
     OsslPtr<EVP_MD_CTX> digest;
+    // Set when the token hashes (the key refuses the raw mechanism): the message is kept here
+    // up to kStreamThreshold and signed in one C_Sign; beyond, it streams into `stream`.
+    std::optional<HashedMechanism> hashed;
+    std::vector<unsigned char> buffered;
+    std::unique_ptr<hsm::SignOperation> stream;
+    bool moved = false;  // `stream` went to a copy of this context (sig_dupctx)
+    std::string refusal;  // why the key can make no signature with these parameters
 
     bool soft() const { return signing && key != nullptr && key->soft_private; }
     EVP_PKEY_CTX* existing_mirror() const {
@@ -112,6 +128,17 @@ void* sig_dupctx(void* vctx) noexcept {
             host_check(c->digest && EVP_MD_CTX_copy_ex(c->digest.get(), src->digest.get()),
                        "copying a digest context");
         }
+        c->hashed = src->hashed;
+        c->buffered = src->buffered;
+        if (src->stream) {
+            // A token operation cannot be copied, and dupctx must not fail in 3.0
+            // (EVP_DigestSignFinal duplicates, then finalises the copy): the copy takes the live
+            // operation over and the original can no longer finish it.
+            c->stream = std::move(src->stream);
+            src->moved = true;
+        }
+        c->moved = src->moved && !c->stream;
+        c->refusal = src->refusal;
         return c.release();
     });
 }
@@ -130,6 +157,11 @@ void set_key(SigCtx& c, void* provkey, bool signing, bool digest_mode, const cha
     c.mirror_md.reset();
     c.mirror_raw.reset();
     c.digest.reset();
+    c.hashed.reset();
+    c.buffered.clear();
+    c.stream.reset();
+    c.moved = false;
+    c.refusal.clear();
 }
 
 bool has_params(const OSSL_PARAM params[]) { return params != nullptr && params[0].key != nullptr; }
@@ -143,16 +175,40 @@ void start_digest(SigCtx& c) {
                "starting the host digest");
 }
 
+bool token_digest_sign(const SigCtx& c) {
+    return c.digest_mode && c.signing && !c.soft() && c.alg != SigAlg::Eddsa;
+}
+
+// Decides, once per context, whether the host hashes (raw mechanism) or the token does.
+void choose_mechanism(SigCtx& c, bool md_changed) {
+    std::optional<HashedMechanism> hashed;
+    c.refusal.clear();
+    try {
+        hashed =
+            choose_sign_mechanism(*c.key, c.alg == SigAlg::Ecdsa, c.existing_mirror(), c.mdname);
+    } catch (const hsm::UnsupportedError& e) {
+        // Said when signing: EVP_DigestSignInit comes before the parameters that may fix it
+        // (openssl dgst -sigopt rsa_padding_mode:pss).
+        c.refusal = e.what();
+    }
+    if (hashed) {
+        c.digest.reset();
+    } else if (c.hashed || md_changed || !c.digest) {
+        start_digest(c);
+    }
+    c.hashed = hashed;
+}
+
 int set_params_on_mirror(SigCtx& c, const OSSL_PARAM params[]) {
     if (!has_params(params)) return 1;
     host_check(EVP_PKEY_CTX_set_params(c.mirror(), params) == 1, "invalid signature parameter");
-    // A digest set by parameter (not at init) replaces the token path's host digest.
-    if (c.digest_mode && c.signing && !c.soft() && c.alg != SigAlg::Eddsa) {
+    // A digest set by parameter (not at init) replaces the token path's host digest; a padding
+    // or digest change may change the mechanism.
+    if (token_digest_sign(c)) {
         std::string md = mirror_digest(c.mirror());
-        if (!md.empty() && md != c.mdname) {
-            c.mdname = md;
-            start_digest(c);
-        }
+        bool md_changed = !md.empty() && md != c.mdname;
+        if (md_changed) c.mdname = md;
+        choose_mechanism(c, md_changed);
     }
     return 1;
 }
@@ -172,7 +228,12 @@ int sig_init(void* vctx, void* provkey, const OSSL_PARAM params[]) noexcept {
         }
         set_key(*c, provkey, Signing, false, nullptr);
         mirror_now_if_needed(*c);
-        return set_params_on_mirror(*c, params);
+        int ok = set_params_on_mirror(*c, params);
+        // A key that lets only the token hash cannot sign a caller's digest: say so now.
+        if (Signing && !c->soft() && c->alg != SigAlg::Eddsa) {
+            check_raw_signing(*c->key, c->alg == SigAlg::Ecdsa);
+        }
+        return ok;
     });
 }
 
@@ -194,7 +255,7 @@ int sig_digest_init(void* vctx, const char* mdname, void* provkey,
         if (c->mdname.empty() && c->existing_mirror() != nullptr) {
             c->mdname = mirror_digest(c->existing_mirror());
         }
-        if (Signing && !c->soft() && c->alg != SigAlg::Eddsa) start_digest(*c);
+        if (token_digest_sign(*c)) choose_mechanism(*c, true);
         return set_params_on_mirror(*c, params);
     });
 }
@@ -224,6 +285,45 @@ int output(const std::vector<unsigned char>& s, unsigned char* sig, size_t* sigl
     std::memcpy(sig, s.data(), s.size());
     *siglen = s.size();
     return 1;
+}
+
+void check_usable(const SigCtx& c) {
+    if (!c.refusal.empty()) throw hsm::UnsupportedError(c.refusal);
+}
+
+void check_not_moved(const SigCtx& c) {
+    if (c.moved) {
+        throw std::invalid_argument(
+            "this signature's token operation was taken over by a copy of its context (a "
+            "token that hashes cannot copy a half-done signature): start a new one");
+    }
+}
+
+// Token-side hashing: keep the message, or stream it once it is large.
+void hashed_update(SigCtx& c, std::span<const unsigned char> data) {
+    check_not_moved(c);
+    if (!c.stream && c.buffered.size() + data.size() > kStreamThreshold) {
+        c.stream = std::make_unique<hsm::SignOperation>(start_hashed(*c.key, *c.hashed));
+        c.stream->update(c.buffered);
+        c.buffered.clear();
+        c.buffered.shrink_to_fit();
+    }
+    if (c.stream) {
+        c.stream->update(data);
+    } else {
+        c.buffered.insert(c.buffered.end(), data.begin(), data.end());
+    }
+}
+
+std::vector<unsigned char> hashed_final(SigCtx& c) {
+    check_not_moved(c);
+    if (c.stream) {
+        std::unique_ptr<hsm::SignOperation> op = std::move(c.stream);
+        return finish_hashed(*c.key, *c.hashed, *op);
+    }
+    std::vector<unsigned char> sig = sign_hashed(*c.key, *c.hashed, c.buffered);
+    c.buffered.clear();
+    return sig;
 }
 
 int sig_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsize,
@@ -266,6 +366,11 @@ int sig_digest_sign_update(void* vctx, const unsigned char* data, size_t datalen
             (void)c->mirror();
             return EVP_DigestSignUpdate(c->mirror_md.get(), data, datalen) == 1 ? 1 : 0;
         }
+        check_usable(*c);
+        if (c->hashed) {
+            hashed_update(*c, {data, datalen});
+            return 1;
+        }
         if (!c->digest) throw std::invalid_argument("digest_sign_update before digest_sign_init");
         return EVP_DigestUpdate(c->digest.get(), data, datalen) == 1 ? 1 : 0;
     });
@@ -281,11 +386,16 @@ int sig_digest_sign_final(void* vctx, unsigned char* sig, size_t* siglen, size_t
             *siglen = len;
             return 1;
         }
-        if (!c->digest) throw std::invalid_argument("digest_sign_final before digest_sign_init");
+        if (c->key == nullptr || !c->signing || !c->digest_mode) {
+            throw std::invalid_argument("digest_sign_final before digest_sign_init");
+        }
         if (sig == nullptr) {
             *siglen = max_signature_size(*c);
             return 1;
         }
+        check_usable(*c);
+        if (c->hashed) return output(hashed_final(*c), sig, siglen, sigsize);
+        if (!c->digest) throw std::invalid_argument("digest_sign_final before digest_sign_init");
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         host_check(EVP_DigestFinal_ex(c->digest.get(), md, &mdlen) == 1, "finishing the digest");
@@ -336,6 +446,11 @@ int sig_digest_sign(void* vctx, unsigned char* sig, size_t* siglen, size_t sigsi
         }
         if (c->alg == SigAlg::Eddsa)
             return output(eddsa_sign(*c->key, {tbs, tbslen}), sig, siglen, sigsize);
+        check_usable(*c);
+        if (c->hashed) {
+            hashed_update(*c, {tbs, tbslen});
+            return output(hashed_final(*c), sig, siglen, sigsize);
+        }
         if (!c->digest) throw std::invalid_argument("digest_sign before digest_sign_init");
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;

@@ -114,10 +114,11 @@ std::unique_ptr<Key> private_key(ProvCtx* prov, const hsm::Uri& uri,
         hsm::get_bool(s, obj.handle, CKA_ALWAYS_AUTHENTICATE).value_or(false);
     ref->pins = pins;
     ref->allow_copy = prov->session_key_copy;
+    ref->allowed = hsm::get_allowed_mechanisms(s, obj.handle);
     auto key = std::make_unique<Key>();
     key->prov = prov;
     hsm::PublicKey pub = hsm::read_public_key(s, obj.handle);
-    key->type = key_type_of(pub.kind);
+    key->type = key_type_of(pub.kind, ref->allowed);
     key->set_public(std::move(pub));
     key->ref = std::move(ref);
     return key;
@@ -137,7 +138,7 @@ Item public_item(ProvCtx* prov, hsm::Session& s, const hsm::ObjectInfo& obj) {
     hsm::PublicKey pub = hsm::read_public_key(s, obj.handle);
     Item it;
     it.object_type = OSSL_OBJECT_PKEY;
-    it.data_type = key_type_of(pub.kind);
+    it.data_type = key_type_of(pub.kind, hsm::get_allowed_mechanisms(s, obj.handle));
     it.structure = "SubjectPublicKeyInfo";
     it.der = spki_der(host_pkey(prov, pub, it.data_type).get());
     it.desc = obj.describe();

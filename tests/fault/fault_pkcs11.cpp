@@ -15,20 +15,27 @@
 //   TS_FAULT_CREATE_FAIL=1      C_CreateObject (storing a certificate) returns CKR_DEVICE_ERROR
 //   TS_FAULT_TOKEN_FLAGS=N      C_GetTokenInfo ORs N (decimal or 0x hex) into the token flags:
 //                               a locked PIN or a final try, which SoftHSM2 never reports
+//   TS_FAULT_HASHED_ECDSA=1     a token that signs ECDSA only with hashing mechanisms: it lists
+//                               CKM_ECDSA_SHA256 and CKM_ECDSA_SHA384 (single- and multi-part,
+//                               hashed here, then CKM_ECDSA on the target) and refuses CKM_ECDSA
 //
 // Only C_GetFunctionList is exported; everything else is the target's own function list.
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -37,6 +44,8 @@ CK_FUNCTION_LIST g_wrapped{};  // what we hand out
 std::mutex g_mutex;
 std::set<CK_SESSION_HANDLE> g_open;  // sessions open through us
 std::atomic<unsigned long> g_signatures{0};
+// TS_FAULT_HASHED_ECDSA: sessions with an emulated hashed ECDSA operation, and their digest.
+std::map<CK_SESSION_HANDLE, EVP_MD_CTX*> g_hashing;
 
 unsigned long env_number(const char* name) {
     const char* v = std::getenv(name);
@@ -57,6 +66,11 @@ CK_RV fault_close_session(CK_SESSION_HANDLE session) {
     std::lock_guard lock(g_mutex);
     CK_RV rv = g_real.C_CloseSession(session);
     if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID) g_open.erase(session);
+    auto it = g_hashing.find(session);
+    if (it != g_hashing.end()) {
+        EVP_MD_CTX_free(it->second);
+        g_hashing.erase(it);
+    }
     return rv;
 }
 
@@ -85,9 +99,123 @@ CK_RV fault_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO* info) {
     return rv;
 }
 
+bool hashed_ecdsa() { return env_number("TS_FAULT_HASHED_ECDSA") != 0; }
+
+const EVP_MD* hashed_ecdsa_md(CK_MECHANISM_TYPE m) {
+    if (m == CKM_ECDSA_SHA256) return EVP_sha256();
+    if (m == CKM_ECDSA_SHA384) return EVP_sha384();
+    return nullptr;
+}
+
+CK_RV fault_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE* list, CK_ULONG* count) {
+    if (!hashed_ecdsa()) return g_real.C_GetMechanismList(slot, list, count);
+    if (count == nullptr) return CKR_ARGUMENTS_BAD;
+    CK_ULONG n = 0;
+    CK_RV rv = g_real.C_GetMechanismList(slot, nullptr, &n);
+    if (rv != CKR_OK) return rv;
+    std::vector<CK_MECHANISM_TYPE> all(n);
+    rv = g_real.C_GetMechanismList(slot, all.data(), &n);
+    if (rv != CKR_OK) return rv;
+    all.resize(n);
+    all.erase(std::remove(all.begin(), all.end(), CKM_ECDSA), all.end());
+    all.push_back(CKM_ECDSA_SHA256);
+    all.push_back(CKM_ECDSA_SHA384);
+    CK_ULONG have = *count;
+    *count = static_cast<CK_ULONG>(all.size());
+    if (list == nullptr) return CKR_OK;
+    if (have < all.size()) return CKR_BUFFER_TOO_SMALL;
+    std::copy(all.begin(), all.end(), list);
+    return CKR_OK;
+}
+
+CK_RV fault_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO* info) {
+    if (hashed_ecdsa()) {
+        if (type == CKM_ECDSA) return CKR_MECHANISM_INVALID;
+        if (hashed_ecdsa_md(type) != nullptr) type = CKM_ECDSA;
+    }
+    return g_real.C_GetMechanismInfo(slot, type, info);
+}
+
+void forget_hashing(CK_SESSION_HANDLE session) {
+    std::lock_guard lock(g_mutex);
+    auto it = g_hashing.find(session);
+    if (it == g_hashing.end()) return;
+    EVP_MD_CTX_free(it->second);
+    g_hashing.erase(it);
+}
+
+CK_RV fault_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM* mech, CK_OBJECT_HANDLE key) {
+    forget_hashing(session);  // a handle reused after an abandoned operation
+    if (!hashed_ecdsa() || mech == nullptr) return g_real.C_SignInit(session, mech, key);
+    if (mech->mechanism == CKM_ECDSA) return CKR_MECHANISM_INVALID;
+    const EVP_MD* md = hashed_ecdsa_md(mech->mechanism);
+    if (md == nullptr) return g_real.C_SignInit(session, mech, key);
+    CK_MECHANISM raw{CKM_ECDSA, nullptr, 0};
+    CK_RV rv = g_real.C_SignInit(session, &raw, key);
+    if (rv != CKR_OK) return rv;
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx, md, nullptr) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return CKR_HOST_MEMORY;
+    }
+    std::lock_guard lock(g_mutex);
+    EVP_MD_CTX_free(g_hashing[session]);
+    g_hashing[session] = ctx;
+    return CKR_OK;
+}
+
+// The emulated operation's digest so far (without finishing it: a size query may come first).
+bool hashed_digest(CK_SESSION_HANDLE session, const CK_BYTE* more, CK_ULONG more_len,
+                   std::vector<unsigned char>& out) {
+    std::lock_guard lock(g_mutex);
+    auto it = g_hashing.find(session);
+    if (it == g_hashing.end()) return false;
+    EVP_MD_CTX* copy = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    bool ok = copy != nullptr && EVP_MD_CTX_copy_ex(copy, it->second) == 1 &&
+              (more_len == 0 || EVP_DigestUpdate(copy, more, more_len) == 1) &&
+              EVP_DigestFinal_ex(copy, md, &len) == 1;
+    EVP_MD_CTX_free(copy);
+    out.assign(md, md + (ok ? len : 0));
+    return true;
+}
+
+void hashed_done(CK_SESSION_HANDLE session, CK_BYTE* sig, CK_RV rv) {
+    if (sig == nullptr && rv == CKR_OK) return;  // a size query: the operation goes on
+    if (rv == CKR_BUFFER_TOO_SMALL) return;
+    forget_hashing(session);
+}
+
+CK_RV fault_sign_update(CK_SESSION_HANDLE session, CK_BYTE* part, CK_ULONG len) {
+    {
+        std::lock_guard lock(g_mutex);
+        auto it = g_hashing.find(session);
+        if (it != g_hashing.end()) {
+            return EVP_DigestUpdate(it->second, part, len) == 1 ? CKR_OK : CKR_FUNCTION_FAILED;
+        }
+    }
+    return g_real.C_SignUpdate(session, part, len);
+}
+
+CK_RV fault_sign_final(CK_SESSION_HANDLE session, CK_BYTE* sig, CK_ULONG* sig_len) {
+    std::vector<unsigned char> dgst;
+    if (!hashed_digest(session, nullptr, 0, dgst)) return g_real.C_SignFinal(session, sig, sig_len);
+    CK_RV rv =
+        g_real.C_Sign(session, dgst.data(), static_cast<CK_ULONG>(dgst.size()), sig, sig_len);
+    hashed_done(session, sig, rv);
+    return rv;
+}
+
 CK_RV fault_sign(CK_SESSION_HANDLE session, CK_BYTE* data, CK_ULONG data_len, CK_BYTE* sig,
                  CK_ULONG* sig_len) {
+    std::vector<unsigned char> dgst;
+    if (hashed_digest(session, data, data_len, dgst)) {
+        data = dgst.data();
+        data_len = static_cast<CK_ULONG>(dgst.size());
+    }
     CK_RV rv = g_real.C_Sign(session, data, data_len, sig, sig_len);
+    if (!dgst.empty()) hashed_done(session, sig, rv);
     if (rv != CKR_OK || sig == nullptr) return rv;  // a size query is not a signature
     if (unsigned long ms = env_number("TS_FAULT_SIGN_DELAY_MS"); ms != 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -132,6 +260,11 @@ extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUN
         g_wrapped.C_GetTokenInfo = fault_get_token_info;
         g_wrapped.C_Sign = fault_sign;
         g_wrapped.C_CreateObject = fault_create_object;
+        g_wrapped.C_GetMechanismList = fault_get_mechanism_list;
+        g_wrapped.C_GetMechanismInfo = fault_get_mechanism_info;
+        g_wrapped.C_SignInit = fault_sign_init;
+        g_wrapped.C_SignUpdate = fault_sign_update;
+        g_wrapped.C_SignFinal = fault_sign_final;
         g_wrapped.C_GetFunctionList = C_GetFunctionList;
         loaded = CKR_OK;
     });
