@@ -40,6 +40,7 @@ struct Item {
     CK_OBJECT_CLASS cls = CKO_VENDOR_DEFINED;
     std::vector<unsigned char> id;
     std::string uri;  // the object's own URI, for messages that list candidates
+    const hsm::Token* token = nullptr;
 };
 
 /// The search criteria of OSSL_STORE_find (OSSL_STORE_SEARCH(3)), from set_ctx_params.
@@ -107,7 +108,9 @@ hsm::PinSources private_key_pins(ProvCtx* prov, const hsm::Uri& uri, hsm::Token&
     bool needs_login = (token.info().token_info.flags & CKF_LOGIN_REQUIRED) != 0 &&
                        (token.info().token_info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) == 0;
     if (!needs_login || token.logged_in() || pin_available(pins) || pw_cb == nullptr) return pins;
-    std::string info = "PIN for " + token.what();
+    // OpenSSL frames it as "Enter pass phrase for <info>:" (ossl_pw_get_passphrase); the
+    // frame is fixed, so <info> names what is really asked for.
+    std::string info = token.what() + " (user PIN)";
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, info.data(), 0),
         OSSL_PARAM_END};
@@ -152,6 +155,7 @@ Item private_item(ProvCtx* prov, const hsm::Uri& uri, const std::shared_ptr<hsm:
     it.cls = obj.cls;
     it.id = obj.id;
     it.uri = hsm::object_uri(token->info().token_info, obj.id, obj.label, obj.cls);
+    it.token = token.get();
     return it;
 }
 
@@ -166,6 +170,7 @@ Item public_item(ProvCtx* prov, hsm::Session& s, const hsm::ObjectInfo& obj) {
     it.cls = obj.cls;
     it.id = obj.id;
     it.uri = hsm::object_uri(s.token().info().token_info, obj.id, obj.label, obj.cls);
+    it.token = &s.token();
     return it;
 }
 
@@ -179,6 +184,7 @@ Item certificate_item(hsm::Session& s, hsm::CertificateObject& cert) {
     it.id = cert.object.id;
     it.uri = hsm::object_uri(s.token().info().token_info, cert.object.id, cert.object.label,
                              CKO_CERTIFICATE);
+    it.token = &s.token();
     return it;
 }
 
@@ -317,6 +323,41 @@ void require_at_most_one(const StoreCtx& c, CK_OBJECT_CLASS cls) {
                               "; name one with id= (and type=, token=) in the URI:" + list);
 }
 
+// The token a fingerprint search for one key is about, found as a URI that names no token is
+// (hsm::open_token): by the public keys and certificates that match, logging in to none. None
+// matching is an empty result.
+std::vector<std::shared_ptr<hsm::Token>> tokens_by_fingerprint(const StoreCtx& c,
+                                                               const hsm::ObjectQuery& q) {
+    std::vector<std::shared_ptr<hsm::Token>> all = hsm::open_tokens(c.prov->cfg, c.uri);
+    if (all.size() == 1) return all;
+    StoreCtx probe;
+    probe.prov = c.prov;
+    probe.uri = c.uri;
+    probe.criteria = c.criteria;
+    Wants visible;
+    visible.public_keys = true;
+    visible.certificates = true;
+    for (const auto& token : all) search_token(probe, token, q, visible, false, nullptr, nullptr);
+    keep_fingerprint_matches(probe);
+    std::vector<std::shared_ptr<hsm::Token>> holders;
+    std::string list;
+    for (const auto& token : all) {
+        bool holds = false;
+        for (const Item& it : probe.items) {
+            if (it.token != token.get()) continue;
+            holds = true;
+            list += "\n  " + it.desc + "  " + it.uri;
+        }
+        if (holds) holders.push_back(token);
+    }
+    if (holders.size() > 1) {
+        throw hsm::SelectionError("objects with the fingerprint searched for are on " +
+                                  std::to_string(holders.size()) +
+                                  " tokens; name the token (token=, serial=):" + list);
+    }
+    return holders;
+}
+
 void search(StoreCtx& c, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
     if (!c.refused.empty()) throw hsm::UnsupportedError(c.refused);
     hsm::ObjectQuery q = store_query(c);
@@ -343,7 +384,10 @@ void search(StoreCtx& c, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
     // One key is loaded from the one token that holds it (a URI that names no token is
     // resolved by its objects, see hsm::open_token); a listing covers every matching token.
     std::vector<std::shared_ptr<hsm::Token>> tokens;
-    if (w.must_private || one_public) {
+    const bool by_fingerprint = c.criteria.fingerprint.has_value();
+    if ((w.must_private || one_public) && by_fingerprint && !q.names_objects()) {
+        tokens = tokens_by_fingerprint(c, q);
+    } else if (w.must_private || one_public) {
         hsm::ObjectQuery rq = q;
         rq.cls = w.must_private ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
         tokens.push_back(hsm::open_token(c.prov->cfg, c.uri, rq));
@@ -351,7 +395,6 @@ void search(StoreCtx& c, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
         tokens = hsm::open_tokens(c.prov->cfg, c.uri);
     }
     Wants collect = w;
-    const bool by_fingerprint = c.criteria.fingerprint.has_value();
     if (by_fingerprint) collect.certificates = true;  // a certificate's id leads to its keys
     for (const auto& token : tokens) {
         search_token(c, token, q, collect, tokens.size() == 1, pw_cb, pw_cbarg);

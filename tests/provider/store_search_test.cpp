@@ -423,4 +423,39 @@ TEST_F(StoreSearchTest, ListingEveryTokenSendsNoPin) {
     EXPECT_FALSE(pin_count_low("sb"));
 }
 
+
+// Key generation on the token through EVP (genpkey cannot pass a parameter the provider does
+// not list; a program can).
+class TokenKeygenTest : public StoreSearchTest {};
+
+TEST_F(TokenKeygenTest, AGenerationParameterTheTokenCannotHonourIsRefusedNotDropped) {
+    setenv("TOKENSIGN_PIN", "1234", 1);
+    auto generate = [](const char* extra_key) -> std::string {
+        EVP_PKEY_CTX* pctx = EVP_PKEY_CTX_new_from_name(s_ctx, "EC", "?provider=tokensign");
+        if (pctx == nullptr || EVP_PKEY_keygen_init(pctx) != 1) return "no keygen context";
+        char group[] = "P-256";
+        char uri[] = "pkcs11:token=sa;object=usage";
+        char usage[] = "digitalSignature";
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+            OSSL_PARAM_construct_utf8_string("pkcs11_uri", uri, 0),
+            OSSL_PARAM_construct_utf8_string(extra_key, usage, 0), OSSL_PARAM_END};
+        EVP_PKEY* pkey = nullptr;
+        std::string out;
+        if (EVP_PKEY_CTX_set_params(pctx, params) == 1 && EVP_PKEY_generate(pctx, &pkey) == 1) {
+            out = "generated";
+        } else {
+            out = errors();
+        }
+        EVP_PKEY_free(pkey);
+        EVP_PKEY_CTX_free(pctx);
+        return out;
+    };
+    std::string e = generate("pkcs11_key_usage");
+    EXPECT_NE(e.find("'pkcs11_key_usage'"), std::string::npos) << e;
+    // Nothing was created.
+    auto r = run({"pkcs11-tool", "--module", s_hsm->module(), "--token-label", "sa", "-O"});
+    EXPECT_EQ(r.out.find("usage"), std::string::npos) << r.out;
+}
+
 }  // namespace

@@ -15,8 +15,8 @@ struct TtyRun {
 };
 
 /// argv[0] ARGS with a pseudo-terminal as controlling terminal and stdio, in this process's
-/// environment. `answer` is typed once a prompt containing "PIN for" and then ':' appears
-/// (tokensign's "PIN for token 'x': ", openssl's "Enter pass phrase for PIN for token 'x':"),
+/// environment. `answer` is typed once a PIN prompt and then ':' appears (tokensign's
+/// "Enter PIN for token 'x': ", openssl's "Enter pass phrase for token 'x' (user PIN):"),
 /// as soon as the terminal's echo is off (or after 10 s, when it stays on).
 /// Fails the test (ADD_FAILURE) when nothing appears for 60 s.
 TtyRun run_on_tty(const std::vector<std::string>& argv, const std::string& answer);
