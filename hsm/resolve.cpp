@@ -59,8 +59,8 @@ std::shared_ptr<Token> open_token(const Config& cfg, const Uri& uri, const Objec
                              list_token_candidates(tokens));
     }
     throw SelectionError("objects matching " + uri.to_string() + " are on " +
-                         std::to_string(holders) + " tokens; name the token (token=, serial=):" +
-                         matched);
+                         std::to_string(holders) +
+                         " tokens; name the token (token=, serial=):" + matched);
 }
 
 std::shared_ptr<Token> open_token(const Config& cfg, const Uri& uri) {

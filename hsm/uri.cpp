@@ -74,8 +74,7 @@ std::string encode_value(std::string_view value, bool in_query) {
     std::string out;
     for (std::size_t i = 0; i < value.size(); ++i) {
         char ch = value[i];
-        if (ch == '%' && i + 2 < value.size() &&
-            is_hex(value[i + 1]) && is_hex(value[i + 2])) {
+        if (ch == '%' && i + 2 < value.size() && is_hex(value[i + 1]) && is_hex(value[i + 2])) {
             out.append(value.substr(i, 3));
             i += 2;
         } else if (allowed_unencoded(ch, in_query)) {
@@ -162,8 +161,7 @@ std::string diagnose(std::string_view body) {
                 // to write instead.
                 std::string fix = rewritten(body);
                 return "attribute '" + std::string(name) + "' belongs in the " +
-                       (in_query ? "path (before '?')" : "query (after '?')") + "; write " +
-                       fix +
+                       (in_query ? "path (before '?')" : "query (after '?')") + "; write " + fix +
                        (fix.find("<PIN>") != std::string::npos
                             ? " with the PIN in place of <PIN> (better: pin-source=FILE)"
                             : "");
@@ -191,8 +189,8 @@ std::string diagnose(std::string_view body) {
                        "percent-encoded; percent-encode it, or better use pin-source=FILE";
             }
             return "'" + shown(name, seg) + "' holds " + bad +
-                   ", which RFC 7512 requires to be percent-encoded; write '" +
-                   std::string(name) + "=" + encode_value(value, in_query) + "', i.e. " + fix +
+                   ", which RFC 7512 requires to be percent-encoded; write '" + std::string(name) +
+                   "=" + encode_value(value, in_query) + "', i.e. " + fix +
                    (fix.find("<PIN>") != std::string::npos ? " (with your PIN for <PIN>)" : "");
         }
         if (name == "type" &&

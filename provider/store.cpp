@@ -272,8 +272,7 @@ struct Wants {
 // PIN is never sent to a token the URI does not single out, so only the private objects of
 // tokens this process is logged in to already are listed then.
 void search_token(StoreCtx& c, const std::shared_ptr<hsm::Token>& token, const hsm::ObjectQuery& q,
-                  const Wants& w, bool may_login, OSSL_PASSPHRASE_CALLBACK* pw_cb,
-                  void* pw_cbarg) {
+                  const Wants& w, bool may_login, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
     if (may_login && c.prov->login == LoginBehaviour::Always) {
         token->login(private_key_pins(c.prov, c.uri, *token, pw_cb, pw_cbarg));
     }
@@ -281,9 +280,8 @@ void search_token(StoreCtx& c, const std::shared_ptr<hsm::Token>& token, const h
     if (w.private_keys) {
         // Listing everything (storeutl without a PIN) shows the public objects only; a caller
         // that asked for a private key gets the login (private objects are hidden before it).
-        hsm::PinSources pins = private_key_pins(c.prov, c.uri, *token,
-                                                w.must_private && may_login ? pw_cb : nullptr,
-                                                pw_cbarg);
+        hsm::PinSources pins = private_key_pins(
+            c.prov, c.uri, *token, w.must_private && may_login ? pw_cb : nullptr, pw_cbarg);
         if (c.prov->login != LoginBehaviour::Never &&
             (token->logged_in() || (may_login && (w.must_private || pin_available(pins))))) {
             token->login(pins);
@@ -415,8 +413,8 @@ void search(StoreCtx& c, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_cbarg) {
                            : w.public_keys && !w.private_keys && !w.certificates ? "public key"
                            : w.certificates && !w.private_keys && !w.public_keys ? "certificate"
                                                                                  : "object";
-        std::string where = tokens.size() == 1 ? tokens.front()->what()
-                                               : std::to_string(tokens.size()) + " tokens";
+        std::string where =
+            tokens.size() == 1 ? tokens.front()->what() : std::to_string(tokens.size()) + " tokens";
         throw hsm::SelectionError("no " + what + " matches " + c.uri.to_string() + " on " + where);
     }
 }
@@ -483,8 +481,7 @@ std::vector<unsigned char> octets(const OSSL_PARAM& p) {
 std::string utf8(const OSSL_PARAM& p) {
     const char* v = nullptr;
     if (!OSSL_PARAM_get_utf8_string_ptr(&p, &v) || v == nullptr) {
-        throw std::invalid_argument(std::string("store parameter '") + p.key +
-                                    "' is not a string");
+        throw std::invalid_argument(std::string("store parameter '") + p.key + "' is not a string");
     }
     return v;
 }
@@ -494,39 +491,39 @@ std::string utf8(const OSSL_PARAM& p) {
 // OSSL_STORE_open_ex() closes the loader when this fails and then goes on using it (a crash).
 void set_store_params(StoreCtx* c, const OSSL_PARAM params[]) {
     Criteria& k = c->criteria;
-        for (const OSSL_PARAM* p = params; p != nullptr && p->key != nullptr; ++p) {
-            const std::string key = p->key;
-            if (key == OSSL_STORE_PARAM_EXPECT) {
-                if (!OSSL_PARAM_get_int(p, &c->expect)) {
-                    throw std::invalid_argument("store parameter 'expect' is not an integer");
-                }
-            } else if (key == OSSL_STORE_PARAM_PROPERTIES) {
-                // For decoders of fetched objects: tokensign hands keys over by reference.
-            } else if (key == OSSL_STORE_PARAM_ALIAS) {
-                k.alias = utf8(*p);
-            } else if (key == OSSL_STORE_PARAM_SUBJECT) {
-                k.subject = octets(*p);
-            } else if (key == OSSL_STORE_PARAM_ISSUER) {
-                k.issuer = octets(*p);
-            } else if (key == OSSL_STORE_PARAM_SERIAL) {
-                BIGNUM* bn = nullptr;
-                if (!OSSL_PARAM_get_BN(p, &bn)) {
-                    throw std::invalid_argument("store parameter 'serial' is not a number");
-                }
-                OsslPtr<BIGNUM> owned(bn);
-                OsslPtr<ASN1_INTEGER> ai(BN_to_ASN1_INTEGER(bn, nullptr));
-                host_check(ai != nullptr, "converting the serial number searched for");
-                // CKA_SERIAL_NUMBER holds the DER INTEGER (PKCS#11 §4.6.3).
-                k.serial = to_der(ai.get(), i2d_ASN1_INTEGER);
-            } else if (key == OSSL_STORE_PARAM_DIGEST) {
-                k.digest = utf8(*p);
-            } else if (key == OSSL_STORE_PARAM_FINGERPRINT) {
-                k.fingerprint = octets(*p);
-            } else {
-                throw hsm::UnsupportedError("the pkcs11 store does not support the parameter '" +
-                                            key + "'");
+    for (const OSSL_PARAM* p = params; p != nullptr && p->key != nullptr; ++p) {
+        const std::string key = p->key;
+        if (key == OSSL_STORE_PARAM_EXPECT) {
+            if (!OSSL_PARAM_get_int(p, &c->expect)) {
+                throw std::invalid_argument("store parameter 'expect' is not an integer");
             }
+        } else if (key == OSSL_STORE_PARAM_PROPERTIES) {
+            // For decoders of fetched objects: tokensign hands keys over by reference.
+        } else if (key == OSSL_STORE_PARAM_ALIAS) {
+            k.alias = utf8(*p);
+        } else if (key == OSSL_STORE_PARAM_SUBJECT) {
+            k.subject = octets(*p);
+        } else if (key == OSSL_STORE_PARAM_ISSUER) {
+            k.issuer = octets(*p);
+        } else if (key == OSSL_STORE_PARAM_SERIAL) {
+            BIGNUM* bn = nullptr;
+            if (!OSSL_PARAM_get_BN(p, &bn)) {
+                throw std::invalid_argument("store parameter 'serial' is not a number");
+            }
+            OsslPtr<BIGNUM> owned(bn);
+            OsslPtr<ASN1_INTEGER> ai(BN_to_ASN1_INTEGER(bn, nullptr));
+            host_check(ai != nullptr, "converting the serial number searched for");
+            // CKA_SERIAL_NUMBER holds the DER INTEGER (PKCS#11 §4.6.3).
+            k.serial = to_der(ai.get(), i2d_ASN1_INTEGER);
+        } else if (key == OSSL_STORE_PARAM_DIGEST) {
+            k.digest = utf8(*p);
+        } else if (key == OSSL_STORE_PARAM_FINGERPRINT) {
+            k.fingerprint = octets(*p);
+        } else {
+            throw hsm::UnsupportedError("the pkcs11 store does not support the parameter '" + key +
+                                        "'");
         }
+    }
 }
 
 int store_set_ctx_params(void* loaderctx, const OSSL_PARAM params[]) noexcept {

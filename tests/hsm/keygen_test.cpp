@@ -169,9 +169,9 @@ TEST_F(KeygenTest, ANewIdUnderAnExistingLabelOnlyWhenAskedAndNeverADuplicateId) 
     EXPECT_NE(second.public_params.point, first.public_params.point);
     EXPECT_EQ(count_keys(s), before + 2);
     // Label and id both taken: refused even when an existing label is allowed.
-    EXPECT_THROW(hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "rollover",
-                                        Bytes{0x52}, true),
-                 hsm::SelectionError);
+    EXPECT_THROW(
+        hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "rollover", Bytes{0x52}, true),
+        hsm::SelectionError);
     // No id given: refused (a random id would leave object=rollover ambiguous unnoticed).
     EXPECT_THROW(
         hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "rollover", std::nullopt, true),

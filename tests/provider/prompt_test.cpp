@@ -89,9 +89,8 @@ TEST_F(OpensslPromptTest, AWrongPinAtOpensslsPromptIsTriedOnceAndNamed) {
     auto r = run_on_tty(dgst(m_dir.file("wrong.sig")), "0000");
     ASSERT_TRUE(r.answered) << r.screen;
     EXPECT_NE(r.exit_code, 0) << r.screen;
-    EXPECT_EQ(r.screen.find("(user PIN)"), r.screen.rfind("(user PIN)"))
-        << "asked twice:\n"
-        << r.screen;
+    EXPECT_EQ(r.screen.find("(user PIN)"), r.screen.rfind("(user PIN)")) << "asked twice:\n"
+                                                                         << r.screen;
     EXPECT_NE(r.screen.find("(user PIN)"), std::string::npos) << r.screen;
     EXPECT_NE(r.screen.find("CKR_PIN_INCORRECT"), std::string::npos) << r.screen;
     EXPECT_NE(r.screen.find("token 'prompt'"), std::string::npos) << r.screen;

@@ -91,10 +91,16 @@ class StoreSearchTest : public ::testing::Test {
     // stored beside it, in other processes: this one logs in to no token before its test.
     static void store_ca_certificate() {
         std::string path = s_hsm->dir() + "/ca.pem";
-        auto r = run({"openssl", "req", "-new", "-x509", "-provider-path",
-                      ts::test::provider_dir(), "-provider", "tokensign", "-provider", "default",
-                      "-key", "pkcs11:token=sa;object=ka;type=private", "-subj", "/CN=sa-ca",
-                      "-set_serial", "0x1234567", "-days", "1", "-out", path},
+        auto r = run({"openssl",        "req",
+                      "-new",           "-x509",
+                      "-provider-path", ts::test::provider_dir(),
+                      "-provider",      "tokensign",
+                      "-provider",      "default",
+                      "-key",           "pkcs11:token=sa;object=ka;type=private",
+                      "-subj",          "/CN=sa-ca",
+                      "-set_serial",    "0x1234567",
+                      "-days",          "1",
+                      "-out",           path},
                      {{"TOKENSIGN_PIN", "1234"}});
         if (r.exit_code != 0) {
             ADD_FAILURE() << "openssl req failed: " << r.err;
@@ -189,7 +195,8 @@ class StoreSearchTest : public ::testing::Test {
         return r.out.substr(flags, eol - flags).find("user PIN count low") != std::string::npos;
     }
 
-    static std::vector<unsigned char> digest(const EVP_MD* md, const std::vector<unsigned char>& d) {
+    static std::vector<unsigned char> digest(const EVP_MD* md,
+                                             const std::vector<unsigned char>& d) {
         std::vector<unsigned char> out(EVP_MAX_MD_SIZE);
         unsigned int len = 0;
         EVP_Digest(d.data(), d.size(), out.data(), &len, md, nullptr);
@@ -202,10 +209,10 @@ class StoreSearchTest : public ::testing::Test {
         EVP_MD_CTX* md = EVP_MD_CTX_new();
         std::vector<unsigned char> sig(256);
         size_t len = sig.size();
-        bool ok = EVP_DigestSignInit_ex(md, nullptr, "SHA256", s_ctx, nullptr, key, nullptr) == 1 &&
-                  EVP_DigestSign(md, sig.data(), &len,
-                                 reinterpret_cast<const unsigned char*>(data.data()),
-                                 data.size()) == 1;
+        bool ok =
+            EVP_DigestSignInit_ex(md, nullptr, "SHA256", s_ctx, nullptr, key, nullptr) == 1 &&
+            EVP_DigestSign(md, sig.data(), &len,
+                           reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
         EVP_MD_CTX_free(md);
         if (!ok) return false;
         sig.resize(len);
@@ -217,11 +224,11 @@ class StoreSearchTest : public ::testing::Test {
         EVP_PKEY* pub = d2i_PUBKEY_ex(nullptr, &p, n, plain, nullptr);
         OPENSSL_free(der);
         EVP_MD_CTX* v = EVP_MD_CTX_new();
-        ok = pub != nullptr &&
-             EVP_DigestVerifyInit_ex(v, nullptr, "SHA256", plain, nullptr, pub, nullptr) == 1 &&
-             EVP_DigestVerify(v, sig.data(), sig.size(),
-                              reinterpret_cast<const unsigned char*>(data.data()),
-                              data.size()) == 1;
+        ok =
+            pub != nullptr &&
+            EVP_DigestVerifyInit_ex(v, nullptr, "SHA256", plain, nullptr, pub, nullptr) == 1 &&
+            EVP_DigestVerify(v, sig.data(), sig.size(),
+                             reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
         EVP_MD_CTX_free(v);
         EVP_PKEY_free(pub);
         OSSL_LIB_CTX_free(plain);
@@ -236,9 +243,8 @@ class StoreSearchTest : public ::testing::Test {
 };
 
 TEST_F(StoreSearchTest, TheStoreSupportsEverySearchOsslStoreDefines) {
-    OSSL_STORE_CTX* st =
-        OSSL_STORE_open_ex("pkcs11:token=sa", s_ctx, nullptr, nullptr, nullptr, nullptr, nullptr,
-                           nullptr);
+    OSSL_STORE_CTX* st = OSSL_STORE_open_ex("pkcs11:token=sa", s_ctx, nullptr, nullptr, nullptr,
+                                            nullptr, nullptr, nullptr);
     ASSERT_NE(st, nullptr) << errors();
     EXPECT_EQ(OSSL_STORE_supports_search(st, OSSL_STORE_SEARCH_BY_ALIAS), 1);
     EXPECT_EQ(OSSL_STORE_supports_search(st, OSSL_STORE_SEARCH_BY_NAME), 1);
@@ -302,7 +308,8 @@ TEST_F(StoreSearchTest, AnIssuerAndSerialSearchFindsExactlyThatCertificate) {
 
     ASN1_INTEGER* wrong = ASN1_INTEGER_new();
     ASN1_INTEGER_set(wrong, 0x7654321);
-    OSSL_STORE_SEARCH* other = OSSL_STORE_SEARCH_by_issuer_serial(X509_get_issuer_name(s_ca), wrong);
+    OSSL_STORE_SEARCH* other =
+        OSSL_STORE_SEARCH_by_issuer_serial(X509_get_issuer_name(s_ca), wrong);
     Found g;
     search("pkcs11:token=sa", other, g);
     OSSL_STORE_SEARCH_free(other);
@@ -422,7 +429,6 @@ TEST_F(StoreSearchTest, ListingEveryTokenSendsNoPin) {
     EXPECT_FALSE(pin_count_low("sa"));
     EXPECT_FALSE(pin_count_low("sb"));
 }
-
 
 // Key generation on the token through EVP (genpkey cannot pass a parameter the provider does
 // not list; a program can).

@@ -156,9 +156,10 @@ TEST(UriTest, UnencodedSpaceIsRefusedWithTheEncodedForm) {
 }
 
 TEST(UriTest, EveryCharacterThatMustBeEncodedIsRefused) {
-    for (const char* text : {"pkcs11:object=a#b", "pkcs11:object=a\"b", "pkcs11:token=Z\xc3\xbcrich",
-                             "pkcs11:object=a\tb", "pkcs11:object=a/b", "pkcs11:object=a<b>",
-                             "pkcs11:token=t?pin-source=/tmp/my pin", "pkcs11:object=a\\b"}) {
+    for (const char* text :
+         {"pkcs11:object=a#b", "pkcs11:object=a\"b", "pkcs11:token=Z\xc3\xbcrich",
+          "pkcs11:object=a\tb", "pkcs11:object=a/b", "pkcs11:object=a<b>",
+          "pkcs11:token=t?pin-source=/tmp/my pin", "pkcs11:object=a\\b"}) {
         std::string e = uri_error(text);
         EXPECT_NE(e.find("percent-encoded"), std::string::npos) << text << " -> " << e;
     }
