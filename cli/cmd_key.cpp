@@ -26,6 +26,7 @@ struct KeyGenerateOptions {
     std::string type;
     std::string label;
     std::string id;  // hex; empty: a random 8-byte id
+    bool allow_existing_label = false;
     bool json = false;
 };
 
@@ -105,7 +106,7 @@ void run_key_generate(const KeyGenerateOptions& o, const GlobalOptions& g) {
 
     auto t = open_token(g, uri, true);
     hsm::Session s = t.token->acquire();
-    hsm::GeneratedKey k = hsm::generate_key_pair(s, spec, o.label, id);
+    hsm::GeneratedKey k = hsm::generate_key_pair(s, spec, o.label, id, o.allow_existing_label);
     const CK_TOKEN_INFO& ti = t.token->info().token_info;
     std::string priv_uri =
         hsm::object_uri(ti, k.private_key.id, k.private_key.label, CKO_PRIVATE_KEY);
@@ -238,7 +239,8 @@ void setup_key(CLI::App& app, const GlobalOptions& g) {
         "generate",
         "Generate a key pair on the token (C_GenerateKeyPair). The private key is a token object "
         "with CKA_PRIVATE and CKA_SENSITIVE true and CKA_EXTRACTABLE false; both halves get the "
-        "label and id. Refuses a label or id already used by a key on the token (exit 3).");
+        "label and id. Refuses an id already used by a key on the token, and a label unless "
+        "--allow-existing-label is given with a new --id (exit 3).");
     gen->add_option("--token", gen_opts->token, "pkcs11: URI naming exactly one token")
         ->required()
         ->type_name("TOKEN-URI");
@@ -255,6 +257,9 @@ void setup_key(CLI::App& app, const GlobalOptions& g) {
                     "CKA_ID of both halves, in hex (01ab or 01:ab); default: 8 random bytes")
         ->type_name("HEX")
         ->check(CLI::Validator(check_hex_id, "HEX"));
+    gen->add_flag("--allow-existing-label", gen_opts->allow_existing_label,
+                  "allow a label other keys on the token already have (needs --id with a new "
+                  "id; a label and id already used together are always refused)");
     gen->add_flag("--json", gen_opts->json, "machine-readable output (one JSON object)");
     gen->callback(command([gen_opts, &g] { run_key_generate(*gen_opts, g); }));
 

@@ -30,6 +30,8 @@ constexpr const char* kFooter =
     "                                             slot-id=)\n"
     "  pkcs11:token=root-ca;object=ca-key;type=private   a key (also id=%01%02)\n"
     "  query part: ?module-path=PATH | ?module-name=NAME | ?pin-source=FILE\n"
+    "Values are percent-encoded where RFC 7512 says so (object=my%20key). A URI without\n"
+    "token= names the one initialised token that holds the object (found without logging in).\n"
     "\n"
     "The user PIN comes from, in this order: the URI's pin-value (tests only), the URI's\n"
     "pin-source, --pin-source, the environment variable TOKENSIGN_PIN, else a prompt on the\n"

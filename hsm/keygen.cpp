@@ -74,7 +74,8 @@ std::string KeySpec::to_string() const {
 }
 
 GeneratedKey generate_key_pair(Session& s, const KeySpec& spec, const std::string& label,
-                               std::optional<std::vector<unsigned char>> id) {
+                               std::optional<std::vector<unsigned char>> id,
+                               bool allow_existing_label) {
     Token& token = s.token();
     if (label.empty()) throw Error("a key needs a label");
     CK_MECHANISM_TYPE mech_type = spec.kind == KeyKind::Rsa   ? CKM_RSA_PKCS_KEY_PAIR_GEN
@@ -86,11 +87,24 @@ GeneratedKey generate_key_pair(Session& s, const KeySpec& spec, const std::strin
     }
 
     // No silent duplicates: a second key with the same label or id makes every URI ambiguous.
+    // A new id under an existing label (key rollover keeping the name) only when asked for:
+    // URIs must then name the id.
     ObjectQuery by_label;
     by_label.label = label;
     if (key_exists(s, by_label)) {
-        throw SelectionError("a key labelled '" + label + "' already exists on " + token.what() +
-                             "; choose another label");
+        if (!allow_existing_label) {
+            throw SelectionError("a key labelled '" + label + "' already exists on " +
+                                 token.what() +
+                                 "; choose another label, or give a new id and allow the "
+                                 "existing label (tokensign key generate --allow-existing-label; "
+                                 "genpkey -pkeyopt pkcs11_allow_existing_label:yes)");
+        }
+        if (!id) {
+            throw SelectionError("a key labelled '" + label + "' already exists on " +
+                                 token.what() +
+                                 "; a second key under that label needs an explicit new id "
+                                 "(--id, or id= in the URI) so that URIs can tell them apart");
+        }
     }
     if (id) {
         if (id->empty()) throw Error("the key id must not be empty");

@@ -32,11 +32,14 @@ struct GeneratedKey {
 };
 
 /// C_GenerateKeyPair: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE true and CKA_EXTRACTABLE false on the
-/// private key; label and id on both halves; RSA e = 65537. Refuses (SelectionError) a label or
-/// id already used by a key on the token; picks a random 8-byte id when `id` is empty. Reads the
-/// public key back and checks size, exponent and curve; on a mismatch both halves are destroyed
-/// and Error is thrown. Throws UnsupportedError when the token lacks the mechanism.
+/// private key; label and id on both halves; RSA e = 65537. Refuses (SelectionError) an id
+/// already used by a key on the token, and a label already used unless `allow_existing_label`
+/// (which then needs an explicit, new `id`: the pair is told apart from the others by it);
+/// picks a random 8-byte id when `id` is empty. Reads the public key back and checks size,
+/// exponent and curve; on a mismatch both halves are destroyed and Error is thrown. Throws
+/// UnsupportedError when the token lacks the mechanism.
 GeneratedKey generate_key_pair(Session& s, const KeySpec& spec, const std::string& label,
-                               std::optional<std::vector<unsigned char>> id);
+                               std::optional<std::vector<unsigned char>> id,
+                               bool allow_existing_label = false);
 
 }  // namespace ts::hsm

@@ -37,14 +37,23 @@ class ObjectFinder {
     Session& m_s;
 };
 
-std::string describe_query(const ObjectQuery& q) {
-    std::string out = q.cls ? class_name(*q.cls) : std::string("object");
-    if (q.label) out += " with label '" + *q.label + "'";
-    if (q.id) out += std::string(q.label ? " and" : " with") + " id " + to_hex(*q.id);
-    return out;
-}
+std::string describe_query(const ObjectQuery& q) { return q.describe(); }
 
 }  // namespace
+
+std::string ObjectQuery::describe() const {
+    std::string out = cls ? class_name(*cls) : std::string("object");
+    const char* join = " with";
+    auto add = [&](const std::string& what) {
+        out += std::string(join) + " " + what;
+        join = " and";
+    };
+    if (label) add("label '" + *label + "'");
+    if (id) add("id " + to_hex(*id));
+    if (subject) add("the subject searched for");
+    if (issuer || serial) add("the issuer and serial number searched for");
+    return out;
+}
 
 ObjectQuery ObjectQuery::from_uri(const Uri& uri) {
     ObjectQuery q;
@@ -68,6 +77,10 @@ std::vector<ObjectInfo> find_objects(Session& s, const ObjectQuery& q) {
     if (q.cls) t.add_ulong(CKA_CLASS, *q.cls);
     if (q.id) t.add_bytes(CKA_ID, *q.id);
     if (q.label) t.add_string(CKA_LABEL, *q.label);
+    if (q.subject) t.add_bytes(CKA_SUBJECT, *q.subject);
+    if (q.issuer) t.add_bytes(CKA_ISSUER, *q.issuer);
+    if (q.serial) t.add_bytes(CKA_SERIAL_NUMBER, *q.serial);
+    if (q.token_objects_only) t.add_bool(CKA_TOKEN, true);
     std::vector<CK_OBJECT_HANDLE> handles;
     {
         ObjectFinder finder(s, t);

@@ -18,8 +18,18 @@ struct ObjectQuery {
     std::optional<CK_OBJECT_CLASS> cls;
     std::optional<std::vector<unsigned char>> id;
     std::optional<std::string> label;
+    /// DER X.509 names and serial (certificates): CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER.
+    std::optional<std::vector<unsigned char>> subject;
+    std::optional<std::vector<unsigned char>> issuer;
+    std::optional<std::vector<unsigned char>> serial;
+    /// CKA_TOKEN true: no session objects (such as tokensign's own session copy of a key).
+    bool token_objects_only = false;
     /// id, object (label) and type from a URI.
     static ObjectQuery from_uri(const Uri& uri);
+    /// True when anything but the class narrows the search (a label, id, subject, ...).
+    bool names_objects() const noexcept { return id || label || subject || issuer || serial; }
+    /// "private key with label 'k' and id 01"
+    std::string describe() const;
 };
 
 /// An object found on the token, with the attributes that identify it.

@@ -19,11 +19,18 @@ std::map<std::pair<Module*, CK_SLOT_ID>, std::weak_ptr<Token>>& tokens() {
 
 std::string list_candidates(const std::vector<TokenInfo>& ts) {
     std::string out;
-    for (const auto& t : ts) out += "\n  " + t.describe() + "  " + token_uri(t.token_info);
+    for (const auto& t : ts) {
+        out += "\n  " + t.describe() + "  " + token_uri(t.token_info);
+        if (!(t.token_info.flags & CKF_TOKEN_INITIALIZED)) out += "  (not initialised)";
+    }
     return out;
 }
 
 }  // namespace
+
+std::string list_token_candidates(const std::vector<TokenInfo>& tokens) {
+    return list_candidates(tokens);
+}
 
 std::string TokenInfo::label() const { return padded(token_info.label); }
 std::string TokenInfo::manufacturer() const { return padded(token_info.manufacturerID); }
@@ -55,27 +62,40 @@ std::vector<TokenInfo> list_tokens(const std::vector<std::shared_ptr<Module>>& m
     return out;
 }
 
-TokenInfo select_token(const std::vector<std::shared_ptr<Module>>& modules, const Uri& uri) {
+std::vector<TokenInfo> matching_tokens(const std::vector<std::shared_ptr<Module>>& modules,
+                                       const Uri& uri) {
     std::vector<TokenInfo> all;
     std::vector<TokenInfo> matches;
+    bool uninitialised_match = false;
     for (const auto& m : modules) {
         if (!uri.matches_module(m->info())) continue;
         for (auto& t : list_tokens({m})) {
             all.push_back(t);
-            if (uri.matches_slot(t.slot, t.slot_info) && uri.matches_token(t.token_info)) {
-                matches.push_back(t);
+            if (!uri.matches_slot(t.slot, t.slot_info) || !uri.matches_token(t.token_info)) {
+                continue;
             }
+            // An uninitialised token has no label, no PIN and no objects: never what a URI
+            // means (SoftHSM2 always lists a spare one beside the real tokens).
+            if (!(t.token_info.flags & CKF_TOKEN_INITIALIZED)) {
+                uninitialised_match = true;
+                continue;
+            }
+            matches.push_back(t);
         }
     }
-    if (matches.size() == 1) return matches.front();
-    if (matches.empty()) {
-        if (all.empty()) {
-            throw SelectionError("no token matches " + uri.to_string() +
-                                 ": no token is present in the PKCS#11 module(s) searched");
-        }
+    if (!matches.empty()) return matches;
+    if (all.empty()) {
         throw SelectionError("no token matches " + uri.to_string() +
-                             "; tokens present:" + list_candidates(all));
+                             ": no token is present in the PKCS#11 module(s) searched");
     }
+    throw SelectionError("no " + std::string(uninitialised_match ? "initialised " : "") +
+                         "token matches " + uri.to_string() +
+                         "; tokens present:" + list_candidates(all));
+}
+
+TokenInfo select_token(const std::vector<std::shared_ptr<Module>>& modules, const Uri& uri) {
+    std::vector<TokenInfo> matches = matching_tokens(modules, uri);
+    if (matches.size() == 1) return matches.front();
     throw SelectionError(std::to_string(matches.size()) + " tokens match " + uri.to_string() +
                          "; name one (token=, serial=) of:" + list_candidates(matches));
 }

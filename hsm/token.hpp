@@ -36,9 +36,18 @@ struct TokenInfo {
 /// Every token present in `modules`.
 std::vector<TokenInfo> list_tokens(const std::vector<std::shared_ptr<Module>>& modules);
 
-/// The one token among `modules` that `uri` matches. Throws SelectionError when none or several
-/// match, listing the candidates (label, serial, model, slot).
+/// Every initialised token (CKF_TOKEN_INITIALIZED) among `modules` whose module, slot and token
+/// attributes `uri` matches. Uninitialised tokens (SoftHSM2 always shows a spare one) hold
+/// nothing and are skipped. Throws SelectionError when none matches, listing the tokens present.
+std::vector<TokenInfo> matching_tokens(const std::vector<std::shared_ptr<Module>>& modules,
+                                       const Uri& uri);
+
+/// The one token of matching_tokens(). Throws SelectionError when none or several match,
+/// listing the candidates (label, serial, model, slot, URI).
 TokenInfo select_token(const std::vector<std::shared_ptr<Module>>& modules, const Uri& uri);
+
+/// "\n  'a' (serial ..., ...)  pkcs11:...": one line per token, for error messages.
+std::string list_token_candidates(const std::vector<TokenInfo>& tokens);
 
 /// Human names of CKF_* token flags ("login-required", "user-pin-final-try", ...).
 std::vector<std::string> token_flag_names(CK_FLAGS flags);

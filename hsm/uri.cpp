@@ -50,12 +50,98 @@ std::string shown(std::string_view name, std::string_view segment) {
     return s;
 }
 
+bool is_path_attr(std::string_view name) {
+    return std::find(kPathAttrs.begin(), kPathAttrs.end(), name) != kPathAttrs.end();
+}
+bool is_query_attr(std::string_view name) {
+    return std::find(kQueryAttrs.begin(), kQueryAttrs.end(), name) != kQueryAttrs.end();
+}
+
+// RFC 7512 §2.3: what a value may hold unencoded. pk11-path-res-avail is pk11-res-avail plus
+// "&"; pk11-query-res-avail is pk11-res-avail plus "/", "?" and "|". Everything else (space,
+// '#', '"', '<', non-ASCII bytes, ...) must be percent-encoded.
+bool allowed_unencoded(char ch, bool in_query) {
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) {
+        return true;
+    }
+    if (ch != '\0' && std::strchr("-._~:[]@!$'()*+,=", ch) != nullptr) return true;
+    return in_query ? (ch == '/' || ch == '?' || ch == '|') : ch == '&';
+}
+
+// A value with every character that needs it percent-encoded; valid %XX escapes are kept.
+std::string encode_value(std::string_view value, bool in_query) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        char ch = value[i];
+        if (ch == '%' && i + 2 < value.size() && is_hex(value[i + 1]) && is_hex(value[i + 2])) {
+            out.append(value.substr(i, 3));
+            i += 2;
+        } else if (allowed_unencoded(ch, in_query)) {
+            out += ch;
+        } else {
+            auto c = static_cast<unsigned char>(ch);
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+// "a space", "a non-ASCII byte", "'#'": the first character of `value` that needs encoding.
+std::string first_unencoded(std::string_view value, bool in_query) {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        char ch = value[i];
+        if (ch == '%') {
+            i += 2;
+            continue;
+        }
+        if (allowed_unencoded(ch, in_query)) continue;
+        auto c = static_cast<unsigned char>(ch);
+        if (ch == ' ') return "a space";
+        if (c >= 0x80) return "a non-ASCII byte";
+        if (std::iscntrl(c)) return "a control character";
+        return std::string("'") + ch + "'";
+    }
+    return {};
+}
+
+// The URI as it should have been written: query attributes moved after '?', path attributes
+// before it, every value percent-encoded where RFC 7512 requires. A pin-value is never shown:
+// "<PIN>" stands for it.
+std::string rewritten(std::string_view body) {
+    auto q = body.find('?');
+    std::string_view path = body.substr(0, q);
+    std::string_view query = q == std::string_view::npos ? std::string_view{} : body.substr(q + 1);
+    std::vector<std::string> path_out, query_out;
+    auto take = [&](std::string_view seg, bool in_query) {
+        if (seg.empty()) return;
+        auto eq = seg.find('=');
+        std::string_view name = seg.substr(0, eq);
+        std::string_view value =
+            eq == std::string_view::npos ? std::string_view{} : seg.substr(eq + 1);
+        bool to_query = is_query_attr(name) ? true : is_path_attr(name) ? false : in_query;
+        std::string v = name == "pin-value" ? std::string("<PIN>") : encode_value(value, to_query);
+        (to_query ? query_out : path_out).push_back(std::string(name) + "=" + v);
+    };
+    for (auto seg : split(path, ';')) take(seg, false);
+    if (q != std::string_view::npos)
+        for (auto seg : split(query, '&')) take(seg, true);
+    std::string out = "pkcs11:";
+    for (std::size_t i = 0; i < path_out.size(); ++i) out += (i ? ";" : "") + path_out[i];
+    for (std::size_t i = 0; i < query_out.size(); ++i) out += (i ? "&" : "?") + query_out[i];
+    for (auto& c : out)
+        if (std::iscntrl(static_cast<unsigned char>(c))) c = '?';
+    return out;
+}
+
 // Finds the first malformed part of the URI, so the error can name it. Empty when none found.
 std::string diagnose(std::string_view body) {
     auto q = body.find('?');
     std::string_view path = body.substr(0, q);
     std::string_view query = q == std::string_view::npos ? std::string_view{} : body.substr(q + 1);
-    auto check = [](std::string_view seg, bool in_query) -> std::string {
+    auto check = [body](std::string_view seg, bool in_query) -> std::string {
         if (seg.empty()) return {};
         auto eq = seg.find('=');
         if (eq == std::string_view::npos) {
@@ -71,8 +157,14 @@ std::string diagnose(std::string_view body) {
                                   : std::find(kQueryAttrs.begin(), kQueryAttrs.end(), name) !=
                                         kQueryAttrs.end();
             if (other) {
+                // Engine-era URIs put pin-source and pin-value in the path: say exactly what
+                // to write instead.
+                std::string fix = rewritten(body);
                 return "attribute '" + std::string(name) + "' belongs in the " +
-                       (in_query ? "path (before '?')" : "query (after '?')");
+                       (in_query ? "path (before '?')" : "query (after '?')") + "; write " + fix +
+                       (fix.find("<PIN>") != std::string::npos
+                            ? " with the PIN in place of <PIN> (better: pin-source=FILE)"
+                            : "");
             }
             return "unknown attribute '" + shown(name, name) + "'";
         }
@@ -86,6 +178,20 @@ std::string diagnose(std::string_view body) {
                 }
                 i += 2;
             }
+        }
+        // p11-kit's parser deletes unencoded whitespace ("object=test Cert" would name
+        // "testCert") and takes other such characters as they are: refuse them, showing the
+        // encoded form, so no value is ever altered behind the user's back.
+        if (std::string bad = first_unencoded(value, in_query); !bad.empty()) {
+            std::string fix = rewritten(body);
+            if (name == "pin-value") {
+                return "the pin-value holds a character RFC 7512 requires to be "
+                       "percent-encoded; percent-encode it, or better use pin-source=FILE";
+            }
+            return "'" + shown(name, seg) + "' holds " + bad +
+                   ", which RFC 7512 requires to be percent-encoded; write '" + std::string(name) +
+                   "=" + encode_value(value, in_query) + "', i.e. " + fix +
+                   (fix.find("<PIN>") != std::string::npos ? " (with your PIN for <PIN>)" : "");
         }
         if (name == "type" &&
             std::find(kTypes.begin(), kTypes.end(), value) == kTypes.end()) {

@@ -5,6 +5,7 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+#include <openssl/rsa.h>
 
 #include <cstring>
 #include <memory>
@@ -233,10 +234,74 @@ struct GenCtx {
     std::string uri;
     std::size_t rsa_bits = 2048;
     std::string group;
+    bool allow_existing_label = false;        // pkcs11_allow_existing_label
     std::vector<OsslPtr<OSSL_PARAM>> params;  // every set, replayed for a soft key
 };
 
 constexpr const char* kParamUri = "pkcs11_uri";
+constexpr const char* kParamAllowExistingLabel = "pkcs11_allow_existing_label";
+
+bool yes_no(const OSSL_PARAM* p, const char* name) {
+    int i = 0;
+    if (p->data_type == OSSL_PARAM_INTEGER && OSSL_PARAM_get_int(p, &i)) return i != 0;
+    const char* s = nullptr;
+    if (OSSL_PARAM_get_utf8_string_ptr(p, &s) && s != nullptr) {
+        std::string v = s;
+        if (v == "yes" || v == "1" || v == "true") return true;
+        if (v == "no" || v == "0" || v == "false") return false;
+    }
+    throw hsm::UnsupportedError(std::string(name) + " takes yes or no");
+}
+
+// On the token only what tokensign sets in the C_GenerateKeyPair templates can be honoured.
+// Any other generation parameter would be dropped without a word (a key-usage list, an
+// exponent, explicit curve parameters): refuse it, naming it.
+void check_token_gen_params(const GenCtx& g, const Alg& alg) {
+    auto str = [](const OSSL_PARAM& p) -> std::string {
+        const char* s = nullptr;
+        return OSSL_PARAM_get_utf8_string_ptr(&p, &s) && s != nullptr ? s : "";
+    };
+    auto refuse = [&](const std::string& key, const std::string& why) {
+        throw hsm::UnsupportedError("key generation on the token does not support the parameter '" +
+                                    key + "'" + why);
+    };
+    for (const auto& set : g.params) {
+        for (const OSSL_PARAM* p = set.get(); p != nullptr && p->key != nullptr; ++p) {
+            const std::string key = p->key;
+            if (key == kParamUri || key == kParamAllowExistingLabel ||
+                key == OSSL_PKEY_PARAM_PROPERTIES) {
+                continue;
+            }
+            if (alg.kind == hsm::KeyKind::Rsa && key == OSSL_PKEY_PARAM_RSA_BITS) continue;
+            if (alg.kind == hsm::KeyKind::Rsa && key == OSSL_PKEY_PARAM_RSA_PRIMES) {
+                std::size_t n = 0;
+                if (OSSL_PARAM_get_size_t(p, &n) && n == 2) continue;
+                refuse(key, " other than 2 (the token makes two-prime RSA keys)");
+            }
+            if (alg.kind == hsm::KeyKind::Rsa && key == OSSL_PKEY_PARAM_RSA_E) {
+                BIGNUM* e = nullptr;
+                bool f4 = OSSL_PARAM_get_BN(p, &e) && BN_is_word(e, RSA_F4);
+                BN_free(e);
+                if (f4) continue;
+                refuse(key, " other than 65537 (tokensign generates RSA keys with e = 65537)");
+            }
+            if (alg.kind == hsm::KeyKind::Ec && key == OSSL_PKEY_PARAM_GROUP_NAME) continue;
+            if (alg.kind == hsm::KeyKind::Ec && key == OSSL_PKEY_PARAM_EC_ENCODING) {
+                if (str(*p) == OSSL_PKEY_EC_ENCODING_GROUP) continue;
+                refuse(key, " other than named_curve");
+            }
+            if (alg.kind == hsm::KeyKind::Ec && key == OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT) {
+                if (str(*p) == OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) continue;
+                refuse(key, " other than uncompressed");
+            }
+            refuse(key, " (only " + std::string(kParamUri) + ", " + kParamAllowExistingLabel +
+                            (alg.kind == hsm::KeyKind::Rsa  ? ", bits, primes=2, e=65537"
+                             : alg.kind == hsm::KeyKind::Ec ? ", group"
+                                                            : "") +
+                            " apply to a key generated on the token)");
+        }
+    }
+}
 
 int km_gen_set_params(void* genctx, const OSSL_PARAM params[]) noexcept {
     auto* g = static_cast<GenCtx*>(genctx);
@@ -250,6 +315,8 @@ int km_gen_set_params(void* genctx, const OSSL_PARAM params[]) noexcept {
             if (!OSSL_PARAM_get_utf8_string_ptr(p, &s)) return 0;
             g->uri = s;
         }
+        p = OSSL_PARAM_locate_const(params, kParamAllowExistingLabel);
+        if (p != nullptr) g->allow_existing_label = yes_no(p, kParamAllowExistingLabel);
         p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS);
         if (p != nullptr && !OSSL_PARAM_get_size_t(p, &g->rsa_bits)) return 0;
         p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
@@ -283,6 +350,7 @@ const OSSL_PARAM* km_gen_settable_params(void*, void* provctx) noexcept {
     auto* prov = static_cast<ProvCtx*>(provctx);
     std::call_once(once, [&] {
         table.push_back(OSSL_PARAM_utf8_string(kParamUri, nullptr, 0));
+        table.push_back(OSSL_PARAM_utf8_string(kParamAllowExistingLabel, nullptr, 0));
         if (prov == nullptr) return;
         OSSL_LIB_CTX* host = nullptr;
         try {
@@ -338,6 +406,7 @@ void* km_gen(void* genctx, OSSL_CALLBACK*, void*) noexcept {
             throw hsm::UnsupportedError("a pkcs11_uri names a key pair, not domain parameters");
         }
         hsm::Uri uri = hsm::parse_uri(g->uri);
+        check_token_gen_params(*g, A);
         std::optional<std::string> label = uri.object();
         if (!label || label->empty()) {
             throw hsm::UriError("the pkcs11_uri for a new key needs object=LABEL: " +
@@ -362,12 +431,15 @@ void* km_gen(void* genctx, OSSL_CALLBACK*, void*) noexcept {
                 spec = hsm::KeySpec::parse("ed448");
                 break;
         }
-        std::shared_ptr<hsm::Token> token = hsm::open_token(g->prov->cfg, uri);
+        // The token by its attributes only (the key does not exist yet): a URI that names no
+        // token is fine when one initialised token matches, and ambiguous when several do.
+        std::shared_ptr<hsm::Token> token = hsm::open_one_token(g->prov->cfg, uri);
         hsm::PinSources pins = hsm::pin_sources(g->prov->cfg, uri);
         pins.allow_prompt = false;
         token->login(pins);
         hsm::Session s = token->acquire();
-        hsm::GeneratedKey gen = hsm::generate_key_pair(s, spec, *label, uri.id());
+        hsm::GeneratedKey gen =
+            hsm::generate_key_pair(s, spec, *label, uri.id(), g->allow_existing_label);
 
         auto ref = std::make_shared<TokenRef>();
         ref->token = token;

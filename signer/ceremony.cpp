@@ -278,7 +278,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     if (on_token) {
         hsm::Uri uri = hsm::parse_uri(opts.key);
         key_for_config = uri.to_string();  // never a pin-value in openssl.cnf
-        token = hsm::open_token(cfg, uri);
+        // A key to generate does not exist yet: its token is chosen by the token attributes.
+        token = spec ? hsm::open_one_token(cfg, uri) : hsm::open_token(cfg, uri);
         hsm::PinSources sources = hsm::pin_sources(cfg, uri);
         if (!sources.pin_value)
             sources.pin_value =

@@ -156,6 +156,29 @@ TEST_F(KeygenTest, DuplicateLabelIsRefusedAndNothingIsCreated) {
     EXPECT_EQ(count_keys(s), before);
 }
 
+TEST_F(KeygenTest, ANewIdUnderAnExistingLabelOnlyWhenAskedAndNeverADuplicateId) {
+    auto s = session();
+    auto first =
+        hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "rollover", Bytes{0x51});
+    std::size_t before = count_keys(s);
+    // Asked for, with a new id: a second pair under the label, told apart by its id.
+    auto second = hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "rollover",
+                                         Bytes{0x52}, /*allow_existing_label=*/true);
+    EXPECT_EQ(second.private_key.label, "rollover");
+    EXPECT_EQ(second.private_key.id, (Bytes{0x52}));
+    EXPECT_NE(second.public_params.point, first.public_params.point);
+    EXPECT_EQ(count_keys(s), before + 2);
+    // Label and id both taken: refused even when an existing label is allowed.
+    EXPECT_THROW(
+        hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "rollover", Bytes{0x52}, true),
+        hsm::SelectionError);
+    // No id given: refused (a random id would leave object=rollover ambiguous unnoticed).
+    EXPECT_THROW(
+        hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "rollover", std::nullopt, true),
+        hsm::SelectionError);
+    EXPECT_EQ(count_keys(s), before + 2);
+}
+
 TEST_F(KeygenTest, DuplicateIdIsRefusedAndNothingIsCreated) {
     auto s = session();
     (void)hsm::generate_key_pair(s, hsm::KeySpec::parse("ec:p-256"), "first", Bytes{0x42});

@@ -13,6 +13,7 @@
 #include "hsm/resolve.hpp"
 #include "hsm/uri.hpp"
 #include "tests/hsm/hsm_fixture.hpp"
+#include "tests/support/process.hpp"
 
 namespace ts::test {
 namespace {
@@ -68,6 +69,45 @@ TEST_F(TokenTest, SeveralMatchesListTheCandidates) {
     std::string e = selection_error({module_ptr()}, "pkcs11:model=SoftHSM%20v2");
     EXPECT_NE(e.find("hsm-test"), std::string::npos) << e;
     EXPECT_NE(e.find("hsm-other"), std::string::npos) << e;
+}
+
+TEST_F(TokenTest, TheSpareUninitialisedTokenIsNeverACandidate) {
+    // SoftHSM2 lists hsm-test, hsm-other and an uninitialised spare: two candidates, not three.
+    std::string e = selection_error({module_ptr()}, "pkcs11:model=SoftHSM%20v2");
+    EXPECT_EQ(e.rfind("2 tokens match", 0), 0u) << e;
+    EXPECT_EQ(hsm::matching_tokens({module_ptr()}, hsm::parse_uri("pkcs11:")).size(), 2u);
+}
+
+TEST_F(TokenTest, AUriWithoutTokenOpensTheTokenHoldingTheObjectWithoutLoggingIn) {
+    // Made by another process: this one has logged in to neither token.
+    auto r = run({"pkcs11-tool", "--module", softhsm_module(), "--token-label", "hsm-other",
+                  "--login", "--pin", "5678", "--keypairgen", "--key-type", "EC:prime256v1",
+                  "--label", "elsewhere", "--id", "e1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    hsm::Config cfg;
+    cfg.modules.explicit_path = softhsm_module();
+    cfg.modules.use_env = false;
+    for (const char* uri : {"pkcs11:object=elsewhere;type=private", "pkcs11:id=%e1",
+                            "pkcs11:object=elsewhere"}) {
+        auto t = hsm::open_token(cfg, hsm::parse_uri(uri));
+        EXPECT_EQ(t->what(), "token 'hsm-other'") << uri;
+        EXPECT_FALSE(t->logged_in()) << uri;
+    }
+    EXPECT_FALSE(token().logged_in());
+    try {
+        (void)hsm::open_token(cfg, hsm::parse_uri("pkcs11:object=nowhere;type=private"));
+        ADD_FAILURE() << "a URI naming no existing object opened a token";
+    } catch (const hsm::SelectionError& e) {
+        std::string m = e.what();
+        EXPECT_NE(m.find("any of 2 tokens"), std::string::npos) << m;
+        EXPECT_NE(m.find("token=hsm-test"), std::string::npos) << m;
+        EXPECT_NE(m.find("token=hsm-other"), std::string::npos) << m;
+    }
+    // Without object attributes there is nothing to search by: name the token.
+    EXPECT_THROW(hsm::open_token(cfg, hsm::parse_uri("pkcs11:type=private")), hsm::SelectionError);
+    // Key generation picks the token by its attributes only.
+    EXPECT_THROW(hsm::open_one_token(cfg, hsm::parse_uri("pkcs11:object=elsewhere")),
+                 hsm::SelectionError);
 }
 
 TEST_F(TokenTest, TokenOpenIsSharedPerSlot) {

@@ -8,14 +8,25 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 
 namespace ts::test {
 
+namespace {
+// Where a PIN prompt starts: tokensign's "Enter PIN for token 'x': " or what openssl makes of
+// tokensign's prompt info, "Enter pass phrase for token 'x' (user PIN):".
+std::size_t prompt_start(const std::string& screen) {
+    auto a = screen.find("PIN for");
+    auto b = screen.find("(user PIN)");
+    return std::min(a, b);
+}
+}  // namespace
+
 std::string after_prompt(const std::string& screen) {
-    auto p = screen.find("PIN for");
+    auto p = prompt_start(screen);
     if (p == std::string::npos) return {};
     p = screen.find(':', p);
     return p == std::string::npos ? std::string{} : screen.substr(p + 1, 9);
@@ -57,8 +68,8 @@ TtyRun run_on_tty(const std::vector<std::string>& args, const std::string& answe
             EXPECT_EQ(write(master, line.data(), line.size()), static_cast<ssize_t>(line.size()));
             confirmed = true;
         }
-        if (!r.answered && r.screen.find("PIN for") != std::string::npos &&
-            r.screen.find(':', r.screen.find("PIN for")) != std::string::npos) {
+        if (!r.answered && prompt_start(r.screen) != std::string::npos &&
+            r.screen.find(':', prompt_start(r.screen)) != std::string::npos) {
             // A person types after the prompt, by which time the program has turned echo off
             // (openssl prints its prompt first, then clears ECHO): wait for that, as long as
             // 10 s. If echo stays on, the answer is typed anyway and shows on the screen.

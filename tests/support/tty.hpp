@@ -16,8 +16,8 @@ struct TtyRun {
 };
 
 /// argv[0] ARGS with a pseudo-terminal as controlling terminal and stdio, in this process's
-/// environment. `answer` is typed once a prompt containing "PIN for" and then ':' appears
-/// (tokensign's "PIN for token 'x': ", openssl's "Enter pass phrase for PIN for token 'x':"),
+/// environment. `answer` is typed once a PIN prompt and then ':' appears (tokensign's
+/// "Enter PIN for token 'x': ", openssl's "Enter pass phrase for token 'x' (user PIN):"),
 /// as soon as the terminal's echo is off (or after 10 s, when it stays on).
 /// With `confirm`, that is typed once a "[y/N]" question appears (tokensign's confirmations).
 /// `at_prompt(pid)` runs while the program waits at the PIN prompt, before the answer is typed.

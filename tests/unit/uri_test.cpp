@@ -144,6 +144,48 @@ TEST(UriTest, BadValuesAreNamed) {
     EXPECT_NE(e.find("token"), std::string::npos) << e;
 }
 
+TEST(UriTest, UnencodedSpaceIsRefusedWithTheEncodedForm) {
+    // p11-kit deletes unencoded whitespace: "test Cert" would silently name "testCert".
+    std::string e = uri_error("pkcs11:token=t;object=test Cert;type=cert");
+    EXPECT_NE(e.find("a space"), std::string::npos) << e;
+    EXPECT_NE(e.find("'object=test%20Cert'"), std::string::npos) << e;
+    EXPECT_NE(e.find("pkcs11:token=t;object=test%20Cert;type=cert"), std::string::npos) << e;
+    e = uri_error("pkcs11:object=RSA Pkey Test");
+    EXPECT_NE(e.find("object=RSA%20Pkey%20Test"), std::string::npos) << e;
+    EXPECT_EQ(parse_uri("pkcs11:token=t;object=test%20Cert").object(), "test Cert");
+}
+
+TEST(UriTest, EveryCharacterThatMustBeEncodedIsRefused) {
+    for (const char* text :
+         {"pkcs11:object=a#b", "pkcs11:object=a\"b", "pkcs11:token=Z\xc3\xbcrich",
+          "pkcs11:object=a\tb", "pkcs11:object=a/b", "pkcs11:object=a<b>",
+          "pkcs11:token=t?pin-source=/tmp/my pin", "pkcs11:object=a\\b"}) {
+        std::string e = uri_error(text);
+        EXPECT_NE(e.find("percent-encoded"), std::string::npos) << text << " -> " << e;
+    }
+    std::string e = uri_error("pkcs11:token=t?pin-source=/tmp/my pin");
+    EXPECT_NE(e.find("pkcs11:token=t?pin-source=/tmp/my%20pin"), std::string::npos) << e;
+    e = uri_error("pkcs11:token=Z\xc3\xbcrich");
+    EXPECT_NE(e.find("token=Z%C3%BCrich"), std::string::npos) << e;
+    // What RFC 7512 lets a value hold unencoded is taken exactly as written.
+    EXPECT_EQ(parse_uri("pkcs11:object=a&b:c[d]@!$'()*+,=-._~").object(), "a&b:c[d]@!$'()*+,=-._~");
+    EXPECT_EQ(parse_uri("pkcs11:token=t?pin-source=file:/a/b?c|d").pin_source(), "file:/a/b?c|d");
+}
+
+TEST(UriTest, QueryAttributeInThePathIsRefusedWithTheRewrittenUri) {
+    // Engine-era URIs put pin-source in the path.
+    std::string e = uri_error("pkcs11:token=a;object=k;pin-source=file:/etc/pin;type=private");
+    EXPECT_NE(e.find("pkcs11:token=a;object=k;type=private?pin-source=file:/etc/pin"),
+              std::string::npos)
+        << e;
+    EXPECT_NO_THROW(parse_uri("pkcs11:token=a;object=k;type=private?pin-source=file:/etc/pin"));
+    e = uri_error("pkcs11:token=a;pin-value=hunter2;object=k");
+    EXPECT_NE(e.find("pkcs11:token=a;object=k?pin-value=<PIN>"), std::string::npos) << e;
+    EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+    e = uri_error("pkcs11:token=a?pin-source=/p&object=k");
+    EXPECT_NE(e.find("pkcs11:token=a;object=k?pin-source=/p"), std::string::npos) << e;
+}
+
 TEST(UriTest, NotAUriIsRefused) {
     std::string e = uri_error("file:/tmp/key.pem");
     EXPECT_NE(e.find("pkcs11:"), std::string::npos) << e;
