@@ -155,6 +155,12 @@ std::unique_ptr<Pin> g_env_pin;  // TOKENSIGN_PIN, once taken out of the environ
 
 }  // namespace
 
+bool environment_pin_available() noexcept {
+    std::lock_guard<std::mutex> l(g_env_pin_mu);
+    const char* env = std::getenv("TOKENSIGN_PIN");
+    return (env != nullptr && *env != '\0') || g_env_pin != nullptr;
+}
+
 void forget_environment_pin() noexcept {
     std::lock_guard<std::mutex> l(g_env_pin_mu);
     g_env_pin.reset();

@@ -93,6 +93,9 @@ Pin prompt_pin(std::string_view prompt);
 /// /proc/PID/environ nor a child process shows it) and kept for later logins of this process.
 Pin obtain_pin(const PinSources& sources, std::string_view what);
 
+/// True when obtain_pin() would find a PIN in TOKENSIGN_PIN (set now, or taken out earlier).
+bool environment_pin_available() noexcept;
+
 /// Forgets the TOKENSIGN_PIN kept by obtain_pin() (tests that set the variable again).
 void forget_environment_pin() noexcept;
 

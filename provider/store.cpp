@@ -95,8 +95,7 @@ hsm::ObjectInfo find_one_token_object(hsm::Session& s, const hsm::ObjectQuery& q
 
 bool pin_available(const hsm::PinSources& p) {
     if (p.pin_value || !p.uri_pin_source.empty() || !p.option_pin_source.empty()) return true;
-    const char* env = p.use_env ? std::getenv("TOKENSIGN_PIN") : nullptr;
-    return env != nullptr && *env != '\0';
+    return p.use_env && hsm::environment_pin_available();
 }
 
 /// The PIN sources for private-key work; when nothing else gives a PIN and the caller passed a
