@@ -7,11 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -121,6 +123,36 @@ std::string status_word(char s) {
         default:
             return "Unknown";
     }
+}
+
+// An index.txt time (YYMMDDHHMMSSZ, or YYYYMMDDHHMMSSZ from 2050) as "2027-01-15 00:00:00 UTC"
+// (`iso` false) or ISO 8601 "2027-01-15T00:00:00Z"; text that is no such time comes back as is.
+std::string index_time(const std::string& text, bool iso) {
+    OsslPtr<ASN1_TIME> t(ASN1_TIME_new());
+    struct tm tm {};
+    if (!t || !ASN1_TIME_set_string_X509(t.get(), text.c_str()) || !ASN1_TIME_to_tm(t.get(), &tm)) {
+        ERR_clear_error();
+        return text;
+    }
+    char buf[32];
+    std::strftime(buf, sizeof buf, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+// index.txt's revocation field, "YYMMDDHHMMSSZ[,reason[,extra]]": the time and the reason.
+std::pair<std::string, std::string> split_revocation(const std::string& field) {
+    auto comma = field.find(',');
+    if (comma == std::string::npos) return {field, ""};
+    return {field.substr(0, comma), field.substr(comma + 1)};
+}
+
+// The ISO 8601 fields that go beside index.txt's own in the --json of list and status.
+std::string json_dates(const signer::IndexEntry& e) {
+    std::string j = ",\"expires_at\":" + json_string(index_time(e.expiry, true));
+    if (e.revocation.empty()) return j + ",\"revoked_at\":null,\"reason\":null";
+    auto [when, reason] = split_revocation(e.revocation);
+    return j + ",\"revoked_at\":" + json_string(index_time(when, true)) +
+           ",\"reason\":" + (reason.empty() ? std::string("null") : json_string(reason));
 }
 
 // A yes/no question on the controlling terminal, never on stdin (which may carry data).
@@ -334,7 +366,9 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
 
 void run_ca_revoke(const CaRevokeOptions& o, const GlobalOptions&) {
     if (o.cert.empty() == o.serial.empty())
-        throw signer::InputError("give exactly one of --cert FILE or --serial HEX");
+        throw CLI::ValidationError(
+            "give exactly one of --cert FILE or --serial HEX " +
+            std::string(o.cert.empty() ? "(neither was given)" : "(not both)"));
     std::string reason = o.reason.empty() ? "" : signer::canonical_reason(o.reason);
     OpenCa ca(o.ca);
     auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
@@ -369,37 +403,60 @@ void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
     // number, it never issues two CRLs with the same one.
     db->commit();
     write_output(o.out, signer::crl_pem(crl.get()));
-    std::cerr << "CRL with " << sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get()))
-              << " revoked certificate(s) written to " << o.out << "\n";
+    // X509_CRL_get_REVOKED is null for a CRL without entries (sk_num of null is -1).
+    const STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
+    int n = revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked);
+    std::cerr << "CRL with " << n << " revoked certificate" << (n == 1 ? "" : "s") << " written to "
+              << o.out << "\n";
 }
 
-// index.txt is read under the lock as well, so a listing never sees a half-written state.
+// Readers open the database read-only (a shared lock when the lock file exists, nothing
+// created or changed), so list, status and verify work on an offline root's read-only media.
 void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
-    auto db = CaDb::open(db_paths(ca.cfg));
+    auto db = CaDb::open_read_only(db_paths(ca.cfg));
     std::ostringstream out;
-    if (o.json) out << "[";
-    bool first = true;
-    for (const auto& e : db->entries()) {
-        if (o.json) {
+    if (o.json) {
+        out << "[";
+        bool first = true;
+        for (const auto& e : db->entries()) {
             out << (first ? "" : ",") << "{\"serial\":" << json_string(e.serial)
                 << ",\"status\":" << json_string(status_word(e.status))
                 << ",\"expiry\":" << json_string(e.expiry)
-                << ",\"revocation\":" << json_string(e.revocation)
+                << ",\"revocation\":" << json_string(e.revocation) << json_dates(e)
                 << ",\"subject\":" << json_string(e.subject) << "}";
-        } else {
-            out << e.serial << "\t" << status_word(e.status) << "\t" << e.expiry << "\t"
-                << (e.revocation.empty() ? "-" : e.revocation) << "\t" << e.subject << "\n";
+            first = false;
         }
-        first = false;
+        out << "]\n";
+    } else {
+        // Aligned columns under a header; the subject, of any length, last.
+        std::vector<std::vector<std::string>> rows{
+            {"SERIAL", "STATUS", "EXPIRES", "REVOKED", "SUBJECT"}};
+        for (const auto& e : db->entries()) {
+            std::string revoked = "-";
+            if (!e.revocation.empty()) {
+                auto [when, reason] = split_revocation(e.revocation);
+                revoked = index_time(when, false) + (reason.empty() ? "" : " " + reason);
+            }
+            rows.push_back(
+                {e.serial, status_word(e.status), index_time(e.expiry, false), revoked, e.subject});
+        }
+        std::vector<std::size_t> width(4, 0);
+        for (const auto& r : rows)
+            for (std::size_t i = 0; i < width.size(); ++i)
+                width[i] = std::max(width[i], r[i].size());
+        for (const auto& r : rows) {
+            for (std::size_t i = 0; i < width.size(); ++i)
+                out << r[i] << std::string(width[i] - r[i].size() + 2, ' ');
+            out << r[4] << "\n";
+        }
     }
-    if (o.json) out << "]\n";
     std::cout << out.str();
 }
 
 void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
-    auto db = CaDb::open(db_paths(ca.cfg));
+    auto db = CaDb::open_read_only(db_paths(ca.cfg));
     const auto* e = db->find_serial(o.serial);
     if (e == nullptr)
         throw signer::InputError("serial " + o.serial + " is not in " + ca.cfg.database);
@@ -407,7 +464,7 @@ void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
         std::cout << "{\"serial\":" << json_string(e->serial)
                   << ",\"status\":" << json_string(status_word(e->status))
                   << ",\"expiry\":" << json_string(e->expiry)
-                  << ",\"revocation\":" << json_string(e->revocation)
+                  << ",\"revocation\":" << json_string(e->revocation) << json_dates(*e)
                   << ",\"subject\":" << json_string(e->subject) << "}\n";
     } else {
         // The line `openssl ca -status` prints.
@@ -440,7 +497,7 @@ void run_ca_verify(const CaVerifyOptions& o, const GlobalOptions&) {
                                  ca.cfg.certificate + ": " + X509_verify_cert_error_string(err));
     }
     std::string serial = signer::serial_hex(X509_get0_serialNumber(cert.get()));
-    auto db = CaDb::open(db_paths(ca.cfg));
+    auto db = CaDb::open_read_only(db_paths(ca.cfg));
     const auto* e = db->find_serial(serial);
     if (e == nullptr)
         throw signer::InputError(o.cert + " verifies, but serial " + serial +

@@ -306,6 +306,40 @@ std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
     return db;
 }
 
+std::unique_ptr<const CaDb> CaDb::open_read_only(const CaDbPaths& paths, int lock_timeout_ms) {
+    if (!exists(paths.database))
+        throw CaDbError("the CA database " + paths.database +
+                        " does not exist; is this a CA directory (tokensign ca init)?");
+    std::string lock_path = paths.database + ".lock";
+    // O_RDONLY and no O_CREAT: works on read-only media and never adds a file. flock(2) needs no
+    // write access to the file.
+    int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EPERM)
+        throw CaDbError("cannot open the lock file " + lock_path + ": " + errno_text());
+    if (fd >= 0) {
+        auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(lock_timeout_ms);
+        for (;;) {
+            if (::flock(fd, LOCK_SH | LOCK_NB) == 0) break;
+            if (errno != EWOULDBLOCK && errno != EINTR) {
+                std::string why = errno_text();
+                ::close(fd);
+                throw CaDbError("cannot lock " + lock_path + " for reading: " + why);
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                ::close(fd);
+                throw CaDbError("the CA database " + paths.database +
+                                " is locked by another signer (waited " +
+                                std::to_string(lock_timeout_ms / 1000) + " s); try again later");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    std::unique_ptr<CaDb> db(new CaDb(paths, fd));
+    db->load();
+    return db;
+}
+
 void CaDb::load() {
     auto text = slurp(m_paths.database);
     if (!text) throw CaDbError("the CA database " + m_paths.database + " disappeared");

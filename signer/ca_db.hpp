@@ -68,6 +68,16 @@ class CaDb {
     /// index.txt.attr, serial and crlnumber. Throws
     /// CaDbError for a missing or malformed file, naming it and the line.
     static std::unique_ptr<CaDb> open(const CaDbPaths& paths, int lock_timeout_ms = 30000);
+    /// The database for reading only (ca list, status, verify), on a directory that may be
+    /// read-only (an offline root's media): creates, removes and changes nothing. When
+    /// `<database>.lock` exists and can be opened for reading, takes flock(LOCK_SH) on it (waits
+    /// up to `lock_timeout_ms` for a writer's run, then CaDbError "locked by another signer");
+    /// without a lock file (no signer has run yet) or without permission to open it, reads
+    /// without one: every writer replaces each file by rename(2), so a reader sees each file
+    /// whole, old or new. Reads the same files as open(). The result is const: it cannot stage
+    /// or commit anything. Throws CaDbError for a missing or malformed file.
+    static std::unique_ptr<const CaDb> open_read_only(const CaDbPaths& paths,
+                                                      int lock_timeout_ms = 30000);
     CaDb(const CaDb&) = delete;
     CaDb& operator=(const CaDb&) = delete;
     ~CaDb();
