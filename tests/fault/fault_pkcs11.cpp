@@ -11,6 +11,7 @@
 //                               it, so its operation is finished as the specification requires
 //   TS_FAULT_COUNT_FILE=PATH    each C_Sign that produces a signature appends one line there
 //   TS_FAULT_CREATE_FAIL=1      C_CreateObject (storing a certificate) returns CKR_DEVICE_ERROR
+//   TS_FAULT_PIN_LOCKED=1       C_GetTokenInfo reports CKF_USER_PIN_LOCKED (SoftHSM2 never locks)
 //
 // Only C_GetFunctionList is exported; everything else is the target's own function list.
 #include <dlfcn.h>
@@ -74,6 +75,7 @@ CK_RV fault_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO* info) {
         info->ulMaxSessionCount = max;
         info->ulMaxRwSessionCount = max;
     }
+    if (rv == CKR_OK && env_number("TS_FAULT_PIN_LOCKED") != 0) info->flags |= CKF_USER_PIN_LOCKED;
     return rv;
 }
 
