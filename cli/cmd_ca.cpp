@@ -103,13 +103,42 @@ signer::CaDbPaths db_paths(const CaConfig& c) {
     return {c.database, c.rand_serial ? "" : c.serial, c.crlnumber, c.new_certs_dir};
 }
 
+// The configuration at `path`, read with TOKENSIGN_CA_DIR set to its directory: the openssl.cnf
+// of tokensign ca init says `dir = $ENV::TOKENSIGN_CA_DIR`, so a CA directory that was moved
+// (or is mounted elsewhere) is used where its configuration is. Configurations that do not
+// name the variable are not affected.
+Conf load_ca_conf(const std::string& path, OSSL_LIB_CTX* ctx) {
+    std::string here = fs::absolute(path).lexically_normal().parent_path().string();
+    if (here.size() > 1 && here.back() == '/') here.pop_back();
+    if (::setenv("TOKENSIGN_CA_DIR", here.c_str(), 1) != 0)
+        throw signer::InputError("cannot set TOKENSIGN_CA_DIR: " +
+                                 std::string(std::strerror(errno)));
+    return Conf::load(path, ctx);
+}
+
+// A CA directory made elsewhere: tokensign follows it, openssl ca needs to be told.
+void note_moved_directory(const Conf& conf, const CaConfig& cfg) {
+    const char* here = std::getenv("TOKENSIGN_CA_DIR");
+    auto made = conf.get("default", "TOKENSIGN_CA_DIR");
+    auto dir = conf.get(cfg.section, "dir");
+    if (here == nullptr || !made || !dir || *dir != here || *made == here) return;
+    std::error_code ec;
+    if (fs::equivalent(*made, here, ec)) return;
+    std::cerr << "note: this CA directory was made as " << *made << " and is now " << here
+              << "; tokensign uses " << here
+              << ". For openssl ca here, export TOKENSIGN_CA_DIR=" << here
+              << " (or change TOKENSIGN_CA_DIR in " << conf.path() << ")\n";
+}
+
 // The loaded configuration of one CA section.
 struct OpenCa {
     LibCtx ctx;
     Conf conf;
     CaConfig cfg;
     explicit OpenCa(const CaTarget& t)
-        : conf(Conf::load(t.config, ctx.get())), cfg(CaConfig::load(conf, t.name)) {}
+        : conf(load_ca_conf(t.config, ctx.get())), cfg(CaConfig::load(conf, t.name)) {
+        note_moved_directory(conf, cfg);
+    }
 };
 
 std::string status_word(char s) {
