@@ -644,15 +644,18 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     crl->callback([crl_o, &g] { run_ca_gencrl(*crl_o, g); });
 
     auto list_o = std::make_shared<CaListOptions>();
-    auto* list = ca->add_subcommand("list", "List the certificates in index.txt");
+    auto* list = ca->add_subcommand(
+        "list", "List the certificates in index.txt (reads only: works on read-only media)");
     add_ca_target(list, list_o->ca);
-    list->add_flag("--json", list_o->json, "JSON output");
+    list->add_flag("--json", list_o->json,
+                   "JSON output: index.txt's fields, plus expires_at, revoked_at (ISO 8601) and "
+                   "reason");
     list->callback([list_o, &g] { run_ca_list(*list_o, g); });
 
     auto status_o = std::make_shared<CaStatusOptions>();
     auto* status = ca->add_subcommand("status",
                                       "Show the status of one serial (Valid, Revoked, "
-                                      "Expired)");
+                                      "Expired; reads only)");
     add_ca_target(status, status_o->ca);
     status->add_option("serial", status_o->serial, "serial number (hex)")->required();
     status->add_flag("--json", status_o->json, "JSON output");
@@ -667,7 +670,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
 
     auto ver_o = std::make_shared<CaVerifyOptions>();
     auto* ver = ca->add_subcommand(
-        "verify", "Verify a certificate against the CA certificate and its index.txt status");
+        "verify",
+        "Verify a certificate against the CA certificate and its index.txt status (reads only)");
     add_ca_target(ver, ver_o->ca);
     ver->add_option("cert", ver_o->cert, "certificate file (PEM or DER)")->required();
     ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });

@@ -312,8 +312,8 @@ std::unique_ptr<const CaDb> CaDb::open_read_only(const CaDbPaths& paths, int loc
                         " does not exist; is this a CA directory (tokensign ca init)?");
     std::string lock_path = paths.database + ".lock";
     // O_RDONLY and no O_CREAT: works on read-only media and never adds a file. flock(2) needs no
-    // write access to the file.
-    int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    // write access to the file. O_NONBLOCK: a FIFO in its place must not hang the reader.
+    int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EPERM)
         throw CaDbError("cannot open the lock file " + lock_path + ": " + errno_text());
     if (fd >= 0) {
