@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -107,13 +108,42 @@ signer::CaDbPaths db_paths(const CaConfig& c) {
     return {c.database, c.rand_serial ? "" : c.serial, c.crlnumber, c.new_certs_dir};
 }
 
+// The configuration at `path`, read with TOKENSIGN_CA_DIR set to its directory: the openssl.cnf
+// of tokensign ca init says `dir = $ENV::TOKENSIGN_CA_DIR`, so a CA directory that was moved
+// (or is mounted elsewhere) is used where its configuration is. Configurations that do not
+// name the variable are not affected.
+Conf load_ca_conf(const std::string& path, OSSL_LIB_CTX* ctx) {
+    std::string here = fs::absolute(path).lexically_normal().parent_path().string();
+    if (here.size() > 1 && here.back() == '/') here.pop_back();
+    if (::setenv("TOKENSIGN_CA_DIR", here.c_str(), 1) != 0)
+        throw signer::InputError("cannot set TOKENSIGN_CA_DIR: " +
+                                 std::string(std::strerror(errno)));
+    return Conf::load(path, ctx);
+}
+
+// A CA directory made elsewhere: tokensign follows it, openssl ca needs to be told.
+void note_moved_directory(const Conf& conf, const CaConfig& cfg) {
+    const char* here = std::getenv("TOKENSIGN_CA_DIR");
+    auto made = conf.get("default", "TOKENSIGN_CA_DIR");
+    auto dir = conf.get(cfg.section, "dir");
+    if (here == nullptr || !made || !dir || *dir != here || *made == here) return;
+    std::error_code ec;
+    if (fs::equivalent(*made, here, ec)) return;
+    std::cerr << "note: this CA directory was made as " << *made << " and is now " << here
+              << "; tokensign uses " << here
+              << ". For openssl ca here, export TOKENSIGN_CA_DIR=" << here
+              << " (or change TOKENSIGN_CA_DIR in " << conf.path() << ")\n";
+}
+
 // The loaded configuration of one CA section.
 struct OpenCa {
     LibCtx ctx;
     Conf conf;
     CaConfig cfg;
     explicit OpenCa(const CaTarget& t)
-        : conf(Conf::load(t.config, ctx.get())), cfg(CaConfig::load(conf, t.name)) {}
+        : conf(load_ca_conf(t.config, ctx.get())), cfg(CaConfig::load(conf, t.name)) {
+        note_moved_directory(conf, cfg);
+    }
 };
 
 std::string status_word(char s) {
@@ -127,6 +157,36 @@ std::string status_word(char s) {
         default:
             return "Unknown";
     }
+}
+
+// An index.txt time (YYMMDDHHMMSSZ, or YYYYMMDDHHMMSSZ from 2050) as "2027-01-15 00:00:00 UTC"
+// (`iso` false) or ISO 8601 "2027-01-15T00:00:00Z"; text that is no such time comes back as is.
+std::string index_time(const std::string& text, bool iso) {
+    OsslPtr<ASN1_TIME> t(ASN1_TIME_new());
+    struct tm tm {};
+    if (!t || !ASN1_TIME_set_string_X509(t.get(), text.c_str()) || !ASN1_TIME_to_tm(t.get(), &tm)) {
+        ERR_clear_error();
+        return text;
+    }
+    char buf[32];
+    std::strftime(buf, sizeof buf, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+// index.txt's revocation field, "YYMMDDHHMMSSZ[,reason[,extra]]": the time and the reason.
+std::pair<std::string, std::string> split_revocation(const std::string& field) {
+    auto comma = field.find(',');
+    if (comma == std::string::npos) return {field, ""};
+    return {field.substr(0, comma), field.substr(comma + 1)};
+}
+
+// The ISO 8601 fields that go beside index.txt's own in the --json of list and status.
+std::string json_dates(const signer::IndexEntry& e) {
+    std::string j = ",\"expires_at\":" + json_string(index_time(e.expiry, true));
+    if (e.revocation.empty()) return j + ",\"revoked_at\":null,\"reason\":null";
+    auto [when, reason] = split_revocation(e.revocation);
+    return j + ",\"revoked_at\":" + json_string(index_time(when, true)) +
+           ",\"reason\":" + (reason.empty() ? std::string("null") : json_string(reason));
 }
 
 // A yes/no question on the controlling terminal, never on stdin (which may carry data).
@@ -165,9 +225,18 @@ std::string unprocessed_text(const std::vector<std::string>& names) {
 
 // An interrupted run's certificates, recorded by CaDb::open from its journal: said once, by the
 // command that found them, so the operator can check (and revoke) them.
-void report_recovered(const CaDb& db) {
+void report_recovered(const CaDb& db, bool read_only = false) {
     const auto& r = db.recovered();
     if (r.empty()) return;
+    if (read_only) {
+        std::cerr << "tokensign: note: " << r.size() << " certificate"
+                  << (r.size() == 1 ? " signed by an interrupted run is" : "s signed by an "
+                                                                           "interrupted run are")
+                  << " in the journal beside " << db.paths().database
+                  << " and not yet in it (shown here; serials " << unprocessed_text(r)
+                  << "): any writing command (e.g. tokensign ca updatedb) records them\n";
+        return;
+    }
     std::cerr << "tokensign: recovered " << r.size() << " certificate" << (r.size() == 1 ? "" : "s")
               << " signed by an interrupted run into " << db.paths().database << ": serial"
               << (r.size() == 1 ? " " : "s ") << unprocessed_text(r) << "\n";
@@ -381,7 +450,9 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
 void run_ca_revoke(const CaRevokeOptions& o, const GlobalOptions&) {
     StopOnSignal stop_on_signal;  // the commit is not cut short
     if (o.cert.empty() == o.serial.empty())
-        throw signer::InputError("give exactly one of --cert FILE or --serial HEX");
+        throw CLI::ValidationError(
+            "give exactly one of --cert FILE or --serial HEX " +
+            std::string(o.cert.empty() ? "(neither was given)" : "(not both)"));
     std::string reason = o.reason.empty() ? "" : signer::canonical_reason(o.reason);
     OpenCa ca(o.ca);
     auto db = CaDb::open(db_paths(ca.cfg), o.lock_timeout * 1000);
@@ -422,38 +493,63 @@ void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
                                     o.days, o.hours);
     db->commit();
     out.write(signer::crl_pem(crl.get()));
-    std::cerr << "CRL with " << sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get()))
-              << " revoked certificate(s) written to " << o.out << "\n";
+    // X509_CRL_get_REVOKED is null for a CRL without entries (sk_num of null is -1).
+    const STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
+    int n = revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked);
+    std::cerr << "CRL with " << n << " revoked certificate" << (n == 1 ? "" : "s") << " written to "
+              << o.out << "\n";
     StopOnSignal::check("the CRL was written to " + o.out + " first");
 }
 
-// index.txt is read under the lock as well, so a listing never sees a half-written state.
+// Readers open the database read-only (a shared lock when the lock file exists, nothing
+// created or changed), so list, status and verify work on an offline root's read-only media.
 void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
-    auto db = CaDb::open(db_paths(ca.cfg));
+    auto db = CaDb::open_read_only(db_paths(ca.cfg));
+    report_recovered(*db, true);
     std::ostringstream out;
-    if (o.json) out << "[";
-    bool first = true;
-    for (const auto& e : db->entries()) {
-        if (o.json) {
+    if (o.json) {
+        out << "[";
+        bool first = true;
+        for (const auto& e : db->entries()) {
             out << (first ? "" : ",") << "{\"serial\":" << json_string(e.serial)
                 << ",\"status\":" << json_string(status_word(e.status))
                 << ",\"expiry\":" << json_string(e.expiry)
-                << ",\"revocation\":" << json_string(e.revocation)
+                << ",\"revocation\":" << json_string(e.revocation) << json_dates(e)
                 << ",\"subject\":" << json_string(e.subject) << "}";
-        } else {
-            out << e.serial << "\t" << status_word(e.status) << "\t" << e.expiry << "\t"
-                << (e.revocation.empty() ? "-" : e.revocation) << "\t" << e.subject << "\n";
+            first = false;
         }
-        first = false;
+        out << "]\n";
+    } else {
+        // Aligned columns under a header; the subject, of any length, last.
+        std::vector<std::vector<std::string>> rows{
+            {"SERIAL", "STATUS", "EXPIRES", "REVOKED", "SUBJECT"}};
+        for (const auto& e : db->entries()) {
+            std::string revoked = "-";
+            if (!e.revocation.empty()) {
+                auto [when, reason] = split_revocation(e.revocation);
+                revoked = index_time(when, false) + (reason.empty() ? "" : " " + reason);
+            }
+            rows.push_back(
+                {e.serial, status_word(e.status), index_time(e.expiry, false), revoked, e.subject});
+        }
+        std::vector<std::size_t> width(4, 0);
+        for (const auto& r : rows)
+            for (std::size_t i = 0; i < width.size(); ++i)
+                width[i] = std::max(width[i], r[i].size());
+        for (const auto& r : rows) {
+            for (std::size_t i = 0; i < width.size(); ++i)
+                out << r[i] << std::string(width[i] - r[i].size() + 2, ' ');
+            out << r[4] << "\n";
+        }
     }
-    if (o.json) out << "]\n";
     std::cout << out.str();
 }
 
 void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
-    auto db = CaDb::open(db_paths(ca.cfg));
+    auto db = CaDb::open_read_only(db_paths(ca.cfg));
+    report_recovered(*db, true);
     const auto* e = db->find_serial(o.serial);
     if (e == nullptr)
         throw signer::InputError("serial " + o.serial + " is not in " + ca.cfg.database);
@@ -461,7 +557,7 @@ void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
         std::cout << "{\"serial\":" << json_string(e->serial)
                   << ",\"status\":" << json_string(status_word(e->status))
                   << ",\"expiry\":" << json_string(e->expiry)
-                  << ",\"revocation\":" << json_string(e->revocation)
+                  << ",\"revocation\":" << json_string(e->revocation) << json_dates(*e)
                   << ",\"subject\":" << json_string(e->subject) << "}\n";
     } else {
         // The line `openssl ca -status` prints.
@@ -495,7 +591,8 @@ void run_ca_verify(const CaVerifyOptions& o, const GlobalOptions&) {
                                  ca.cfg.certificate + ": " + X509_verify_cert_error_string(err));
     }
     std::string serial = signer::serial_hex(X509_get0_serialNumber(cert.get()));
-    auto db = CaDb::open(db_paths(ca.cfg));
+    auto db = CaDb::open_read_only(db_paths(ca.cfg));
+    report_recovered(*db, true);
     const auto* e = db->find_serial(serial);
     if (e == nullptr)
         throw signer::InputError(o.cert + " verifies, but serial " + serial +
@@ -624,15 +721,18 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     crl->callback([crl_o, &g] { run_ca_gencrl(*crl_o, g); });
 
     auto list_o = std::make_shared<CaListOptions>();
-    auto* list = ca->add_subcommand("list", "List the certificates in index.txt");
+    auto* list = ca->add_subcommand(
+        "list", "List the certificates in index.txt (reads only: works on read-only media)");
     add_ca_target(list, list_o->ca);
-    list->add_flag("--json", list_o->json, "JSON output");
+    list->add_flag("--json", list_o->json,
+                   "JSON output: index.txt's fields, plus expires_at, revoked_at (ISO 8601) and "
+                   "reason");
     list->callback([list_o, &g] { run_ca_list(*list_o, g); });
 
     auto status_o = std::make_shared<CaStatusOptions>();
     auto* status = ca->add_subcommand("status",
                                       "Show the status of one serial (Valid, Revoked, "
-                                      "Expired)");
+                                      "Expired; reads only)");
     add_ca_target(status, status_o->ca);
     status->add_option("serial", status_o->serial, "serial number (hex)")->required();
     status->add_flag("--json", status_o->json, "JSON output");
@@ -647,7 +747,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
 
     auto ver_o = std::make_shared<CaVerifyOptions>();
     auto* ver = ca->add_subcommand(
-        "verify", "Verify a certificate against the CA certificate and its index.txt status");
+        "verify",
+        "Verify a certificate against the CA certificate and its index.txt status (reads only)");
     add_ca_target(ver, ver_o->ca);
     ver->add_option("cert", ver_o->cert, "certificate file (PEM or DER)")->required();
     ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });

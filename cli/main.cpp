@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 
@@ -35,6 +36,78 @@ int report(const char* message, int code) {
 
 int exit_code_for(const ts::hsm::Pkcs11Error& e) {
     return e.is_authentication_failure() ? kExitAuth : kExitToken;
+}
+
+// The deepest subcommand the command line selected ("tokensign ca sign"), the app when none.
+const CLI::App* selected_command(const CLI::App& app) {
+    const CLI::App* at = &app;
+    for (auto subs = at->get_subcommands(); !subs.empty(); subs = at->get_subcommands())
+        at = subs.front();
+    return at;
+}
+
+std::string command_path(const CLI::App* at) {
+    std::string path = at->get_name();
+    for (const CLI::App* p = at->get_parent(); p != nullptr; p = p->get_parent())
+        path = p->get_name() + " " + path;
+    return path;
+}
+
+std::string subcommand_names(const CLI::App* at) {
+    std::string names;
+    for (const CLI::App* sub : at->get_subcommands(nullptr))
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+    return names;
+}
+
+// An argument as it may be shown: a mistyped URI may carry a pin-value.
+std::string shown_argument(const std::string& arg) {
+    std::string lower;
+    for (char c : arg) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.find("pin-value") != std::string::npos) return "(an argument with a pin-value)";
+    return "'" + arg + "'";
+}
+
+// CLI11's own messages name neither the unknown word nor the way out ("A subcommand is
+// required" for `tokensign frobnicate`; a stray `--pin 1234` echoed back, PIN included): the
+// common mistakes get a message that says what was wrong and what to do. Exit 2 for all of them.
+int usage_error(const CLI::App& app, const CLI::ParseError& e) {
+    const CLI::App* at = selected_command(app);
+    const std::string where = command_path(at);
+    const std::string help = "; see '" + where + " --help'";
+    // With fallthrough, every word no subcommand took ends up in the app's list.
+    std::vector<std::string> extra = app.remaining(true);
+    for (const auto& x : extra) {
+        std::string name = x.substr(0, x.find('='));
+        if (name.rfind("--pin", 0) == 0 && name != "--pin-source")
+            return report(("there is no " + name +
+                           " option: a PIN on the command line shows in the process list and "
+                           "the shell history, so none is accepted. Give --pin-source FILE (a "
+                           "file only you can read), set TOKENSIGN_PIN, or let tokensign prompt")
+                              .c_str(),
+                          kExitUsage);
+    }
+    for (const auto& x : extra)
+        if (x.size() > 1 && x[0] == '-')
+            return report(("unknown option " + shown_argument(x.substr(0, x.find('='))) + " for '" +
+                           where + "'" + help)
+                              .c_str(),
+                          kExitUsage);
+    if (!extra.empty()) {
+        if (at->get_require_subcommand_min() > 0)
+            return report((shown_argument(extra.front()) + " is not a command of '" + where +
+                           "'; choose one of: " + subcommand_names(at) + help)
+                              .c_str(),
+                          kExitUsage);
+        return report(
+            ("unexpected argument " + shown_argument(extra.front()) + " for '" + where + "'" + help)
+                .c_str(),
+            kExitUsage);
+    }
+    if (at->get_require_subcommand_min() > 0 && at->get_subcommands().empty())
+        return report(("'" + where + "' needs a command: " + subcommand_names(at) + help).c_str(),
+                      kExitUsage);
+    return report((e.what() + help).c_str(), kExitUsage);
 }
 
 }  // namespace
@@ -76,8 +149,9 @@ int main(int argc, char** argv) {
         app.parse(argc, argv);
         return kExitOk;
     } catch (const CLI::ParseError& e) {
-        int rc = app.exit(e);
-        return rc == 0 ? kExitOk : kExitUsage;
+        // --help and --version end the parse with a "success" error: CLI11 prints them.
+        if (e.get_exit_code() == 0) return app.exit(e);
+        return usage_error(app, e);
     } catch (const Interrupted& e) {
         return report(e.what(), 128 + e.signal());
     } catch (const UsageError& e) {

@@ -282,7 +282,14 @@ void Token::login(const PinSources& sources) {
         return mark_logged_in();
     }
     if (ti.flags & CKF_USER_PIN_LOCKED) {
-        throw_rv(CKR_PIN_LOCKED, "C_Login", "logging in to " + what() + " (not attempted)");
+        // Known from the token's flags: no C_Login was made, so the message must not say one
+        // failed.
+        throw Pkcs11Error(CKR_PIN_LOCKED, "C_GetTokenInfo",
+                          "the user PIN of " + what() +
+                              " is locked (the token reports CKF_USER_PIN_LOCKED), so tokensign "
+                              "did not try to log in: the security officer must unlock it (e.g. "
+                              "softhsm2-util or the vendor's tool) before the token can be used "
+                              "(CKR_PIN_LOCKED)");
     }
     if ((ti.flags & CKF_USER_PIN_FINAL_TRY) && !sources.allow_final_try) {
         throw PinError(what() +

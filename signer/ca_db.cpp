@@ -292,7 +292,7 @@ void CaDb::journal(std::string_view certificate_pem) {
     write_all(m_journal_fd, certificate_pem, path);
 }
 
-void CaDb::recover_journal() {
+void CaDb::recover_journal(bool write) {
     const std::string path = journal_path(m_paths.database);
     auto text = slurp(path);
     if (!text) return;
@@ -307,12 +307,18 @@ void CaDb::recover_journal() {
         if (find_serial(e.serial) != nullptr || !seen.insert(serial_key(e.serial)).second)
             continue;  // recorded before the crash (index.txt written, journal not yet removed)
         std::string file = m_paths.new_certs_dir + "/" + e.serial + ".pem";
-        if (!m_paths.new_certs_dir.empty() && !exists(file))
+        if (write && !m_paths.new_certs_dir.empty() && !exists(file))
             add_certificate_file(e.serial, certificate_file_text(cert.get()));
         m_recovered.push_back(e.serial);
         add(std::move(e));
     }
     ERR_clear_error();
+    if (!write) {
+        // A reader shows them (entries() has them) and writes nothing.
+        m_index_dirty = m_attr_dirty = false;
+        m_journal_exists = false;
+        return;
+    }
     commit();  // records the recovered certificates and removes the journal
 }
 
@@ -353,7 +359,42 @@ std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
     std::unique_ptr<CaDb> db(new CaDb(paths, fd));
     remove_stale_temps(paths);
     db->load();
-    db->recover_journal();
+    db->recover_journal(true);
+    return db;
+}
+
+std::unique_ptr<const CaDb> CaDb::open_read_only(const CaDbPaths& paths, int lock_timeout_ms) {
+    if (!exists(paths.database))
+        throw CaDbError("the CA database " + paths.database +
+                        " does not exist; is this a CA directory (tokensign ca init)?");
+    std::string lock_path = paths.database + ".lock";
+    // O_RDONLY and no O_CREAT: works on read-only media and never adds a file. flock(2) needs no
+    // write access to the file. O_NONBLOCK: a FIFO in its place must not hang the reader.
+    int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EPERM)
+        throw CaDbError("cannot open the lock file " + lock_path + ": " + errno_text());
+    if (fd >= 0) {
+        auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(lock_timeout_ms);
+        for (;;) {
+            if (::flock(fd, LOCK_SH | LOCK_NB) == 0) break;
+            if (errno != EWOULDBLOCK && errno != EINTR) {
+                std::string why = errno_text();
+                ::close(fd);
+                throw CaDbError("cannot lock " + lock_path + " for reading: " + why);
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                ::close(fd);
+                throw CaDbError("the CA database " + paths.database +
+                                " is locked by another signer (waited " +
+                                std::to_string(lock_timeout_ms / 1000) + " s); try again later");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    std::unique_ptr<CaDb> db(new CaDb(paths, fd));
+    db->load();
+    db->recover_journal(false);
     return db;
 }
 

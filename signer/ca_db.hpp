@@ -71,6 +71,16 @@ class CaDb {
     /// at once; see recovered()). Throws
     /// CaDbError for a missing or malformed file, naming it and the line.
     static std::unique_ptr<CaDb> open(const CaDbPaths& paths, int lock_timeout_ms = 30000);
+    /// The database for reading only (ca list, status, verify), on a directory that may be
+    /// read-only (an offline root's media): creates, removes and changes nothing. When
+    /// `<database>.lock` exists and can be opened for reading, takes flock(LOCK_SH) on it (waits
+    /// up to `lock_timeout_ms` for a writer's run, then CaDbError "locked by another signer");
+    /// without a lock file (no signer has run yet) or without permission to open it, reads
+    /// without one: every writer replaces each file by rename(2), so a reader sees each file
+    /// whole, old or new. Reads the same files as open(). The result is const: it cannot stage
+    /// or commit anything. Throws CaDbError for a missing or malformed file.
+    static std::unique_ptr<const CaDb> open_read_only(const CaDbPaths& paths,
+                                                      int lock_timeout_ms = 30000);
     CaDb(const CaDb&) = delete;
     CaDb& operator=(const CaDb&) = delete;
     ~CaDb();
@@ -110,7 +120,9 @@ class CaDb {
     void journal(std::string_view certificate_pem);
     /// The path of the journal for `database`.
     static std::string journal_path(const std::string& database);
-    /// Serials that open() recovered from an interrupted run's journal and committed.
+    /// Serials that open() recovered from an interrupted run's journal and committed; for
+    /// open_read_only(), the journal's certificates not yet in index.txt (in entries(), not
+    /// written).
     const std::vector<std::string>& recovered() const noexcept { return m_recovered; }
 
     /// Stages a new index line.
@@ -140,7 +152,7 @@ class CaDb {
   private:
     CaDb(CaDbPaths paths, int lock_fd);
     void load();
-    void recover_journal();
+    void recover_journal(bool write);
     void reindex() const;
     CaDbPaths m_paths;
     int m_lock_fd;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "signer/ceremony.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
@@ -100,30 +101,67 @@ OsslPtr<X509_NAME> parse_subject(const std::string& text) {
     return name;
 }
 
+std::string openssl_modules_dir() {
+    // Where OpenSSL's provider loader (provider_core.c) looks for a module named without a
+    // path: $OPENSSL_MODULES, else the directory built into libcrypto (`openssl version -m`).
+    if (const char* env = std::getenv("OPENSSL_MODULES"); env != nullptr && *env != '\0')
+        return env;
+    return OPENSSL_info(OPENSSL_INFO_MODULES_DIR);
+}
+
+std::string provider_module_setting(const std::string& provider_dir,
+                                    const std::string& modules_dir) {
+    const fs::path ours = fs::path(provider_dir) / "tokensign.so";
+    std::error_code ec;
+    if (!modules_dir.empty() && fs::equivalent(ours, fs::path(modules_dir) / "tokensign.so", ec))
+        return "tokensign.so";
+    fs::path abs = fs::absolute(ours, ec);
+    return (ec ? ours : abs.lexically_normal()).string();
+}
+
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
                            const std::string& md, const std::string& provider_dir) {
     std::string t;
-    t += "# openssl ca configuration for the CA in " + dir + ", written by `tokensign ca init`.\n";
+    t += "# openssl ca configuration of a CA directory, written by `tokensign ca init`.\n";
     t +=
         "# Used as is by `tokensign ca sign|revoke|gencrl --config` and by `openssl ca -config`.\n";
     t += "# The CA key stays on the token: private_key is its pkcs11: URI (no PIN in it; the PIN\n";
     t += "# comes from the URI's pin-source, --pin-source, TOKENSIGN_PIN or a prompt).\n";
     t += "HOME = .\n";
+    // $ENV::X falls back to the default section's X when the environment has none (NCONF's
+    // _CONF_get_string), so the directory the CA was made in is only the default.
+    t += "# The CA directory: where it was made, unless the environment says otherwise.\n";
+    t += "# tokensign ca sets TOKENSIGN_CA_DIR to the directory of --config, so a moved CA\n";
+    t += "# directory keeps working; for openssl ca after a move, export TOKENSIGN_CA_DIR=<its\n";
+    t += "# new path> (or change the line below).\n";
+    t += "TOKENSIGN_CA_DIR = " + dir + "\n";
     if (!provider_dir.empty()) {
         // `openssl ca -config` also loads this file as its library configuration: activate the
         // tokensign provider there so it can open the pkcs11: key.
+        const std::string module = provider_module_setting(provider_dir, openssl_modules_dir());
         t += "openssl_conf = tokensign_openssl_init\n\n";
         t += "[ tokensign_openssl_init ]\nproviders = tokensign_providers\n\n";
         t += "[ tokensign_providers ]\ndefault = tokensign_default_provider\n";
         t += "tokensign = tokensign_provider\n\n";
         t += "[ tokensign_default_provider ]\nactivate = 1\n\n";
-        t += "[ tokensign_provider ]\nmodule = " + provider_dir + "/tokensign.so\nactivate = 1\n\n";
+        t += "[ tokensign_provider ]\n";
+        if (module == "tokensign.so") {
+            t += "# Installed: found in OpenSSL's modules directory ($OPENSSL_MODULES, else\n";
+            t += "# `openssl version -m`), wherever this CA directory is.\n";
+        } else {
+            t += "# Not installed: tokensign.so from where tokensign ca init loaded it. If it "
+                 "moves\n";
+            t += "# (a deleted build tree), install tokensign (cmake --install puts tokensign.so "
+                 "in\n";
+            t += "# OpenSSL's modules directory) and write module = tokensign.so.\n";
+        }
+        t += "module = " + module + "\nactivate = 1\n\n";
     } else {
         t += "\n";
     }
     t += "[ ca ]\ndefault_ca = CA_default\n\n";
     t += "[ CA_default ]\n";
-    t += "dir               = " + dir + "\n";
+    t += "dir               = $ENV::TOKENSIGN_CA_DIR\n";
     t += "certs             = $dir/certs\n";
     t += "crl_dir           = $dir/crl\n";
     t += "new_certs_dir     = $dir/newcerts\n";

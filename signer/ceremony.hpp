@@ -26,12 +26,26 @@ struct InitOptions {
 /// order given; "\," and "\/" escape separators). Throws InputError naming a bad part.
 OsslPtr<X509_NAME> parse_subject(const std::string& text);
 
+/// The directory OpenSSL loads a provider named without a path from: $OPENSSL_MODULES, else
+/// libcrypto's built-in modules directory (OPENSSL_info(OPENSSL_INFO_MODULES_DIR), what
+/// `openssl version -m` prints).
+std::string openssl_modules_dir();
+
+/// The `module =` value for the tokensign provider in a generated openssl.cnf: "tokensign.so"
+/// (found by name in OpenSSL's modules directory, so independent of any path) when
+/// `provider_dir`/tokensign.so is the file in `modules_dir`; else the absolute path of
+/// `provider_dir`/tokensign.so (a build tree, or an install outside OpenSSL's modules directory).
+std::string provider_module_setting(const std::string& provider_dir,
+                                    const std::string& modules_dir);
+
 /// The openssl.cnf tokensign ca init writes: [ca], CA_default ($dir, database, new_certs_dir,
 /// certificate, private_key = `key_uri`, serial, crlnumber, default_md, default_days, policy,
 /// x509_extensions, crl_extensions ...), policy_default/policy_strict, and the extension
 /// sections v3_ca, usr_cert, server, client, sub_ca, crl_ext; unless `provider_dir` is empty (a
 /// file-key CA), an openssl_conf section that activates the tokensign provider from
-/// `provider_dir` so `openssl ca -config` can load the key.
+/// `provider_dir` so `openssl ca -config` can load the key (see provider_module_setting).
+/// `dir` is only the default of TOKENSIGN_CA_DIR: `[CA_default] dir = $ENV::TOKENSIGN_CA_DIR`,
+/// which tokensign ca sets to the configuration's own directory.
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
                            const std::string& md, const std::string& provider_dir);
 

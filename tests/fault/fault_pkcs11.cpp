@@ -18,6 +18,7 @@
 //   TS_FAULT_HASHED_ECDSA=1     a token that signs ECDSA only with hashing mechanisms: it lists
 //                               CKM_ECDSA_SHA256 and CKM_ECDSA_SHA384 (single- and multi-part,
 //                               hashed here, then CKM_ECDSA on the target) and refuses CKM_ECDSA
+//   TS_FAULT_PIN_LOCKED=1       C_GetTokenInfo reports CKF_USER_PIN_LOCKED (SoftHSM2 never locks)
 //
 // Only C_GetFunctionList is exported; everything else is the target's own function list.
 #include <dlfcn.h>
@@ -94,6 +95,7 @@ CK_RV fault_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO* info) {
         info->ulMaxSessionCount = max;
         info->ulMaxRwSessionCount = max;
     }
+    if (rv == CKR_OK && env_number("TS_FAULT_PIN_LOCKED") != 0) info->flags |= CKF_USER_PIN_LOCKED;
     if (const char* f = std::getenv("TS_FAULT_TOKEN_FLAGS"); rv == CKR_OK && f != nullptr)
         info->flags |= std::strtoul(f, nullptr, 0);
     return rv;

@@ -244,6 +244,15 @@ TEST_F(CaDbTest, TheNextOpenRecordsTheCertificatesAnInterruptedRunJournaled) {
         db->journal(cert_pem.substr(0, cert_pem.size() / 2));
     }  // the process "dies": no commit
     ASSERT_TRUE(std::filesystem::exists(CaDb::journal_path(m_paths.database)));
+    {
+        // A reader (read-only media) shows the journaled certificate and writes nothing.
+        const std::string index_before = slurp(m_dir.file("index.txt"));
+        auto reader = CaDb::open_read_only(m_paths);
+        EXPECT_EQ(reader->recovered(), std::vector<std::string>{"1002"});
+        EXPECT_NE(reader->find_serial("1002"), nullptr);
+        EXPECT_EQ(slurp(m_dir.file("index.txt")), index_before);
+        EXPECT_TRUE(std::filesystem::exists(CaDb::journal_path(m_paths.database)));
+    }
     auto db = CaDb::open(m_paths);
     ASSERT_EQ(db->recovered(), std::vector<std::string>{"1002"});
     EXPECT_NE(db->find_serial("1002"), nullptr);
