@@ -445,6 +445,8 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
                                                   ::strsignal(outcome.signal) + ": " + done);
         std::rethrow_exception(outcome.error);
     }
+    // A signal after the last signature (during the commit or the outputs): all was done.
+    StopOnSignal::check("all " + std::to_string(issued.size()) + " certificates were issued first");
 }
 
 void run_ca_revoke(const CaRevokeOptions& o, const GlobalOptions&) {
