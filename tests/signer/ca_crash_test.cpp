@@ -69,20 +69,11 @@ class CaCrashTest : public ::testing::Test {
         EVP_PKEY_free(s_leaf_key);
     }
 
-    std::map<std::string, std::string> env() const {
-        return {{"SOFTHSM2_CONF", s_hsm->conf()},
-                {"TOKENSIGN_MODULE", s_hsm->module()},
-                {"TOKENSIGN_PIN", "1234"},
-                {"TOKENSIGN_PROVIDER_DIR", provider_dir()}};
-    }
+    std::map<std::string, std::string> env() const { return token_env(*s_hsm); }
     // The token behind tests/fault, every signature kDelay ms slower: the moments of a kill
     // spread over the signing.
     std::map<std::string, std::string> slow_env() const {
-        auto e = env();
-        e["TOKENSIGN_MODULE"] = fault_module();
-        e["TS_FAULT_TARGET"] = s_hsm->module();
-        e["TS_FAULT_SIGN_DELAY_MS"] = kDelay;
-        return e;
+        return fault_token_env(*s_hsm, {{"TS_FAULT_SIGN_DELAY_MS", kDelay}});
     }
 
     void SetUp() override {

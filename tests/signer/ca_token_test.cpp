@@ -34,24 +34,10 @@ class CaTokenTest : public ::testing::Test {
         EVP_PKEY_free(s_leaf_key);
     }
 
-    // The environment every tokensign and openssl run gets: this suite's token, its module and
-    // PIN (TOKENSIGN_PIN is acceptable in tests), and the provider from this build.
-    std::map<std::string, std::string> env() const {
-        return {{"SOFTHSM2_CONF", s_hsm->conf()},
-                {"TOKENSIGN_MODULE", s_hsm->module()},
-                {"TOKENSIGN_PIN", "1234"},
-                {"TOKENSIGN_PROVIDER_DIR", provider_dir()}};
-    }
-
-    // env(), with the token reached through tests/fault's module; `faults` are its TS_FAULT_*
-    // settings.
+    std::map<std::string, std::string> env() const { return token_env(*s_hsm); }
     std::map<std::string, std::string> fault_env(
         const std::map<std::string, std::string>& faults) const {
-        auto e = env();
-        e["TOKENSIGN_MODULE"] = fault_module();
-        e["TS_FAULT_TARGET"] = s_hsm->module();
-        for (const auto& [k, v] : faults) e[k] = v;
-        return e;
+        return fault_token_env(*s_hsm, faults);
     }
 
     void init(const std::string& dir, const std::string& label, const std::string& spec,

@@ -8,7 +8,25 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tests/support/softhsm.hpp"
+
 namespace ts::test {
+
+std::map<std::string, std::string> token_env(const SoftHsm& hsm) {
+    return {{"SOFTHSM2_CONF", hsm.conf()},
+            {"TOKENSIGN_MODULE", hsm.module()},
+            {"TOKENSIGN_PIN", "1234"},
+            {"TOKENSIGN_PROVIDER_DIR", provider_dir()}};
+}
+
+std::map<std::string, std::string> fault_token_env(
+    const SoftHsm& hsm, const std::map<std::string, std::string>& faults) {
+    auto e = token_env(hsm);
+    e["TOKENSIGN_MODULE"] = fault_module();
+    e["TS_FAULT_TARGET"] = hsm.module();
+    for (const auto& [k, v] : faults) e[k] = v;
+    return e;
+}
 
 OsslPtr<EVP_PKEY> make_rsa_key(unsigned bits) {
     OsslPtr<EVP_PKEY> k(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits)));

@@ -29,6 +29,15 @@ std::string read_text(const std::string& path);
 /// Every regular file under `dir` (relative path -> contents), except the lock file.
 std::map<std::string, std::string> snapshot(const std::string& dir);
 
+class SoftHsm;
+/// The environment for tokensign and openssl runs against `hsm`'s token: its conf and module,
+/// the PIN (TOKENSIGN_PIN is acceptable in tests) and the provider from this build.
+std::map<std::string, std::string> token_env(const SoftHsm& hsm);
+/// token_env(), with the token reached through tests/fault's module and `faults` (its
+/// TS_FAULT_* settings).
+std::map<std::string, std::string> fault_token_env(
+    const SoftHsm& hsm, const std::map<std::string, std::string>& faults);
+
 /// tokensign with these arguments.
 RunResult tokensign(std::vector<std::string> args,
                     const std::map<std::string, std::string>& env = {},
