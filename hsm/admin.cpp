@@ -88,7 +88,7 @@ class AdminSession {
 Pin from_file_or_env(const SecretSource& s) {
     if (!s.source.empty()) return read_pin_source(s.source);
     if (!s.env.empty()) {
-        if (const char* v = std::getenv(s.env.c_str()); v && *v) return Pin::from(v);
+        if (auto pin = take_environment_secret(s.env)) return std::move(*pin);
     }
     return Pin();
 }

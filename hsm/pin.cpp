@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <map>
 #include <mutex>
 
 #include "hsm/error.hpp"
@@ -151,19 +152,37 @@ class PromptSignals {
 };
 
 std::mutex g_env_pin_mu;
-std::unique_ptr<Pin> g_env_pin;  // TOKENSIGN_PIN, once taken out of the environment
+// Secrets taken out of the environment (TOKENSIGN_PIN, TOKENSIGN_SO_PIN, ...), by name.
+std::map<std::string, std::unique_ptr<Pin>, std::less<>> g_env_pins;
 
 }  // namespace
+
+std::optional<Pin> take_environment_secret(const std::string& name) {
+    std::lock_guard<std::mutex> l(g_env_pin_mu);
+    if (char* env = std::getenv(name.c_str()); env != nullptr) {
+        // Out of the environment for good: the bytes are overwritten where the kernel put them
+        // (what /proc/PID/environ shows), then the variable is removed, so no child process
+        // inherits it.
+        std::size_t len = std::strlen(env);
+        if (len > 0)
+            g_env_pins[name] = std::make_unique<Pin>(Pin::from(std::string_view(env, len)));
+        OPENSSL_cleanse(env, len);
+        ::unsetenv(name.c_str());
+    }
+    auto it = g_env_pins.find(name);
+    if (it == g_env_pins.end()) return std::nullopt;
+    return it->second->clone();
+}
 
 bool environment_pin_available() noexcept {
     std::lock_guard<std::mutex> l(g_env_pin_mu);
     const char* env = std::getenv("TOKENSIGN_PIN");
-    return (env != nullptr && *env != '\0') || g_env_pin != nullptr;
+    return (env != nullptr && *env != '\0') || g_env_pins.count("TOKENSIGN_PIN") != 0;
 }
 
 void forget_environment_pin() noexcept {
     std::lock_guard<std::mutex> l(g_env_pin_mu);
-    g_env_pin.reset();
+    g_env_pins.clear();
 }
 
 Pin prompt_pin(std::string_view prompt) {
@@ -211,17 +230,7 @@ Pin obtain_pin(const PinSources& s, std::string_view what) {
     if (!s.uri_pin_source.empty()) return read_pin_source(s.uri_pin_source);
     if (!s.option_pin_source.empty()) return read_pin_source(s.option_pin_source);
     if (s.use_env) {
-        std::lock_guard<std::mutex> l(g_env_pin_mu);
-        if (char* env = std::getenv("TOKENSIGN_PIN"); env != nullptr) {
-            // Out of the environment for good: the bytes are overwritten where the kernel put
-            // them (what /proc/PID/environ shows), then the variable is removed, so no child
-            // process inherits it.
-            std::size_t len = std::strlen(env);
-            if (len > 0) g_env_pin = std::make_unique<Pin>(Pin::from(std::string_view(env, len)));
-            OPENSSL_cleanse(env, len);
-            ::unsetenv("TOKENSIGN_PIN");
-        }
-        if (g_env_pin) return g_env_pin->clone();
+        if (auto pin = take_environment_secret("TOKENSIGN_PIN")) return std::move(*pin);
     }
     if (s.allow_prompt) return prompt_pin("Enter PIN for " + std::string(what) + ": ");
     throw PinError("no PIN for " + std::string(what) +

@@ -93,10 +93,15 @@ Pin prompt_pin(std::string_view prompt);
 /// /proc/PID/environ nor a child process shows it) and kept for later logins of this process.
 Pin obtain_pin(const PinSources& sources, std::string_view what);
 
+/// A secret from the environment variable `name` (TOKENSIGN_PIN, TOKENSIGN_SO_PIN, ...), taken
+/// out of the environment at its first read (bytes overwritten, variable removed) and kept for
+/// the rest of the process; nullopt when it was never set (or set empty).
+std::optional<Pin> take_environment_secret(const std::string& name);
+
 /// True when obtain_pin() would find a PIN in TOKENSIGN_PIN (set now, or taken out earlier).
 bool environment_pin_available() noexcept;
 
-/// Forgets the TOKENSIGN_PIN kept by obtain_pin() (tests that set the variable again).
+/// Forgets the environment secrets kept so far (tests that set the variables again).
 void forget_environment_pin() noexcept;
 
 }  // namespace ts::hsm
