@@ -373,27 +373,29 @@ void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
               << " revoked certificate(s) written to " << o.out << "\n";
 }
 
+nlohmann::json entry_json(const signer::IndexEntry& e) {
+    return {{"serial", e.serial},
+            {"status", status_word(e.status)},
+            {"expiry", e.expiry},
+            {"revocation", e.revocation},
+            {"subject", e.subject}};
+}
+
 // index.txt is read under the lock as well, so a listing never sees a half-written state.
 void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
     auto db = CaDb::open(db_paths(ca.cfg));
     std::ostringstream out;
-    if (o.json) out << "[";
-    bool first = true;
+    nlohmann::json json_entries = nlohmann::json::array();
     for (const auto& e : db->entries()) {
         if (o.json) {
-            out << (first ? "" : ",") << "{\"serial\":" << json_string(e.serial)
-                << ",\"status\":" << json_string(status_word(e.status))
-                << ",\"expiry\":" << json_string(e.expiry)
-                << ",\"revocation\":" << json_string(e.revocation)
-                << ",\"subject\":" << json_string(e.subject) << "}";
+            json_entries.push_back(entry_json(e));
         } else {
             out << e.serial << "\t" << status_word(e.status) << "\t" << e.expiry << "\t"
                 << (e.revocation.empty() ? "-" : e.revocation) << "\t" << e.subject << "\n";
         }
-        first = false;
     }
-    if (o.json) out << "]\n";
+    if (o.json) out << json_text(json_entries) << "\n";
     std::cout << out.str();
 }
 
@@ -404,11 +406,7 @@ void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
     if (e == nullptr)
         throw signer::InputError("serial " + o.serial + " is not in " + ca.cfg.database);
     if (o.json) {
-        std::cout << "{\"serial\":" << json_string(e->serial)
-                  << ",\"status\":" << json_string(status_word(e->status))
-                  << ",\"expiry\":" << json_string(e->expiry)
-                  << ",\"revocation\":" << json_string(e->revocation)
-                  << ",\"subject\":" << json_string(e->subject) << "}\n";
+        std::cout << json_text(entry_json(*e)) << "\n";
     } else {
         // The line `openssl ca -status` prints.
         std::cout << e->serial << "=" << status_word(e->status) << " (" << e->status << ")\n";
@@ -517,7 +515,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     sign->add_flag("--batch", sign_o->batch, "do not show the certificates and ask; just sign");
     sign->add_option("--signing-threads", sign_o->signing_threads,
                      "with --batch: signatures made in parallel, each thread on its own token "
-                     "session (a token that allows fewer sessions makes the threads take turns)")
+                     "session, 1 to 16 (a token that allows fewer sessions makes the threads take "
+                     "turns)")
         ->default_val(2)
         ->check(CLI::Range(1, 16));
     sign->add_option("--lock-timeout", sign_o->lock_timeout,
