@@ -14,6 +14,7 @@ packages=(
     libbenchmark-dev
     opensc libp11-dev libengine-pkcs11-openssl
     gnutls-bin
+    dpkg-dev man-db
 )
 
 missing=()

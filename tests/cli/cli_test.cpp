@@ -165,6 +165,28 @@ TEST_F(CliTest, HelpOfKeyCommandsNamesKeyTypesAndFingerprints) {
     EXPECT_TRUE(contains(ts({"key", "show", "--help"}).out, "SHA-256"));
 }
 
+TEST_F(CliTest, OnlyABinaryInTheBuildTreeLoadsTheBuildTreesProvider) {
+    // OpenSSL's own module directory, where tokensign.so is installed.
+    auto m = run({"openssl", "version", "-m"});
+    ASSERT_EQ(m.exit_code, 0) << m.err;
+    auto q1 = m.out.find('"'), q2 = m.out.rfind('"');
+    ASSERT_LT(q1, q2) << m.out;
+    const std::string modules_dir = m.out.substr(q1 + 1, q2 - q1 - 1);
+
+    auto built = ts({"--version"});
+    ASSERT_EQ(built.exit_code, 0) << built.err;
+    EXPECT_TRUE(contains(built.out, "provider: " + provider_dir() + "/tokensign.so")) << built.out;
+
+    // The same binary copied out of the build tree, as an installed one is: it must never load
+    // (nor write into a CA's openssl.cnf) the build tree's tokensign.so.
+    const std::string copy = file("tokensign-copy");
+    ASSERT_EQ(run({"cp", cli_path(), copy}).exit_code, 0);
+    auto moved = run({copy, "--version"}, {{"TOKENSIGN_PROVIDER_DIR", ""}});
+    ASSERT_EQ(moved.exit_code, 0) << moved.err;
+    EXPECT_TRUE(contains(moved.out, "provider: " + modules_dir + "/tokensign.so")) << moved.out;
+    EXPECT_FALSE(contains(moved.out, provider_dir())) << moved.out;
+}
+
 TEST_F(CliTest, NoPinFlagExistsOnTheCommandLine) {
     auto r = ts({"key", "list", token_uri(), "--pin", kPin});
     EXPECT_EQ(r.exit_code, 2) << r.err;
