@@ -567,7 +567,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
                                       "Show the status of one serial (Valid, Revoked, "
                                       "Expired)");
     add_ca_target(status, status_o->ca);
-    status->add_option("serial", status_o->serial, "serial number (hex)")->required();
+    status->add_option("SERIAL", status_o->serial, "serial number (hex)")->required();
     status->add_flag("--json", status_o->json, "JSON output");
     status->callback([status_o, &g] { run_ca_status(*status_o, g); });
 
@@ -582,7 +582,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     auto* ver = ca->add_subcommand(
         "verify", "Verify a certificate against the CA certificate and its index.txt status");
     add_ca_target(ver, ver_o->ca);
-    ver->add_option("cert", ver_o->cert, "certificate file (PEM or DER)")->required();
+    ver->add_option("CERT", ver_o->cert, "certificate file (PEM or DER)")->required();
     ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });
 }
 
