@@ -373,7 +373,7 @@ void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
               << " revoked certificate(s) written to " << o.out << "\n";
 }
 
-nlohmann::json entry_json(const signer::IndexEntry& e) {
+nlohmann::ordered_json entry_json(const signer::IndexEntry& e) {
     return {{"serial", e.serial},
             {"status", status_word(e.status)},
             {"expiry", e.expiry},
@@ -386,7 +386,7 @@ void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
     auto db = CaDb::open(db_paths(ca.cfg));
     std::ostringstream out;
-    nlohmann::json json_entries = nlohmann::json::array();
+    nlohmann::ordered_json json_entries = nlohmann::ordered_json::array();
     for (const auto& e : db->entries()) {
         if (o.json) {
             json_entries.push_back(entry_json(e));

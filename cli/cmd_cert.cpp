@@ -179,7 +179,7 @@ void run_cert_list(const CertListOptions& o, const GlobalOptions& g) {
     auto certs = hsm::read_certificates(s, hsm::ObjectQuery::from_uri(uri));
 
     std::ostringstream out;
-    nlohmann::json json_certs = nlohmann::json::array();
+    nlohmann::ordered_json json_certs = nlohmann::ordered_json::array();
     if (!o.json)
         out << certs.size() << (certs.size() == 1 ? " certificate" : " certificates") << " on "
             << t.token->what() << ":\n";

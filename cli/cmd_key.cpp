@@ -68,12 +68,12 @@ std::string type_text(const KeyView& v) {
 }
 
 /// One key as a JSON object.
-nlohmann::json key_json(const KeyView& v) {
-    nlohmann::json j = {{"uri", v.uri},
-                        {"class", hsm::class_name(v.object.cls)},
-                        {"key_type", hsm::key_type_name(v.object.key_type)},
-                        {"label", v.object.label},
-                        {"id", hsm::to_hex(v.object.id)}};
+nlohmann::ordered_json key_json(const KeyView& v) {
+    nlohmann::ordered_json j = {{"uri", v.uri},
+                                {"class", hsm::class_name(v.object.cls)},
+                                {"key_type", hsm::key_type_name(v.object.key_type)},
+                                {"label", v.object.label},
+                                {"id", hsm::to_hex(v.object.id)}};
     if (v.pub) {
         j["algorithm"] = hsm::key_kind_name(v.pub->kind);
         j["bits"] = v.pub->bits();
@@ -153,7 +153,7 @@ void run_key_list(const KeyListOptions& o, const GlobalOptions& g) {
 
     std::ostringstream out;
     if (o.json) {
-        nlohmann::json list = nlohmann::json::array();
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
         for (const auto& k : keys) list.push_back(key_json(k));
         out << json_text({{"token", t.token->info().label()}, {"keys", std::move(list)}}) << "\n";
     } else {
@@ -191,9 +191,9 @@ void run_key_show(const KeyShowOptions& o, const GlobalOptions& g) {
 
     std::ostringstream out;
     if (o.json) {
-        nlohmann::json j = key_json(v);
+        nlohmann::ordered_json j = key_json(v);
         j["public_key_pem"] = pem;
-        j["attributes"] = nlohmann::json::object();
+        j["attributes"] = nlohmann::ordered_json::object();
         for (const auto& [name, value] : attrs) j["attributes"][name] = value;
         out << json_text(j) << "\n";
     } else {

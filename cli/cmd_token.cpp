@@ -60,7 +60,7 @@ void run_token_list(const TokenListOptions& o, const GlobalOptions& g) {
     auto modules = hsm::load_modules(cfg.modules, uri ? &*uri : nullptr);
 
     std::ostringstream out;
-    nlohmann::json json_modules = nlohmann::json::array();
+    nlohmann::ordered_json json_modules = nlohmann::ordered_json::array();
     bool first_module = true;
     for (const auto& m : modules) {
         CK_INFO info = m->info();
@@ -71,7 +71,7 @@ void run_token_list(const TokenListOptions& o, const GlobalOptions& g) {
         }
         std::string manufacturer = hsm::padded(info.manufacturerID);
         std::string description = hsm::padded(info.libraryDescription);
-        nlohmann::json json_tokens = nlohmann::json::array();
+        nlohmann::ordered_json json_tokens = nlohmann::ordered_json::array();
         if (!o.json) {
             out << "Module " << m->name() << " (" << m->path() << ")\n"
                 << "  library: " << description << ", " << manufacturer << ", version "
@@ -135,7 +135,7 @@ void run_token_mechanisms(const TokenMechanismsOptions& o, const GlobalOptions& 
 
     std::ostringstream out;
     if (o.json) {
-        nlohmann::json list = nlohmann::json::array();
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
         for (const auto& m : mechs) {
             list.push_back({{"name", hsm::mechanism_name(m.type)},
                             {"type", m.type},

@@ -145,8 +145,8 @@ void finish_cli(CLI::App& app) {
         ->group("");
 }
 
-std::string json_text(const nlohmann::json& j) {
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+std::string json_text(const nlohmann::ordered_json& j) {
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 hsm::Uri parse_cli_uri(const std::string& text, std::string_view what) {

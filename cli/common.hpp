@@ -53,7 +53,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g);
 
 /// `--json` output: `j` as one line of compact JSON. Bytes that are not UTF-8 (a token label is
 /// CK_UTF8CHAR, but a broken token may say anything) become U+FFFD instead of failing.
-std::string json_text(const nlohmann::json& j);
+std::string json_text(const nlohmann::ordered_json& j);
 
 /// Parses a URI given on the command line (hsm::parse_uri; UriError names `what` and the bad
 /// part). `what` is the option or argument name ("--token", "KEY-URI").
