@@ -16,7 +16,7 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
     cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_WERROR=ON \
         -DTS_BUILD_TESTS=OFF -DTS_BUILD_BENCH=OFF >/dev/null
 fi
-cmake --build "$build" -j "$jobs" --target tokensign tokensign_provider
+cmake --build "$build" -j "$jobs" --target tokensign tokensign_provider tokensign_man
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -f "$out"/tokensign_*.deb

@@ -44,8 +44,8 @@ for lib in libc6 libssl3 libp11-kit0 openssl; do
 done
 modules_dir=$(pkg-config --variable=modulesdir libcrypto)
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\.||' >"$work/contents"
-for f in /usr/bin/tokensign "$modules_dir/tokensign.so" /usr/share/man/man1/tokensign.1 \
-    /usr/share/man/man7/tokensign-provider.7 /usr/share/bash-completion/completions/tokensign \
+for f in /usr/bin/tokensign "$modules_dir/tokensign.so" /usr/share/man/man1/tokensign.1.gz \
+    /usr/share/man/man7/tokensign-provider.7.gz /usr/share/bash-completion/completions/tokensign \
     /usr/share/doc/tokensign/openssl-tokensign.cnf; do
     grep -qxF "$f" "$work/contents" || fail "the .deb lacks $f"
 done
