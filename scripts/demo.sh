@@ -103,9 +103,11 @@ host2=backup.example.org
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/$host2.key" \
     -subj "/C=US/ST=Massachusetts/L=Boston/O=Quoin, Inc./CN=$host2" -out "$work/$host2.csr" 2>/dev/null
 # openssl ca reads the provider section and the key URI from the CA's openssl.cnf; the PIN
-# comes through the URI's pin-source, as with tokensign.
+# comes through the URI's pin-source, as with tokensign (percent-encoded, RFC 7512 §2.4).
+pin_query=$(printf '%s' "$pin_source" | sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/;/%3B/g' \
+    -e 's/?/%3F/g' -e 's/&/%26/g' -e 's/#/%23/g')
 openssl ca -config "$ca/openssl.cnf" -batch -extensions server -in "$work/$host2.csr" \
-    -out "$work/$host2.pem" -keyfile "$key_uri;type=private?pin-source=file:$pin_source" 2>&1 |
+    -out "$work/$host2.pem" -keyfile "$key_uri;type=private?pin-source=file:$pin_query" 2>&1 |
     grep -E '^(Signature ok|Certificate is to be certified|Data Base Updated)' || true
 test -s "$work/$host2.pem" || { echo "demo: openssl ca did not sign" >&2; exit 1; }
 env -u OPENSSL_CONF openssl verify -CAfile "$root" "$work/$host2.pem"
