@@ -3,7 +3,8 @@
 # tokensign(1) documents every command, option and argument the CLI has: the list comes from the
 # binary itself (tokensign --dump-commands), so an option added without its man page entry fails
 # here, naming it. Each command's options must be in that command's own `.SS` section (the
-# top-level options in `.SH OPTIONS`). The page must also render without groff warnings.
+# top-level options in `.SH OPTIONS`). The page must also render without groff warnings and
+# carry the binary's version.
 # Usage: man_page_lists_every_option.sh TOKENSIGN MAN-PAGE
 set -euo pipefail
 cli=$1 page=$2
@@ -38,6 +39,13 @@ while IFS=$'\t' read -r kind path name _; do
             fi ;;
     esac
 done <<<"$dump"
+
+# The page is of the version the binary says it is.
+version=$("$cli" --version | sed -n 's/^tokensign \([^ ]*\)$/\1/p')
+if ! grep -q "^\.TH TOKENSIGN 1 [^ ]* \"tokensign $version\"" "$page"; then
+    echo "tokensign(1)'s .TH line does not say version $version: $(grep '^\.TH' "$page")"
+    missing=1
+fi
 
 warnings=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$page" 2>&1 || true)
 if [[ -n $warnings ]]; then
