@@ -180,15 +180,6 @@ std::pair<std::string, std::string> split_revocation(const std::string& field) {
     return {field.substr(0, comma), field.substr(comma + 1)};
 }
 
-// The ISO 8601 fields that go beside index.txt's own in the --json of list and status.
-std::string json_dates(const signer::IndexEntry& e) {
-    std::string j = ",\"expires_at\":" + json_string(index_time(e.expiry, true));
-    if (e.revocation.empty()) return j + ",\"revoked_at\":null,\"reason\":null";
-    auto [when, reason] = split_revocation(e.revocation);
-    return j + ",\"revoked_at\":" + json_string(index_time(when, true)) +
-           ",\"reason\":" + (reason.empty() ? std::string("null") : json_string(reason));
-}
-
 // A yes/no question on the controlling terminal, never on stdin (which may carry data).
 bool confirm_on_tty(const std::string& question) {
     int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
@@ -503,6 +494,25 @@ void run_ca_gencrl(const CaGencrlOptions& o, const GlobalOptions& g) {
     StopOnSignal::check("the CRL was written to " + o.out + " first");
 }
 
+// An index line as --json shows it: index.txt's own fields, and ISO 8601 dates beside them
+// (revoked_at and reason null unless revoked).
+nlohmann::ordered_json entry_json(const signer::IndexEntry& e) {
+    nlohmann::ordered_json j = {{"serial", e.serial},
+                                {"status", status_word(e.status)},
+                                {"expiry", e.expiry},
+                                {"revocation", e.revocation},
+                                {"expires_at", index_time(e.expiry, true)},
+                                {"revoked_at", nullptr},
+                                {"reason", nullptr}};
+    if (!e.revocation.empty()) {
+        auto [when, reason] = split_revocation(e.revocation);
+        j["revoked_at"] = index_time(when, true);
+        if (!reason.empty()) j["reason"] = reason;
+    }
+    j["subject"] = e.subject;
+    return j;
+}
+
 // Readers open the database read-only (a shared lock when the lock file exists, nothing
 // created or changed), so list, status and verify work on an offline root's read-only media.
 void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
@@ -511,17 +521,9 @@ void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
     report_recovered(*db, true);
     std::ostringstream out;
     if (o.json) {
-        out << "[";
-        bool first = true;
-        for (const auto& e : db->entries()) {
-            out << (first ? "" : ",") << "{\"serial\":" << json_string(e.serial)
-                << ",\"status\":" << json_string(status_word(e.status))
-                << ",\"expiry\":" << json_string(e.expiry)
-                << ",\"revocation\":" << json_string(e.revocation) << json_dates(e)
-                << ",\"subject\":" << json_string(e.subject) << "}";
-            first = false;
-        }
-        out << "]\n";
+        nlohmann::ordered_json json_entries = nlohmann::ordered_json::array();
+        for (const auto& e : db->entries()) json_entries.push_back(entry_json(e));
+        out << json_text(json_entries) << "\n";
     } else {
         // Aligned columns under a header; the subject, of any length, last.
         std::vector<std::vector<std::string>> rows{
@@ -556,11 +558,7 @@ void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
     if (e == nullptr)
         throw signer::InputError("serial " + o.serial + " is not in " + ca.cfg.database);
     if (o.json) {
-        std::cout << "{\"serial\":" << json_string(e->serial)
-                  << ",\"status\":" << json_string(status_word(e->status))
-                  << ",\"expiry\":" << json_string(e->expiry)
-                  << ",\"revocation\":" << json_string(e->revocation) << json_dates(*e)
-                  << ",\"subject\":" << json_string(e->subject) << "}\n";
+        std::cout << json_text(entry_json(*e)) << "\n";
     } else {
         // The line `openssl ca -status` prints.
         std::cout << e->serial << "=" << status_word(e->status) << " (" << e->status << ")\n";
@@ -673,7 +671,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
                    "replace existing --out / --out-dir files (refused by default)");
     sign->add_option("--signing-threads", sign_o->signing_threads,
                      "with --batch: signatures made in parallel, each thread on its own token "
-                     "session (a token that allows fewer sessions makes the threads take turns)")
+                     "session, 1 to 16 (a token that allows fewer sessions makes the threads take "
+                     "turns)")
         ->default_val(2)
         ->check(CLI::Range(1, 16));
     sign->add_option("--lock-timeout", sign_o->lock_timeout,
@@ -736,7 +735,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
                                       "Show the status of one serial (Valid, Revoked, "
                                       "Expired; reads only)");
     add_ca_target(status, status_o->ca);
-    status->add_option("serial", status_o->serial, "serial number (hex)")->required();
+    status->add_option("SERIAL", status_o->serial, "serial number (hex)")->required();
     status->add_flag("--json", status_o->json, "JSON output");
     status->callback([status_o, &g] { run_ca_status(*status_o, g); });
 
@@ -752,7 +751,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         "verify",
         "Verify a certificate against the CA certificate and its index.txt status (reads only)");
     add_ca_target(ver, ver_o->ca);
-    ver->add_option("cert", ver_o->cert, "certificate file (PEM or DER)")->required();
+    ver->add_option("CERT", ver_o->cert, "certificate file (PEM or DER)")->required();
     ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });
 }
 

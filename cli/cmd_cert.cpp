@@ -158,11 +158,12 @@ void run_cert_import(const CertImportOptions& o, const GlobalOptions& g) {
     std::string obj_uri =
         hsm::object_uri(t.token->info().token_info, stored.id, stored.label, CKO_CERTIFICATE);
     if (o.json) {
-        std::cout << "{\"uri\":" << json_string(obj_uri)
-                  << ",\"label\":" << json_string(stored.label)
-                  << ",\"id\":" << json_string(hsm::to_hex(stored.id))
-                  << ",\"subject\":" << json_string(name_text(X509_get_subject_name(cert.get())))
-                  << ",\"sha256\":" << json_string(sha256_colon_hex(der)) << "}\n";
+        std::cout << json_text({{"uri", obj_uri},
+                                {"label", stored.label},
+                                {"id", hsm::to_hex(stored.id)},
+                                {"subject", name_text(X509_get_subject_name(cert.get()))},
+                                {"sha256", sha256_colon_hex(der)}})
+                  << "\n";
     } else {
         std::cout << "Imported certificate '" << stored.label << "' id " << hsm::to_hex(stored.id)
                   << " onto " << t.token->what() << "\n"
@@ -179,12 +180,10 @@ void run_cert_list(const CertListOptions& o, const GlobalOptions& g) {
     auto certs = hsm::read_certificates(s, hsm::ObjectQuery::from_uri(uri));
 
     std::ostringstream out;
-    if (o.json)
-        out << "{\"token\":" << json_string(t.token->info().label()) << ",\"certificates\":[";
-    else
+    nlohmann::ordered_json json_certs = nlohmann::ordered_json::array();
+    if (!o.json)
         out << certs.size() << (certs.size() == 1 ? " certificate" : " certificates") << " on "
             << t.token->what() << ":\n";
-    bool first = true;
     for (const auto& c : certs) {
         std::string obj_uri = hsm::object_uri(ti, c.object.id, c.object.label, CKO_CERTIFICATE);
         const unsigned char* p = c.der.data();
@@ -196,14 +195,16 @@ void run_cert_list(const CertListOptions& o, const GlobalOptions& g) {
         std::string not_after = x ? time_text(X509_get0_notAfter(x.get())) : "?";
         std::string fp = sha256_colon_hex(c.der);
         if (o.json) {
-            out << (first ? "" : ",") << "{\"uri\":" << json_string(obj_uri)
-                << ",\"label\":" << json_string(c.object.label)
-                << ",\"id\":" << json_string(hsm::to_hex(c.object.id))
-                << ",\"subject\":" << json_string(subject) << ",\"issuer\":" << json_string(issuer)
-                << ",\"serial\":" << json_string(serial)
-                << ",\"not_before\":" << json_string(not_before)
-                << ",\"not_after\":" << json_string(not_after) << ",\"sha256\":" << json_string(fp)
-                << ",\"pem\":" << json_string(x ? pem_text(x.get()) : "") << "}";
+            json_certs.push_back({{"uri", obj_uri},
+                                  {"label", c.object.label},
+                                  {"id", hsm::to_hex(c.object.id)},
+                                  {"subject", subject},
+                                  {"issuer", issuer},
+                                  {"serial", serial},
+                                  {"not_before", not_before},
+                                  {"not_after", not_after},
+                                  {"sha256", fp},
+                                  {"pem", x ? pem_text(x.get()) : ""}});
         } else {
             out << "  certificate '" << c.object.label << "'  id " << hsm::to_hex(c.object.id)
                 << "\n"
@@ -215,9 +216,11 @@ void run_cert_list(const CertListOptions& o, const GlobalOptions& g) {
                 << "    uri:      " << obj_uri << "\n";
             if (o.pem && x) out << pem_text(x.get());
         }
-        first = false;
     }
-    if (o.json) out << "]}\n";
+    if (o.json)
+        out << json_text(
+                   {{"token", t.token->info().label()}, {"certificates", std::move(json_certs)}})
+            << "\n";
     std::cout << out.str();
 }
 

@@ -69,22 +69,20 @@ std::string type_text(const KeyView& v) {
     return t + " " + std::to_string(v.pub->bits()) + " bits";
 }
 
-/// One key as a JSON object; `more` is appended inside it (",\"name\":value...").
-std::string key_json(const KeyView& v, const std::string& more = "") {
-    std::ostringstream out;
-    out << "{\"uri\":" << json_string(v.uri)
-        << ",\"class\":" << json_string(hsm::class_name(v.object.cls))
-        << ",\"key_type\":" << json_string(hsm::key_type_name(v.object.key_type))
-        << ",\"label\":" << json_string(v.object.label)
-        << ",\"id\":" << json_string(hsm::to_hex(v.object.id));
+/// One key as a JSON object.
+nlohmann::ordered_json key_json(const KeyView& v) {
+    nlohmann::ordered_json j = {{"uri", v.uri},
+                                {"class", hsm::class_name(v.object.cls)},
+                                {"key_type", hsm::key_type_name(v.object.key_type)},
+                                {"label", v.object.label},
+                                {"id", hsm::to_hex(v.object.id)}};
     if (v.pub) {
-        out << ",\"algorithm\":" << json_string(hsm::key_kind_name(v.pub->kind))
-            << ",\"bits\":" << v.pub->bits();
-        if (v.pub->kind == hsm::KeyKind::Ec) out << ",\"group\":" << json_string(v.pub->group);
-        out << ",\"spki_sha256\":" << json_string(hsm::spki_fingerprint(*v.pub));
+        j["algorithm"] = hsm::key_kind_name(v.pub->kind);
+        j["bits"] = v.pub->bits();
+        if (v.pub->kind == hsm::KeyKind::Ec) j["group"] = v.pub->group;
+        j["spki_sha256"] = hsm::spki_fingerprint(*v.pub);
     }
-    out << more << "}";
-    return out.str();
+    return j;
 }
 
 /// The private-key protection attributes, as `key show` reports them.
@@ -113,14 +111,15 @@ void run_key_generate(const KeyGenerateOptions& o, const GlobalOptions& g) {
     std::string pub_uri = hsm::object_uri(ti, k.public_key.id, k.public_key.label, CKO_PUBLIC_KEY);
     std::string fp = hsm::spki_fingerprint(k.public_params);
     if (o.json) {
-        std::cout << "{\"private_key_uri\":" << json_string(priv_uri)
-                  << ",\"public_key_uri\":" << json_string(pub_uri)
-                  << ",\"type\":" << json_string(spec.to_string())
-                  << ",\"bits\":" << k.public_params.bits()
-                  << ",\"label\":" << json_string(k.private_key.label)
-                  << ",\"id\":" << json_string(hsm::to_hex(k.private_key.id))
-                  << ",\"spki_sha256\":" << json_string(fp)
-                  << ",\"public_key_pem\":" << json_string(hsm::spki_pem(k.public_params)) << "}\n";
+        std::cout << json_text({{"private_key_uri", priv_uri},
+                                {"public_key_uri", pub_uri},
+                                {"type", spec.to_string()},
+                                {"bits", k.public_params.bits()},
+                                {"label", k.private_key.label},
+                                {"id", hsm::to_hex(k.private_key.id)},
+                                {"spki_sha256", fp},
+                                {"public_key_pem", hsm::spki_pem(k.public_params)}})
+                  << "\n";
     } else {
         std::cout << "Generated " << spec.to_string() << " key pair '" << k.private_key.label
                   << "' id " << hsm::to_hex(k.private_key.id) << " on " << t.token->what() << "\n"
@@ -156,9 +155,9 @@ void run_key_list(const KeyListOptions& o, const GlobalOptions& g) {
 
     std::ostringstream out;
     if (o.json) {
-        out << "{\"token\":" << json_string(t.token->info().label()) << ",\"keys\":[";
-        for (std::size_t i = 0; i < keys.size(); ++i) out << (i ? "," : "") << key_json(keys[i]);
-        out << "]}\n";
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        for (const auto& k : keys) list.push_back(key_json(k));
+        out << json_text({{"token", t.token->info().label()}, {"keys", std::move(list)}}) << "\n";
     } else {
         out << keys.size() << (keys.size() == 1 ? " key object" : " key objects") << " on "
             << t.token->what() << (o.no_login ? " (public objects only)" : "") << ":\n";
@@ -194,12 +193,11 @@ void run_key_show(const KeyShowOptions& o, const GlobalOptions& g) {
 
     std::ostringstream out;
     if (o.json) {
-        std::string more = ",\"public_key_pem\":" + json_string(pem) + ",\"attributes\":{";
-        for (std::size_t i = 0; i < attrs.size(); ++i) {
-            more += (i ? "," : "") + json_string(attrs[i].first) + ":" +
-                    (attrs[i].second ? "true" : "false");
-        }
-        out << key_json(v, more + "}") << "\n";
+        nlohmann::ordered_json j = key_json(v);
+        j["public_key_pem"] = pem;
+        j["attributes"] = nlohmann::ordered_json::object();
+        for (const auto& [name, value] : attrs) j["attributes"][name] = value;
+        out << json_text(j) << "\n";
     } else {
         out << "URI:          " << v.uri << "\n"
             << "Object:       " << hsm::class_name(obj.cls) << "\n"

@@ -61,7 +61,7 @@ void run_token_list(const TokenListOptions& o, const GlobalOptions& g) {
     auto modules = hsm::load_modules(cfg.modules, uri ? &*uri : nullptr);
 
     std::ostringstream out;
-    if (o.json) out << "{\"modules\":[";
+    nlohmann::ordered_json json_modules = nlohmann::ordered_json::array();
     bool first_module = true;
     for (const auto& m : modules) {
         CK_INFO info = m->info();
@@ -72,15 +72,8 @@ void run_token_list(const TokenListOptions& o, const GlobalOptions& g) {
         }
         std::string manufacturer = hsm::padded(info.manufacturerID);
         std::string description = hsm::padded(info.libraryDescription);
-        if (o.json) {
-            out << (first_module ? "" : ",") << "{\"name\":" << json_string(m->name())
-                << ",\"path\":" << json_string(m->path())
-                << ",\"library_manufacturer\":" << json_string(manufacturer)
-                << ",\"library_description\":" << json_string(description)
-                << ",\"library_version\":" << json_string(version_string(info.libraryVersion))
-                << ",\"cryptoki_version\":" << json_string(version_string(info.cryptokiVersion))
-                << ",\"tokens\":[";
-        } else {
+        nlohmann::ordered_json json_tokens = nlohmann::ordered_json::array();
+        if (!o.json) {
             out << "Module " << m->name() << " (" << m->path() << ")\n"
                 << "  library: " << description << ", " << manufacturer << ", version "
                 << version_string(info.libraryVersion) << ", Cryptoki "
@@ -88,22 +81,21 @@ void run_token_list(const TokenListOptions& o, const GlobalOptions& g) {
             if (tokens.empty()) out << "  no token present\n";
         }
         first_module = false;
-        bool first_token = true;
         for (const auto& t : tokens) {
             const auto& si = t.slot_info;
             const auto& ti = t.token_info;
             std::string token_uri = hsm::token_uri(ti);
             if (o.json) {
-                out << (first_token ? "" : ",") << "{\"slot_id\":" << t.slot
-                    << ",\"slot_description\":" << json_string(hsm::padded(si.slotDescription))
-                    << ",\"slot_manufacturer\":" << json_string(hsm::padded(si.manufacturerID))
-                    << ",\"slot_flags\":" << json_string_array(slot_flag_names(si.flags))
-                    << ",\"label\":" << json_string(t.label())
-                    << ",\"manufacturer\":" << json_string(t.manufacturer())
-                    << ",\"model\":" << json_string(t.model())
-                    << ",\"serial\":" << json_string(t.serial())
-                    << ",\"flags\":" << json_string_array(hsm::token_flag_names(ti.flags))
-                    << ",\"uri\":" << json_string(token_uri) << "}";
+                json_tokens.push_back({{"slot_id", t.slot},
+                                       {"slot_description", hsm::padded(si.slotDescription)},
+                                       {"slot_manufacturer", hsm::padded(si.manufacturerID)},
+                                       {"slot_flags", slot_flag_names(si.flags)},
+                                       {"label", t.label()},
+                                       {"manufacturer", t.manufacturer()},
+                                       {"model", t.model()},
+                                       {"serial", t.serial()},
+                                       {"flags", hsm::token_flag_names(ti.flags)},
+                                       {"uri", token_uri}});
             } else {
                 out << "  Slot " << t.slot << ": " << hsm::padded(si.slotDescription);
                 auto sf = slot_flag_names(si.flags);
@@ -117,12 +109,19 @@ void run_token_list(const TokenListOptions& o, const GlobalOptions& g) {
                     << "      flags:        " << joined(hsm::token_flag_names(ti.flags)) << "\n"
                     << "      uri:          " << token_uri << "\n";
             }
-            first_token = false;
         }
-        if (o.json) out << "]}";
+        if (o.json) {
+            json_modules.push_back({{"name", m->name()},
+                                    {"path", m->path()},
+                                    {"library_manufacturer", manufacturer},
+                                    {"library_description", description},
+                                    {"library_version", version_string(info.libraryVersion)},
+                                    {"cryptoki_version", version_string(info.cryptokiVersion)},
+                                    {"tokens", std::move(json_tokens)}});
+        }
     }
     if (o.json) {
-        out << "]}\n";
+        out << json_text({{"modules", std::move(json_modules)}}) << "\n";
     } else if (first_module) {
         out << "No PKCS#11 module loaded (none registered with p11-kit; use --module PATH).\n";
     }
@@ -137,17 +136,18 @@ void run_token_mechanisms(const TokenMechanismsOptions& o, const GlobalOptions& 
 
     std::ostringstream out;
     if (o.json) {
-        out << "{\"token\":" << json_string(info.label())
-            << ",\"uri\":" << json_string(hsm::token_uri(info.token_info)) << ",\"mechanisms\":[";
-        for (std::size_t i = 0; i < mechs.size(); ++i) {
-            const auto& m = mechs[i];
-            out << (i ? "," : "") << "{\"name\":" << json_string(hsm::mechanism_name(m.type))
-                << ",\"type\":" << m.type << ",\"min_key_size\":" << m.info.ulMinKeySize
-                << ",\"max_key_size\":" << m.info.ulMaxKeySize
-                << ",\"flags\":" << json_string_array(hsm::mechanism_flag_names(m.info.flags))
-                << "}";
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        for (const auto& m : mechs) {
+            list.push_back({{"name", hsm::mechanism_name(m.type)},
+                            {"type", m.type},
+                            {"min_key_size", m.info.ulMinKeySize},
+                            {"max_key_size", m.info.ulMaxKeySize},
+                            {"flags", hsm::mechanism_flag_names(m.info.flags)}});
         }
-        out << "]}\n";
+        out << json_text({{"token", info.label()},
+                          {"uri", hsm::token_uri(info.token_info)},
+                          {"mechanisms", std::move(list)}})
+            << "\n";
     } else {
         out << "Mechanisms of " << info.describe() << ":\n";
         for (const auto& m : mechs) {

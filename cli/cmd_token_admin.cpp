@@ -167,10 +167,11 @@ void run_token_init(const TokenInitOptions& o, const GlobalOptions& g) {
 
     const std::string uri = hsm::token_uri(now.token_info);
     if (o.json) {
-        std::cout << "{\"label\":" << json_string(now.label())
-                  << ",\"serial\":" << json_string(now.serial())
-                  << ",\"reinitialized\":" << (was_initialised ? "true" : "false")
-                  << ",\"uri\":" << json_string(uri) << "}\n";
+        std::cout << json_text({{"label", now.label()},
+                                {"serial", now.serial()},
+                                {"reinitialized", was_initialised},
+                                {"uri", uri}})
+                  << "\n";
     } else {
         std::cout << (was_initialised ? "Reinitialised" : "Initialised") << " token '"
                   << now.label() << "' (serial " << now.serial() << "); user PIN set\n"

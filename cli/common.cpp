@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Global options, the help text every subcommand shares, and JSON string escaping.
+// Global options, the help text every subcommand shares, and JSON output.
 #include "cli/common.hpp"
 
 #include <openssl/err.h>
 
+#include <cctype>
 #include <cstdio>
+#include <iostream>
+#include <sstream>
 
 #include "hsm/error.hpp"
 #include "hsm/token.hpp"
@@ -13,16 +16,12 @@ namespace ts::cli {
 
 namespace {
 
-// Every subcommand inherits this footer (CLI11 copies footer_ into subcommands created after it
-// is set), so `tokensign <noun> <verb> --help` is complete on its own.
+// The shared reference text appears once, under `tokensign --help` (and in tokensign(1)); every
+// subcommand inherits the one-line pointer instead (CLI11 copies footer_ into subcommands created
+// after it is set), so a subcommand's --help is its own options.
 constexpr const char* kFooter =
-    "Global options (accepted before or after the subcommand):\n"
-    "  --module PATH         PKCS#11 module to load (env TOKENSIGN_MODULE); default: the URI's\n"
-    "                        module-path or module-name, else every module registered with\n"
-    "                        p11-kit (pkcs11.conf(5))\n"
-    "  --pin-source FILE     read the user PIN from FILE or a file: URI\n"
-    "  --no-prompt           fail instead of asking for a PIN on the terminal\n"
-    "  --allow-final-pin-try spend the last PIN try the token allows\n"
+    "Global options (--module, --pin-source, --no-prompt, --allow-final-pin-try) are accepted\n"
+    "before or after the subcommand.\n"
     "\n"
     "Tokens and objects are named by RFC 7512 URIs, e.g.\n"
     "  pkcs11:token=root-ca                       a token (also manufacturer=, model=, serial=,\n"
@@ -39,7 +38,65 @@ constexpr const char* kFooter =
     "\n"
     "Exit codes: 0 ok, 1 failure, 2 usage or malformed URI, 3 no token/object or several\n"
     "matched, 4 PIN rejected/locked/unavailable, 5 token or module error, 6 input or policy\n"
-    "refused, 7 CA database unusable or locked, 8 declined at a prompt.";
+    "refused, 7 CA database unusable or locked, 8 declined at a prompt.\n"
+    "\n"
+    "Each command's own options: tokensign COMMAND --help. All of it: man tokensign.";
+
+constexpr const char* kPointer =
+    "Global options (--module, --pin-source, --no-prompt, --allow-final-pin-try), pkcs11: URIs,\n"
+    "PIN sources and exit codes: tokensign --help, or man tokensign.";
+
+// CLI11's default placeholders say the C++ type (TEXT, INT) and append each validator's name
+// (TYPE:TYPE, INT:INT in [1 - 16]): say what to write instead. Applied to every command after
+// all are set up, so options added later read the same.
+void natural_placeholders(CLI::App& app) {
+    for (CLI::Option* o : app.get_options()) {
+        if (o->get_type_size() == 0) continue;  // a flag
+        for (int i = 0;; ++i) {
+            try {
+                o->get_validator(i)->description("");
+            } catch (const CLI::OptionNotFound&) {
+                break;
+            }
+        }
+        if (!o->nonpositional()) {
+            o->type_name("");  // the argument's own name is the placeholder
+            continue;
+        }
+        const std::string t = o->get_type_name();
+        if (t == "INT" || t == "UINT" || t == "FLOAT" || t == "NUMBER") {
+            o->type_name("N");
+        } else if (t == "TEXT" && !o->get_lnames().empty()) {
+            std::string name = o->get_lnames().front();
+            for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            o->type_name(name);
+        }
+    }
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+        natural_placeholders(*sub);
+}
+
+// One line per command, option and argument, tab-separated, for tests and the bash completion:
+//   command<TAB>PATH
+//   option<TAB>PATH<TAB>NAME<TAB>PLACEHOLDER ("-" for a flag)
+//   argument<TAB>PATH<TAB>NAME
+void dump_commands(const CLI::App& app, const std::string& path, std::ostream& out) {
+    out << "command\t" << path << "\n";
+    for (const CLI::Option* o : app.get_options()) {
+        if (o->get_group().empty()) continue;  // hidden
+        if (!o->nonpositional()) {
+            out << "argument\t" << path << "\t" << o->get_name() << "\n";
+            continue;
+        }
+        const std::string value = o->get_type_size() == 0 ? "-" : o->get_type_name();
+        for (const auto& n : o->get_snames())
+            out << "option\t" << path << "\t-" << n << "\t" << value << "\n";
+        for (const auto& n : o->get_lnames())
+            out << "option\t" << path << "\t--" << n << "\t" << value << "\n";
+    }
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+        dump_commands(*sub, path + " " + sub->get_name(), out);
+}
 
 }  // namespace
 
@@ -57,7 +114,7 @@ hsm::Config GlobalOptions::hsm_config() const {
 void setup_global(CLI::App& app, GlobalOptions& g) {
     // Global options may follow the subcommand: unknown options fall through to the parent.
     app.fallthrough();
-    app.footer(kFooter);
+    app.footer(kPointer);
     app.add_option("--module", g.module,
                    "PKCS#11 module (shared object) to load instead of TOKENSIGN_MODULE or the "
                    "modules registered with p11-kit (a module-path or module-name in the URI "
@@ -73,56 +130,25 @@ void setup_global(CLI::App& app, GlobalOptions& g) {
                  "log in even when the token says only one PIN try is left");
 }
 
-std::string json_string(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + 2);
-    out += '"';
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (u < 0x20 || u == 0x7f) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(u));
-                    out += buf;
-                } else {
-                    // UTF-8 passes through; token labels are CK_UTF8CHAR.
-                    out += c;
-                }
-        }
-    }
-    out += '"';
-    return out;
+void finish_cli(CLI::App& app) {
+    app.footer(kFooter);
+    natural_placeholders(app);
+    // Hidden (no group): the command tree, read by tests/cli's man page check and by the bash
+    // completion, so neither keeps a copy of the options that could fall behind.
+    app.add_flag_callback(
+           "--dump-commands",
+           [&app] {
+               std::ostringstream out;
+               dump_commands(app, app.get_name(), out);
+               std::cout << out.str();
+               throw CLI::Success();
+           },
+           "print every command, option and argument, one per line")
+        ->group("");
 }
 
-std::string json_string_array(const std::vector<std::string>& items) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i) out += ",";
-        out += json_string(items[i]);
-    }
-    return out + "]";
+std::string json_text(const nlohmann::ordered_json& j) {
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 hsm::Uri parse_cli_uri(const std::string& text, std::string_view what) {

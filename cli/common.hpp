@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,11 @@ struct GlobalOptions {
 
 void setup_global(CLI::App& app, GlobalOptions& g);
 
+/// After every setup_<noun>: the shared reference text (URIs, PIN sources, exit codes) as the
+/// top-level footer only, natural placeholders (--days N, not INT) on every option, and the
+/// hidden --dump-commands flag that prints the command tree.
+void finish_cli(CLI::App& app);
+
 // One per subcommand group: cmd_<noun>.cpp.
 void setup_token(CLI::App& app, const GlobalOptions& g);
 void setup_key(CLI::App& app, const GlobalOptions& g);
@@ -46,11 +52,9 @@ void setup_cert(CLI::App& app, const GlobalOptions& g);
 void setup_ca(CLI::App& app, const GlobalOptions& g);
 void setup_req(CLI::App& app, const GlobalOptions& g);  // cmd_req.cpp: a top-level command
 
-/// JSON string literal with escapes.
-std::string json_string(std::string_view s);
-
-/// A JSON array of strings: ["a","b"].
-std::string json_string_array(const std::vector<std::string>& items);
+/// `--json` output: `j` as one line of compact JSON. Bytes that are not UTF-8 (a token label is
+/// CK_UTF8CHAR, but a broken token may say anything) become U+FFFD instead of failing.
+std::string json_text(const nlohmann::ordered_json& j);
 
 /// Parses a URI given on the command line (hsm::parse_uri; UriError names `what` and the bad
 /// part). `what` is the option or argument name ("--token", "KEY-URI").

@@ -8,11 +8,13 @@
 #include <cctype>
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 #include "cli/common.hpp"
 #include "cli/signals.hpp"
 #include "hsm/error.hpp"
 #include "signer/error.hpp"
+#include "signer/libctx.hpp"
 
 namespace {
 
@@ -128,14 +130,12 @@ void protect_secrets() {
 int main(int argc, char** argv) {
     protect_secrets();
     CLI::App app{
-        "tokensign: sign with a CA key that lives on a PKCS#11 token (HSM, smartcard, SoftHSM2).\n"
-        "Keys are named by RFC 7512 pkcs11: URIs. PINs come from the URI's pin-source,\n"
-        "--pin-source, TOKENSIGN_PIN, or a prompt; never from a command-line flag.\n"
-        "Exit codes: 0 ok, 1 failure, 2 usage, 3 no/several tokens or objects matched,\n"
-        "4 PIN rejected/locked/unavailable, 5 token error, 6 input or policy refused,\n"
-        "7 CA database unusable or locked, 8 declined at a prompt.",
+        "tokensign: sign with a CA key that lives on a PKCS#11 token (HSM, smartcard, SoftHSM2).",
         "tokensign"};
-    app.set_version_flag("--version", "tokensign 0.1.0");
+    app.set_version_flag("--version", [] {
+        return std::string("tokensign ") + TS_VERSION +
+               "\nprovider: " + ts::signer::provider_dir() + "/tokensign.so";
+    });
     GlobalOptions g;
     setup_global(app, g);
     setup_token(app, g);
@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
     setup_cert(app, g);
     setup_ca(app, g);
     setup_req(app, g);
+    finish_cli(app);
     app.require_subcommand(1);
 
     try {

@@ -7,6 +7,7 @@
 #include <openssl/ui.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -23,8 +24,11 @@
 #ifndef TS_BUILD_PROVIDER_DIR
 #define TS_BUILD_PROVIDER_DIR ""
 #endif
+#ifndef TS_BUILD_ROOT
+#define TS_BUILD_ROOT ""
+#endif
 #ifndef TS_INSTALL_PROVIDER_DIR
-#define TS_INSTALL_PROVIDER_DIR "/usr/local/lib/tokensign"
+#define TS_INSTALL_PROVIDER_DIR "/usr/lib/x86_64-linux-gnu/ossl-modules"
 #endif
 
 namespace ts::signer {
@@ -34,6 +38,21 @@ namespace {
 bool file_exists(const std::string& path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;
+}
+
+// True when this process's executable lies inside the build tree it was built in (tests, a
+// tokensign run as build/cli/tokensign). An installed or copied binary is not, so it never loads
+// a build tree's tokensign.so, nor names one in an openssl.cnf it writes.
+bool running_from_build_tree() {
+    const std::string root = TS_BUILD_ROOT;
+    if (root.empty()) return false;
+    std::error_code ec;
+    const auto exe = std::filesystem::canonical("/proc/self/exe", ec);
+    if (ec) return false;
+    const auto build = std::filesystem::canonical(root, ec);
+    if (ec) return false;
+    auto [b, e] = std::mismatch(build.begin(), build.end(), exe.begin(), exe.end());
+    return b == build.end();
 }
 
 // What the passphrase callback needs: where PINs may come from, and the first failure, so the
@@ -108,7 +127,8 @@ std::string provider_dir() {
     if (const char* env = std::getenv("TOKENSIGN_PROVIDER_DIR"); env != nullptr && *env != '\0')
         return env;
     std::string build = TS_BUILD_PROVIDER_DIR;
-    if (!build.empty() && file_exists(build + "/tokensign.so")) return build;
+    if (!build.empty() && running_from_build_tree() && file_exists(build + "/tokensign.so"))
+        return build;
     return TS_INSTALL_PROVIDER_DIR;
 }
 

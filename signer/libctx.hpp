@@ -12,7 +12,8 @@
 namespace ts::signer {
 
 /// The directory tokensign.so is loaded from: $TOKENSIGN_PROVIDER_DIR, else the build tree's
-/// provider directory when it holds tokensign.so, else the install directory.
+/// provider directory when the running executable is inside that build tree and it holds
+/// tokensign.so, else OpenSSL's module directory where it is installed.
 std::string provider_dir();
 
 /// An OSSL_LIB_CTX of its own with the `default` provider loaded. The `tokensign` provider is

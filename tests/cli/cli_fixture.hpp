@@ -9,10 +9,10 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "tests/cli/json.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/softhsm.hpp"
 
@@ -77,12 +77,13 @@ class CliTest : public ::testing::Test {
         EXPECT_EQ(r.exit_code, 0) << r.err;
         return r;
     }
-    static Json json_of(const RunResult& r) {
+    /// The `--json` output of `r`, parsed strictly (one document, RFC 8259).
+    static nlohmann::json json_of(const RunResult& r) {
         try {
-            return parse_json(r.out);
+            return nlohmann::json::parse(r.out);
         } catch (const std::exception& e) {
             ADD_FAILURE() << e.what() << " in:\n" << r.out;
-            return Json{};
+            return nlohmann::json{};
         }
     }
     /// Any program with SOFTHSM2_CONF of this suite.

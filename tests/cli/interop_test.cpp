@@ -17,7 +17,7 @@ TEST_F(InteropTest, Pkcs11ToolSignsWithTokensignRsaKeyAndOpenSslVerifies) {
     ok({"key", "generate", "--token", token_uri(), "--type", "rsa:2048", "--label", "rsa-i", "--id",
         "0a"});
     auto show = json_of(ok({"key", "show", token_uri(";object=rsa-i"), "--json"}));
-    write_file(file("rsa-i.pem"), show["public_key_pem"].string);
+    write_file(file("rsa-i.pem"), show.at("public_key_pem").get<std::string>());
     write_file(file("msg"), "signed by pkcs11-tool with a tokensign key\n");
 
     auto sig = pkcs11_tool({"--sign", "--id", "0a", "-m", "SHA256-RSA-PKCS", "-i", file("msg"),
@@ -39,7 +39,7 @@ TEST_F(InteropTest, Pkcs11ToolSignsWithTokensignEcKeyAndOpenSslVerifies) {
     ok({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label", "ec-i", "--id",
         "0e"});
     auto show = json_of(ok({"key", "show", token_uri(";object=ec-i"), "--json"}));
-    write_file(file("ec-i.pem"), show["public_key_pem"].string);
+    write_file(file("ec-i.pem"), show.at("public_key_pem").get<std::string>());
     write_file(file("msg"), "ECDSA over a host digest\n");
     auto dig =
         tool({"openssl", "dgst", "-sha256", "-binary", "-out", file("msg.sha256"), file("msg")});
@@ -78,12 +78,12 @@ TEST_F(InteropTest, TokensignShowsKeysMadeByPkcs11Tool) {
         // Found by label alone (the private key is preferred), and by id and type.
         auto show =
             json_of(ok({"key", "show", token_uri(";object=" + std::string(c.label)), "--json"}));
-        EXPECT_EQ(show["class"].string, "private key");
-        EXPECT_EQ(show["spki_sha256"].string, expected);
+        EXPECT_EQ(show.at("class").get<std::string>(), "private key");
+        EXPECT_EQ(show.at("spki_sha256").get<std::string>(), expected);
         auto by_id = json_of(
             ok({"key", "show", token_uri(";id=%" + std::string(c.id) + ";type=public"), "--json"}));
-        EXPECT_EQ(by_id["spki_sha256"].string, expected);
-        EXPECT_EQ(by_id["label"].string, c.label);
+        EXPECT_EQ(by_id.at("spki_sha256").get<std::string>(), expected);
+        EXPECT_EQ(by_id.at("label").get<std::string>(), c.label);
     }
 }
 
@@ -91,7 +91,7 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
     ok({"key", "generate", "--token", token_uri(), "--type", "ec:p-256", "--label", "leaf", "--id",
         "1f"});
     auto show = json_of(ok({"key", "show", token_uri(";object=leaf"), "--json"}));
-    write_file(file("leaf.pub"), show["public_key_pem"].string);
+    write_file(file("leaf.pub"), show.at("public_key_pem").get<std::string>());
 
     // A certificate for the token key, issued by a throwaway software CA with stock openssl.
     auto ca = tool({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -111,14 +111,13 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
                     {{"TOKENSIGN_PIN", kPin}});
     EXPECT_EQ(wrong.exit_code, 6) << wrong.err;
     EXPECT_TRUE(contains(wrong.err, "public key differs")) << wrong.err;
-    EXPECT_EQ(json_of(ok({"cert", "list", token_uri(), "--json"}))["certificates"].array.size(),
-              0u);
+    EXPECT_EQ(json_of(ok({"cert", "list", token_uri(), "--json"})).at("certificates").size(), 0u);
 
     // PEM input, label and id from the key.
     auto imp = json_of(
         ok({"cert", "import", file("leaf.pem"), "--key", token_uri(";object=leaf"), "--json"}));
-    EXPECT_EQ(imp["label"].string, "leaf");
-    EXPECT_EQ(imp["id"].string, "1f");
+    EXPECT_EQ(imp.at("label").get<std::string>(), "leaf");
+    EXPECT_EQ(imp.at("id").get<std::string>(), "1f");
     // DER input with explicit label and id.
     auto imp2 = ok({"cert", "import", file("leaf.der"), "--token", token_uri(), "--label",
                     "leaf-copy", "--id", "2f"});
@@ -131,17 +130,17 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
     EXPECT_EQ(ts({"cert", "import", file("leaf.der")}).exit_code, 2);
 
     auto list = json_of(ok({"cert", "list", token_uri(), "--json"}));
-    ASSERT_EQ(list["certificates"].array.size(), 2u);
-    const Json* mine = nullptr;
-    for (const auto& c : list["certificates"].array)
-        if (c["label"].string == "leaf") mine = &c;
+    ASSERT_EQ(list.at("certificates").size(), 2u);
+    const nlohmann::json* mine = nullptr;
+    for (const auto& c : list.at("certificates"))
+        if (c.at("label").get<std::string>() == "leaf") mine = &c;
     ASSERT_NE(mine, nullptr);
-    EXPECT_EQ((*mine)["id"].string, "1f");
-    EXPECT_EQ((*mine)["subject"].string, "CN=leaf.example");
-    EXPECT_EQ((*mine)["issuer"].string, "CN=Interop CA");
-    EXPECT_EQ((*mine)["sha256"].string, openssl_sha256(file("leaf.der")));
-    EXPECT_EQ((*mine)["pem"].string, read_file(file("leaf.pem")));
-    EXPECT_TRUE(contains((*mine)["uri"].string, "type=cert"));
+    EXPECT_EQ((*mine).at("id").get<std::string>(), "1f");
+    EXPECT_EQ((*mine).at("subject").get<std::string>(), "CN=leaf.example");
+    EXPECT_EQ((*mine).at("issuer").get<std::string>(), "CN=Interop CA");
+    EXPECT_EQ((*mine).at("sha256").get<std::string>(), openssl_sha256(file("leaf.der")));
+    EXPECT_EQ((*mine).at("pem").get<std::string>(), read_file(file("leaf.pem")));
+    EXPECT_TRUE(contains((*mine).at("uri").get<std::string>(), "type=cert"));
 
     auto human = ok({"cert", "list", token_uri(";object=leaf"), "--pem"});
     EXPECT_TRUE(contains(human.out, "CN=leaf.example")) << human.out;
@@ -151,7 +150,7 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
     // Certificates are public objects: listing them needs no PIN.
     auto public_list = ts({"--no-prompt", "cert", "list", token_uri(), "--no-login", "--json"});
     ASSERT_EQ(public_list.exit_code, 0) << public_list.err;
-    EXPECT_EQ(json_of(public_list)["certificates"].array.size(), 2u);
+    EXPECT_EQ(json_of(public_list).at("certificates").size(), 2u);
 
     // pkcs11-tool reads back exactly the bytes that were imported.
     auto rd =
@@ -159,8 +158,9 @@ TEST_F(InteropTest, CertificateImportAndListRoundTrip) {
     ASSERT_EQ(rd.exit_code, 0) << rd.err;
     EXPECT_EQ(read_file(file("back.der")), read_file(file("leaf.der")));
     // And key show on the certificate's URI gives the key's fingerprint.
-    auto via_cert = json_of(ok({"key", "show", (*mine)["uri"].string, "--json"}));
-    EXPECT_EQ(via_cert["spki_sha256"].string, show["spki_sha256"].string);
+    auto via_cert = json_of(ok({"key", "show", (*mine).at("uri").get<std::string>(), "--json"}));
+    EXPECT_EQ(via_cert.at("spki_sha256").get<std::string>(),
+              show.at("spki_sha256").get<std::string>());
 }
 
 }  // namespace

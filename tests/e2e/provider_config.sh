@@ -15,7 +15,7 @@ ts_keygen EC:prime256v1 key 01
 
 # The shipped snippet with this build's paths and the optional parameters switched on.
 conf() {
-    sed -e "s|^module = .*|module = $TS_PROVIDER_DIR/tokensign.so|" \
+    sed -e "s|^# module = .*|module = $TS_PROVIDER_DIR/tokensign.so|" \
         -e "s|^# pkcs11-module = .*|pkcs11-module = $TS_MODULE|" \
         -e "s|^# pin-source = .*|pin-source = file:$TS_PIN_FILE|" \
         -e "s|^# login-behaviour = .*|login-behaviour = $1|" \

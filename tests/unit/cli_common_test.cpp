@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// cli/common: global options, their hsm::Config, JSON escaping.
+// cli/common: global options, their hsm::Config, JSON output.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,14 +12,18 @@
 namespace ts::cli {
 namespace {
 
-TEST(CliCommonTest, JsonStringEscapes) {
-    EXPECT_EQ(json_string("plain"), "\"plain\"");
-    EXPECT_EQ(json_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
-    EXPECT_EQ(json_string("l1\nl2\t\r"), "\"l1\\nl2\\t\\r\"");
-    EXPECT_EQ(json_string(std::string("\x01\x1f\x7f", 3)), "\"\\u0001\\u001f\\u007f\"");
-    EXPECT_EQ(json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
-    EXPECT_EQ(json_string_array({"a", "b\"c"}), "[\"a\",\"b\\\"c\"]");
-    EXPECT_EQ(json_string_array({}), "[]");
+TEST(CliCommonTest, JsonTextIsOneCompactLineWithEscapesInTheOrderWritten) {
+    // Fields stay in the order the command writes them (as before nlohmann-json), not sorted.
+    nlohmann::ordered_json j = {{"label", "a\"b\\c\nd\x01"},
+                                {"flags", std::vector<std::string>{"x", "y"}}};
+    EXPECT_EQ(json_text(j), R"({"label":"a\"b\\c\nd\u0001","flags":["x","y"]})");
+    EXPECT_EQ(json_text({{"label", "caf\xc3\xa9"}}), "{\"label\":\"caf\xc3\xa9\"}");
+}
+
+TEST(CliCommonTest, JsonTextReplacesBytesThatAreNotUtf8InsteadOfFailing) {
+    // A token label is CK_UTF8CHAR, but a broken token may hand over any bytes: --json must
+    // still print a valid document.
+    EXPECT_EQ(json_text({{"label", "ab\xff"}}), "{\"label\":\"ab\xef\xbf\xbd\"}");
 }
 
 TEST(CliCommonTest, GlobalOptionsParseBeforeAndAfterSubcommand) {
@@ -61,16 +65,31 @@ TEST(CliCommonTest, DefaultsPromptAndKeepLastTry) {
     EXPECT_TRUE(cfg.modules.explicit_path.empty());
 }
 
-TEST(CliCommonTest, HelpFooterDocumentsPinsUrisAndExitCodes) {
+TEST(CliCommonTest, SharedHelpTextIsOnTheTopLevelAndOneLineElsewhere) {
     CLI::App app;
     GlobalOptions g;
     setup_global(app, g);
     auto* sub = app.add_subcommand("sub", "a subcommand");
-    std::string help = sub->help();
+    int days = 0;
+    std::string serial;
+    sub->add_option("--days", days, "validity in days");
+    sub->add_option("--serial", serial, "first serial")
+        ->check(CLI::Validator([](const std::string&) { return std::string(); }, "HEX"));
+    finish_cli(app);
+    std::string top = app.help();
     for (const char* s : {"TOKENSIGN_PIN", "pin-source", "pkcs11:", "Exit codes", "--module",
                           "4 PIN", "3 no token"}) {
-        EXPECT_NE(help.find(s), std::string::npos) << s;
+        EXPECT_NE(top.find(s), std::string::npos) << s;
     }
+    std::string help = sub->help();
+    EXPECT_NE(help.find("tokensign --help"), std::string::npos) << help;
+    EXPECT_EQ(help.find("Exit codes"), std::string::npos) << help;
+    EXPECT_EQ(help.find("TOKENSIGN_PIN"), std::string::npos) << help;
+    // finish_cli names placeholders for what to type, also for options added before it.
+    EXPECT_NE(help.find("--days N"), std::string::npos) << help;
+    EXPECT_NE(help.find("--serial SERIAL "), std::string::npos) << help;
+    EXPECT_EQ(help.find("TEXT"), std::string::npos) << help;
+    EXPECT_EQ(help.find(":HEX"), std::string::npos) << help;
 }
 
 TEST(CliCommonTest, ParseCliUriNamesTheArgumentAndHidesThePin) {
