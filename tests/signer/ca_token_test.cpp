@@ -217,6 +217,13 @@ TEST_F(CaTokenTest, ATokenFailureInTheMiddleOfABatchRecordsWhatWasSignedAndNames
     EXPECT_EQ(r.exit_code, 5) << r.err;
     EXPECT_NE(r.err.find("CKR_DEVICE_ERROR"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("not processed: "), std::string::npos) << r.err;
+    // A run that issued nothing writes no (empty) --out file.
+    auto first = fault_env({{"TS_FAULT_SIGN_FAIL_AT", "1"}});
+    auto none = tokensign({"ca", "sign", "--config", dir + "/openssl.cnf", "--batch", "--in",
+                           csr_file("none"), "--out", m_dir.file("none.pem")},
+                          first);
+    EXPECT_EQ(none.exit_code, 5) << none.err;
+    EXPECT_FALSE(fs::exists(m_dir.file("none.pem"))) << "an empty output was left";
     // It failed in the middle: signatures were made before the failing one.
     auto count = read_text(m_dir.file("fault-count"));
     EXPECT_GE(std::count(count.begin(), count.end(), '\n'), 6) << count;
@@ -227,7 +234,7 @@ TEST_F(CaTokenTest, ATokenFailureInTheMiddleOfABatchRecordsWhatWasSignedAndNames
         std::string serial = l.substr(l.find("\t\t") + 2, 4);
         expect_verifies(dir + "/certs/ca.pem", dir + "/newcerts/" + serial + ".pem");
     }
-    EXPECT_EQ(read_text(dir + "/serial"), "1010\n") << "the batch's 16 serials stay reserved";
+    EXPECT_EQ(read_text(dir + "/serial"), "1011\n") << "the batches' 17 serials stay reserved";
     for (const auto& f : fs::directory_iterator(dir + "/newcerts"))
         EXPECT_EQ(f.path().filename().string().find(".tmp."), std::string::npos) << f.path();
     EXPECT_FALSE(fs::exists(dir + "/index.txt.journal"));
@@ -236,7 +243,7 @@ TEST_F(CaTokenTest, ATokenFailureInTheMiddleOfABatchRecordsWhatWasSignedAndNames
                            csr_file("after-fault")},
                           env());
     ASSERT_EQ(next.exit_code, 0) << next.err;
-    EXPECT_NE(next.err.find("Issued serial 1010"), std::string::npos) << next.err;
+    EXPECT_NE(next.err.find("Issued serial 1011"), std::string::npos) << next.err;
 }
 
 // A token that allows the login session and one more (the fault module's session limit): the
