@@ -20,6 +20,10 @@ struct InitOptions {
     std::string serial = "1000";  // first serial of issued certificates (hex)
     bool store_cert = false;      // also import the root onto the token beside its key
     std::string md = "sha256";
+    /// An intermediate CA: write a CSR made with the key here (and to certs/ca.csr) instead of
+    /// a self-signed root; `tokensign ca install-cert` completes the directory once a parent
+    /// CA has signed it.
+    std::string csr_out;
 };
 
 /// Parses a DN in openssl's "/type=value/..." form or as "type=value,type=value" (kept in the
@@ -32,15 +36,20 @@ OsslPtr<X509_NAME> parse_subject(const std::string& text);
 /// sections v3_ca, usr_cert, server, client, sub_ca, crl_ext; unless `provider_dir` is empty (a
 /// file-key CA), an openssl_conf section that activates the tokensign provider from
 /// `provider_dir` so `openssl ca -config` can load the key.
+/// With `intermediate`, CA_default also names the chain file (tokensign_chain =
+/// $dir/certs/chain.pem) that install-cert writes.
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
-                           const std::string& md, const std::string& provider_dir);
+                           const std::string& md, const std::string& provider_dir,
+                           bool intermediate = false);
 
 /// tokensign ca init: refuses an existing non-empty directory (CaDbError), generates the key on
 /// the token when asked (hsm::generate_key_pair, after login), loads it through the provider,
 /// makes and verifies the self-signed root (v3_ca: basicConstraints critical CA:TRUE, keyUsage
 /// critical keyCertSign+cRLSign, SKI, AKI), then writes the directory (built beside it and
 /// renamed into place, so a failure leaves nothing) and, with store_cert, imports the root onto
-/// the token with its key's label and id. Progress lines go to `log`.
+/// the token with its key's label and id. With csr_out, no root: a CSR (subject, key; signed and
+/// verified) is written to csr_out and certs/ca.csr, certs/ca.pem is left for install-cert, and
+/// store_cert is refused. Progress lines go to `log`.
 void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::ostream& log);
 
 }  // namespace ts::signer

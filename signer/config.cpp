@@ -155,6 +155,7 @@ CaConfig CaConfig::load(const Conf& conf, const std::string& name) {
     }
     c.x509_extensions = opt("x509_extensions").value_or("");
     c.crl_extensions = opt("crl_extensions").value_or("");
+    c.chain = opt("tokensign_chain").value_or("");
     if (auto v = opt("email_in_dn")) c.email_in_dn = parse_yesno(*v, true);
     num("default_crl_days", c.default_crl_days);
     num("default_crl_hours", c.default_crl_hours);

@@ -53,6 +53,9 @@ struct CaConfig {
     CopyExtensions copy_extensions = CopyExtensions::None;
     std::string x509_extensions;
     std::string crl_extensions;
+    /// tokensign_chain: the CA certificate and its issuers up to the root, for an intermediate
+    /// CA ("" for a root, or a CA whose chain is not known: chains then end at `certificate`).
+    std::string chain;
     bool email_in_dn = true;
     bool rand_serial = false;
     long default_crl_days = 0;
