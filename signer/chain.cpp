@@ -164,8 +164,29 @@ void verify_issued(const CaChain& chain, X509* cert, const std::string& what) {
     if (!chain.constrains(cert)) return;  // a root's end-entity certificate: nothing more
     OsslPtr<X509> parsed(X509_dup(cert));
     if (!parsed) throw OpenSslError("cannot re-read the new certificate for " + what);
-    CaChain::Result r = chain.verify(parsed.get(), X509_V_FLAG_NO_CHECK_TIME);
-    if (r) return;
+    std::vector<OsslPtr<X509>> path;
+    CaChain::Result r = chain.verify(parsed.get(), X509_V_FLAG_NO_CHECK_TIME, &path);
+    if (r) {
+        // A CA certificate is a valid end of its path even below pathlen:0 (RFC 5280 §4.2.1.9
+        // counts the intermediates that follow), but nothing it issues could verify: for it
+        // to be of use, every CA above must leave room for one more intermediate.
+        if ((X509_get_extension_flags(parsed.get()) & EXFLAG_CA) == 0) return;
+        long below = 1;  // the new CA certificate itself, as an intermediate
+        for (std::size_t i = 1; i < path.size(); ++i) {
+            X509* c = path[i].get();
+            long pathlen = X509_get_pathlen(c);
+            if (pathlen >= 0 && pathlen < below)
+                throw PolicyError("the certificate for " + what +
+                                  " would be a CA certificate that cannot issue anything that "
+                                  "verifies: " +
+                                  name_text(X509_get_subject_name(c)) +
+                                  " has pathlen:" + std::to_string(pathlen) +
+                                  " (use an end-entity profile, or a parent that allows more "
+                                  "levels); nothing was written");
+            if ((X509_get_extension_flags(c) & EXFLAG_SI) == 0) ++below;
+        }
+        return;
+    }
     throw PolicyError("the certificate for " + what +
                       " would not verify under this CA's chain: " + r.reason +
                       (chain.rooted() ? "" : " (chain checked up to this CA's certificate)") +

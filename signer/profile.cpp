@@ -292,6 +292,24 @@ bool has_server_auth(const X509* cert) {
     return found;
 }
 
+// What openssl ca 3.x does when it signs a certificate that has extensions (apps/lib/apps.c,
+// do_X509_sign / adapt_keyid_ext): a subjectKeyIdentifier (hash) and an authorityKeyIdentifier
+// (keyid, issuer) are added when the profile has none, and one the profile set to `none` (an
+// empty value) is removed rather than issued empty.
+void adapt_key_identifier(X509* issuer, X509* cert, int nid, const char* value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+    int idx = X509_get_ext_by_NID(cert, nid, -1);
+    if (idx >= 0) {
+        if (ASN1_STRING_length(X509_EXTENSION_get_data(X509_get_ext(cert, idx))) <= 2)
+            X509_EXTENSION_free(X509_delete_ext(cert, idx));
+        return;
+    }
+    OsslPtr<X509_EXTENSION> ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
+    if (!ext || !X509_add_ext(cert, ext.get(), -1))
+        throw OpenSslError(std::string("cannot add the default ") + OBJ_nid2sn(nid));
+}
+
 }  // namespace
 
 ExtensionPlan::ExtensionPlan(const Conf& conf, const CaConfig& cfg, const ExtensionOptions& opts,
@@ -372,6 +390,11 @@ void ExtensionPlan::apply(X509* issuer, X509* cert, X509_REQ* req, const std::st
         while ((idx = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1)) >= 0)
             X509_EXTENSION_free(X509_delete_ext(cert, idx));
         if (!X509_add_ext(cert, ext.get(), -1)) throw OpenSslError("X509_add_ext");
+    }
+
+    if (X509_get_ext_count(cert) > 0) {
+        adapt_key_identifier(issuer, cert, NID_subject_key_identifier, "hash");
+        adapt_key_identifier(issuer, cert, NID_authority_key_identifier, "keyid, issuer");
     }
 
     const std::string where = m_extfile ? "--extfile " + m_extfile_path : "[" + m_section + "]";

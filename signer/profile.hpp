@@ -58,6 +58,9 @@ struct ExtensionOptions {
 ///      the CA configuration's x509_extensions is not used;
 ///   2. the request's extensions as copy_extensions says (copy_request_extensions);
 ///   3. --san: the subjectAltName, replacing the profile's and the request's.
+///   4. as openssl ca 3.x does for a certificate with extensions: subjectKeyIdentifier = hash
+///      and authorityKeyIdentifier = keyid, issuer when not set, and either removed when the
+///      profile says `none`.
 /// Every extension a request asks for that the certificate does not carry as asked is named in
 /// a note (why: copy_extensions = none, the profile sets its own, --san replaces it), and so is
 /// a serverAuth certificate without a subjectAltName, which TLS clients reject.
