@@ -152,6 +152,9 @@ std::string ca_config_text(const std::string& dir, const std::string& key_uri,
     t += "# (its subjectAltName ...), as openssl ca does. Even then a CSR cannot obtain\n";
     t += "# CA:TRUE or keyCertSign unless the profile (--extensions) is a CA profile.\n";
     t += "copy_extensions   = none\n";
+    t += "# tokensign only: with copy or copyall, copy just these (openssl ca, which ignores\n";
+    t += "# this line, copies every extension the profile does not set).\n";
+    t += "tokensign_copy_only = subjectAltName\n";
     t += "unique_subject    = yes\n";
     t += "email_in_dn       = no\n";
     t += "name_opt          = ca_default\n";

@@ -51,6 +51,9 @@ struct CaConfig {
     bool preserve = false;               // read from [ca], as openssl ca does
     std::optional<bool> unique_subject;  // unset: index.txt.attr decides (default yes)
     CopyExtensions copy_extensions = CopyExtensions::None;
+    /// tokensign_copy_only: with copy/copyall, only these request extensions (as dotted OIDs)
+    /// are copied; unset, every one is, as openssl ca does.
+    std::optional<std::vector<std::string>> copy_only;
     std::string x509_extensions;
     std::string crl_extensions;
     /// tokensign_chain: the CA certificate and its issuers up to the root, for an intermediate

@@ -177,8 +177,27 @@ bool is_ca_certificate(const X509* cert) {
     return ca;
 }
 
+namespace {
+
+std::string dotted(const ASN1_OBJECT* obj) {
+    char buf[128];
+    OBJ_obj2txt(buf, sizeof buf, obj, 1);
+    return buf;
+}
+
+bool listed(const std::vector<std::string>* only, const ASN1_OBJECT* obj) {
+    if (only == nullptr) return true;
+    const std::string oid = dotted(obj);
+    for (const auto& o : *only)
+        if (o == oid) return true;
+    return false;
+}
+
+}  // namespace
+
 void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
-                             const std::string& profile, const std::string& what) {
+                             const std::string& profile, const std::string& what,
+                             const std::vector<std::string>* only) {
     if (mode == CopyExtensions::None) return;
     STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req);
     if (exts == nullptr) {
@@ -195,6 +214,7 @@ void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
     for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
         X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
         ASN1_OBJECT* obj = X509_EXTENSION_get_object(ext);
+        if (!listed(only, obj)) continue;
         int idx = X509_get_ext_by_OBJ(cert, obj, -1);
         if (idx != -1 && mode == CopyExtensions::Copy) continue;
         if (!profile_is_ca) {
@@ -262,7 +282,8 @@ std::string extension_value(X509_EXTENSION* ext) {
     std::string one;
     for (char c : text) {
         if (c == '\n') {
-            if (!one.empty() && one.back() != ' ') one += "; ";
+            // A heading ("Full Name:") runs on into its value; separate lines get "; ".
+            if (!one.empty() && one.back() != ' ') one += one.back() == ':' ? " " : "; ";
         } else if (c != ' ' || (!one.empty() && one.back() != ' ')) {
             one += c;
         }
@@ -314,7 +335,10 @@ void adapt_key_identifier(X509* issuer, X509* cert, int nid, const char* value) 
 
 ExtensionPlan::ExtensionPlan(const Conf& conf, const CaConfig& cfg, const ExtensionOptions& opts,
                              OSSL_LIB_CTX* libctx)
-    : m_conf(&conf), m_copy(cfg.copy_extensions), m_ca_section(cfg.section) {
+    : m_conf(&conf),
+      m_copy(cfg.copy_extensions),
+      m_copy_only(cfg.copy_only),
+      m_ca_section(cfg.section) {
     if (!opts.extfile.empty()) {
         // openssl ca -extfile: the file's section replaces x509_extensions.
         m_extfile = Conf::load(opts.extfile, libctx);
@@ -375,7 +399,7 @@ void ExtensionPlan::apply(X509* issuer, X509* cert, X509_REQ* req, const std::st
             0);
 
     copy_request_extensions(cert, req, m_copy, m_section.empty() ? "(no extensions)" : m_section,
-                            what);
+                            what, m_copy_only ? &*m_copy_only : nullptr);
 
     if (!m_san.empty()) {
         X509V3_CTX ctx;
@@ -410,6 +434,8 @@ void ExtensionPlan::apply(X509* issuer, X509* cert, X509_REQ* req, const std::st
                   (name == "subjectAltName" ? " (give the names with --san, or set "
                                               "copy_extensions = copy)"
                                             : "");
+        else if (!listed(m_copy_only ? &*m_copy_only : nullptr, X509_EXTENSION_get_object(ext)))
+            why = "not in tokensign_copy_only of [" + m_ca_section + "]";
         else
             why =
                 (profile_has[static_cast<std::size_t>(i)] ? "the profile " + where + " sets its own"

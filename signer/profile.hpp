@@ -37,8 +37,10 @@ void add_profile_extensions(const Conf& conf, const std::string& section, X509* 
 /// does not have; copyall: replacing the profile's). A request can never make the certificate a
 /// CA: basicConstraints CA:TRUE or keyUsage keyCertSign from the request is refused (PolicyError)
 /// unless the profile itself issues CA certificates (its basicConstraints says CA:TRUE).
+/// `only` (tokensign_copy_only: dotted OIDs), when given, limits what is copied.
 void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
-                             const std::string& profile, const std::string& what);
+                             const std::string& profile, const std::string& what,
+                             const std::vector<std::string>* only = nullptr);
 
 /// True when `cert` carries basicConstraints with CA:TRUE.
 bool is_ca_certificate(const X509* cert);
@@ -89,6 +91,7 @@ class ExtensionPlan {
     std::string m_section;
     std::string m_san;
     CopyExtensions m_copy;
+    std::optional<std::vector<std::string>> m_copy_only;
     std::string m_ca_section;
 };
 

@@ -154,10 +154,13 @@ TEST_F(CaExtensionsTest, AnInvalidSanIsRefusedBeforeAnythingIsWritten) {
     }
 }
 
-// copy and copyall give what openssl ca gives for the same request and profile, and what the
-// profile keeps for itself under copy is named.
+// copy and copyall give what openssl ca gives for the same request and profile (without
+// tokensign_copy_only, which openssl ca does not know), and what the profile keeps for itself
+// under copy is named.
 TEST_F(CaExtensionsTest, CopyAndCopyallIssueWhatOpensslCaIssues) {
     init_ca("twin");
+    write_text(conf(), std::regex_replace(read_text(conf()),
+                                          std::regex("\ntokensign_copy_only[^\n]*"), ""));
     const Dn requested = {{"subjectAltName", "DNS:c.example,email:c@example.com"},
                           {"keyUsage", "critical,digitalSignature"},
                           {"nsComment", "from the request"}};
@@ -185,6 +188,34 @@ TEST_F(CaExtensionsTest, CopyAndCopyallIssueWhatOpensslCaIssues) {
             << r.err;
         EXPECT_EQ(r.err.find("subjectAltName ("), std::string::npos) << r.err;
     }
+}
+
+// The configuration ca init writes: copy_extensions = copy takes a request's subjectAltName
+// and nothing else (tokensign_copy_only = subjectAltName); what it leaves out is named.
+TEST_F(CaExtensionsTest, WithCopyTheDefaultConfigurationTakesOnlyTheRequestsSan) {
+    set_conf("copy_extensions", "copy");
+    auto c = csr_file("c", {{"subjectAltName", "DNS:c.example"},
+                            {"crlDistributionPoints", "URI:http://crl.example/evil.crl"},
+                            {"nsComment", "from the request"}});
+    auto r = sign({"--in", c, "--extensions", "server", "--out", m_dir.file("c.pem")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(ext(m_dir.file("c.pem"), "subjectAltName").find("DNS:c.example"), std::string::npos);
+    EXPECT_EQ(ext(m_dir.file("c.pem"), "crlDistributionPoints,nsComment"), "");
+    for (const char* name : {"crlDistributionPoints (Full Name: URI:http://crl.example/evil.crl)",
+                             "nsComment (from the request)"})
+        EXPECT_NE(r.err.find(std::string("dropped the request's ") + name), std::string::npos)
+            << name << "\n"
+            << r.err;
+    EXPECT_NE(r.err.find("not in tokensign_copy_only of [CA_default]"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("subjectAltName ("), std::string::npos) << r.err;
+
+    set_conf("tokensign_copy_only", "subjectAltName, noSuchExtension");
+    auto before = snapshot(m_dir.file("ca"));
+    r = sign({"--in", c});
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find("'noSuchExtension', which is not an extension name"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(snapshot(m_dir.file("ca")), before);
 }
 
 // --extfile: the section comes from the file (`extensions =` at its top, else --extensions,
