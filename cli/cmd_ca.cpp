@@ -534,7 +534,8 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         "keyCertSign, has expired, is not for the key of certs/ca.csr and of private_key (the\n"
         "token is logged in to check), or does not verify with the chain (the self-signed\n"
         "certificates given are the trust anchors). Writes certs/chain.pem (the certificate,\n"
-        "its issuers, the root) and certs/ca.pem.");
+        "its issuers, the root) and certs/ca.pem.\n\n" +
+        inst->get_footer());
     inst->callback([inst_o, &g] { run_ca_install_cert(*inst_o, g); });
 
     auto sign_o = std::make_shared<CaSignOptions>();
@@ -582,7 +583,12 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         "refused with tokensign_clip_to_ca = no; an expired CA is refused); the\n"
         "signature on the token, verified with the CA certificate's key; then newcerts/,\n"
         "index.txt and serial, each written atomically under an exclusive lock.\n"
-        "default_md md5 or sha1 is refused (sha224 and stronger are accepted).\n\n" +
+        "default_md md5 or sha1 is refused (sha224 and stronger are accepted).\n"
+        "Extensions: the profile (--extensions, or --extfile's section), then the CSR's as\n"
+        "copy_extensions (and tokensign_copy_only) allow, then --san. Every extension a CSR\n"
+        "asks for that the certificate does not carry is named in a note, in the preview\n"
+        "and after a batch. An intermediate CA's certificates are checked up to its root\n"
+        "(tokensign_chain), with its pathlen and nameConstraints.\n\n" +
         sign->get_footer());
     sign->callback([sign_o, &g] { run_ca_sign(*sign_o, g); });
 
