@@ -510,6 +510,14 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
                      "an intermediate CA: write a CSR made with the key to FILE instead of a "
                      "self-signed root; complete the directory with ca install-cert")
         ->type_name("FILE");
+    init->add_option("--crl-uri", init_o->crl_uri,
+                     "where this CA's CRL is published: crlDistributionPoints in the certificates "
+                     "it issues (sub_ca, usr_cert, server, client)")
+        ->type_name("URI");
+    init->add_option("--ca-issuers-uri", init_o->ca_issuers_uri,
+                     "where this CA's certificate is published: authorityInfoAccess caIssuers in "
+                     "the certificates it issues")
+        ->type_name("URI");
     init->callback([init_o, &g] { run_ca_init(*init_o, g); });
 
     auto inst_o = std::make_shared<signer::InstallOptions>();

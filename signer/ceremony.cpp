@@ -62,6 +62,24 @@ void write_file(const std::string& path, const std::string& contents, mode_t mod
     write_atomic(path, contents, false, mode);
 }
 
+// A URI written into openssl.cnf as an extension value: a scheme, and none of the characters
+// that NCONF or the x509v3 syntax would read as something else (# comments, $ variables,
+// "," and ";" separators, quotes, escapes, braces, white space and control characters).
+void check_published_uri(const char* option, const std::string& uri) {
+    if (uri.empty()) return;
+    auto sep = uri.find("://");
+    bool ok = sep != std::string::npos && sep > 0 && sep + 3 < uri.size();
+    for (char ch : uri) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c <= ' ' || c >= 0x7f || std::strchr("#$,;\"'\\{}", ch) != nullptr) ok = false;
+    }
+    if (!ok)
+        throw InputError(std::string(option) + " " + uri +
+                         " is not a URI tokensign can publish: give scheme://host/path, e.g. "
+                         "http://pki.example.com/root.crl (percent-encode # $ , ; quotes and "
+                         "spaces)");
+}
+
 }  // namespace
 
 OsslPtr<X509_NAME> parse_subject(const std::string& text) {
@@ -102,7 +120,13 @@ OsslPtr<X509_NAME> parse_subject(const std::string& text) {
 
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
                            const std::string& md, const std::string& provider_dir,
-                           bool intermediate) {
+                           bool intermediate, const std::string& crl_uri,
+                           const std::string& ca_issuers_uri) {
+    // Where relying parties find this CA's CRL and certificate: in every certificate it issues.
+    std::string published;
+    if (!crl_uri.empty()) published += "crlDistributionPoints  = URI:" + crl_uri + "\n";
+    if (!ca_issuers_uri.empty())
+        published += "authorityInfoAccess    = caIssuers;URI:" + ca_issuers_uri + "\n";
     std::string t;
     t += "# openssl ca configuration for the CA in " + dir + ", written by `tokensign ca init`.\n";
     t +=
@@ -179,32 +203,32 @@ std::string ca_config_text(const std::string& dir, const std::string& key_uri,
     t += "# certificates only (pathlen:0). To restrict it further:\n";
     t += "#   nameConstraints     = critical, permitted;DNS:.example.com\n";
     t += "#   certificatePolicies = 2.23.140.1.2.1\n";
-    t += "# and where relying parties find this CA's CRL and certificate:\n";
-    t += "#   crlDistributionPoints = URI:http://pki.example.com/root.crl\n";
-    t += "#   authorityInfoAccess   = caIssuers;URI:http://pki.example.com/root.crt\n";
+    t +=
+        "# (ca init --crl-uri / --ca-issuers-uri add crlDistributionPoints / authorityInfoAccess\n";
+    t += "# to this and the other issuing profiles.)\n";
     t += "[ sub_ca ]\n";
     t += "basicConstraints       = critical, CA:true, pathlen:0\n";
     t += "keyUsage               = critical, digitalSignature, keyCertSign, cRLSign\n";
     t += "subjectKeyIdentifier   = hash\n";
-    t += "authorityKeyIdentifier = keyid:always\n\n";
+    t += "authorityKeyIdentifier = keyid:always\n" + published + "\n";
     t += "[ usr_cert ]\n";
     t += "basicConstraints       = CA:false\n";
     t += "keyUsage               = critical, digitalSignature, keyEncipherment\n";
     t += "extendedKeyUsage       = clientAuth, emailProtection\n";
     t += "subjectKeyIdentifier   = hash\n";
-    t += "authorityKeyIdentifier = keyid\n\n";
+    t += "authorityKeyIdentifier = keyid\n" + published + "\n";
     t += "[ server ]\n";
     t += "basicConstraints       = CA:false\n";
     t += "keyUsage               = critical, digitalSignature, keyEncipherment\n";
     t += "extendedKeyUsage       = serverAuth\n";
     t += "subjectKeyIdentifier   = hash\n";
-    t += "authorityKeyIdentifier = keyid\n\n";
+    t += "authorityKeyIdentifier = keyid\n" + published + "\n";
     t += "[ client ]\n";
     t += "basicConstraints       = CA:false\n";
     t += "keyUsage               = critical, digitalSignature\n";
     t += "extendedKeyUsage       = clientAuth\n";
     t += "subjectKeyIdentifier   = hash\n";
-    t += "authorityKeyIdentifier = keyid\n\n";
+    t += "authorityKeyIdentifier = keyid\n" + published + "\n";
     t += "[ crl_ext ]\n";
     t += "authorityKeyIdentifier = keyid:always\n";
     return t;
@@ -287,6 +311,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     // takes none; an existing key's type is checked once it is read).
     if (spec && spec->kind != hsm::KeyKind::Ed25519 && spec->kind != hsm::KeyKind::Ed448)
         (void)check_digest(opts.md, "--md", nullptr);
+    check_published_uri("--crl-uri", opts.crl_uri);
+    check_published_uri("--ca-issuers-uri", opts.ca_issuers_uri);
     const bool intermediate = !opts.csr_out.empty();
     if (intermediate && opts.store_cert)
         throw InputError(
@@ -354,7 +380,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     std::string md = check_digest(opts.md, "--md", public_key.get());
     std::string prov = provider_dir();
     std::string config_text =
-        ca_config_text(dir.string(), key_for_config, opts.md, on_token ? prov : "", intermediate);
+        ca_config_text(dir.string(), key_for_config, opts.md, on_token ? prov : "", intermediate,
+                       opts.crl_uri, opts.ca_issuers_uri);
 
     // The root, with the v3_ca section of the very configuration written beside it.
     fs::path staging =
@@ -366,6 +393,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     try {
         write_file((staging / "openssl.cnf").string(), config_text, 0644);
         Conf conf = Conf::load((staging / "openssl.cnf").string(), ctx.get());
+        for (const char* profile : {"sub_ca", "usr_cert", "server", "client"})
+            check_extension_section(conf, profile, "written by ca init");
         for (const char* sub : {"certs", "crl", "newcerts", "private"})
             fs::create_directory(staging / sub);
         ::chmod((staging / "private").c_str(), 0700);

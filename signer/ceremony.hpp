@@ -24,6 +24,11 @@ struct InitOptions {
     /// a self-signed root; `tokensign ca install-cert` completes the directory once a parent
     /// CA has signed it.
     std::string csr_out;
+    /// Where this CA's CRL and certificate are published ("" for none): written as
+    /// crlDistributionPoints / authorityInfoAccess caIssuers into the issuing profiles
+    /// (sub_ca, usr_cert, server, client).
+    std::string crl_uri;
+    std::string ca_issuers_uri;
 };
 
 /// Parses a DN in openssl's "/type=value/..." form or as "type=value,type=value" (kept in the
@@ -37,19 +42,22 @@ OsslPtr<X509_NAME> parse_subject(const std::string& text);
 /// file-key CA), an openssl_conf section that activates the tokensign provider from
 /// `provider_dir` so `openssl ca -config` can load the key.
 /// With `intermediate`, CA_default also names the chain file (tokensign_chain =
-/// $dir/certs/chain.pem) that install-cert writes.
+/// $dir/certs/chain.pem) that install-cert writes; `crl_uri` / `ca_issuers_uri` go into the
+/// issuing profiles as crlDistributionPoints / authorityInfoAccess.
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
                            const std::string& md, const std::string& provider_dir,
-                           bool intermediate = false);
+                           bool intermediate = false, const std::string& crl_uri = "",
+                           const std::string& ca_issuers_uri = "");
 
 /// tokensign ca init: refuses an existing non-empty directory (CaDbError), generates the key on
 /// the token when asked (hsm::generate_key_pair, after login), loads it through the provider,
 /// makes and verifies the self-signed root (v3_ca: basicConstraints critical CA:TRUE, keyUsage
 /// critical keyCertSign+cRLSign, SKI, AKI), then writes the directory (built beside it and
 /// renamed into place, so a failure leaves nothing) and, with store_cert, imports the root onto
-/// the token with its key's label and id. With csr_out, no root: a CSR (subject, key; signed and
-/// verified) is written to csr_out and certs/ca.csr, certs/ca.pem is left for install-cert, and
-/// store_cert is refused. Progress lines go to `log`.
+/// the token with its key's label and id. crl_uri and ca_issuers_uri must be scheme://... URIs
+/// without characters openssl.cnf would read as syntax (InputError). With csr_out, no root: a CSR
+/// (subject, key; signed and verified) is written to csr_out and certs/ca.csr, certs/ca.pem is left
+/// for install-cert, and store_cert is refused. Progress lines go to `log`.
 void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::ostream& log);
 
 }  // namespace ts::signer

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # A real PKI on one SoftHSM2 token, as docs/tokensign-ca.md shows it: a root CA (`ca init`),
 # an intermediate CA whose key is generated on the token and whose CSR the root signs
-# (`ca init --csr-out`, `ca sign --extensions sub_ca` with the root's CRL and AIA URLs,
+# (`ca init --csr-out`, `ca sign --extensions sub_ca` with the root's CRL and AIA URLs from
+# `ca init --crl-uri/--ca-issuers-uri`,
 # `ca install-cert`), and a server certificate from the intermediate with --san. Checked with
 # openssl verify (default provider only, hostname and IP, with the intermediate's CRL) and
 # GnuTLS certtool; openssl ca continues the intermediate with the token key; a CSR's SAN left
@@ -18,13 +19,11 @@ cd "$TS_WORK"
 ts() { "$TS_CLI" "$@"; }
 
 ts_log "root CA"
+# Where relying parties find the root's CRL and certificate: in what the root issues.
 ts ca init --dir root --key "$(ts_uri root-ca)" --generate ec:p-384 \
-    --subject "/C=US/O=Example PKI/CN=Example Root CA" >/dev/null 2>root.log ||
-    { cat root.log; ts_fail "ca init (root)"; }
-# Where relying parties find the root's CRL and certificate, in the profile that signs
-# intermediates.
-sed -i 's|^\[ sub_ca \]$|[ sub_ca ]\ncrlDistributionPoints = URI:http://pki.example.test/root.crl\nauthorityInfoAccess = caIssuers;URI:http://pki.example.test/root.crt|' \
-    root/openssl.cnf
+    --subject "/C=US/O=Example PKI/CN=Example Root CA" \
+    --crl-uri http://pki.example.test/root.crl --ca-issuers-uri http://pki.example.test/root.crt \
+    >/dev/null 2>root.log || { cat root.log; ts_fail "ca init (root)"; }
 
 ts_log "intermediate CA: key on the token, CSR for the root"
 ts ca init --dir issuing --key "$(ts_uri issuing-ca)" --generate rsa:2048 \

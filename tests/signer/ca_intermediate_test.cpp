@@ -123,6 +123,38 @@ TEST_F(CaIntermediateTest, InitCsrOutWritesARequestFromTheKeyAndNoRoot) {
     EXPECT_FALSE(fs::exists(f("int2")));
 }
 
+// ca init --crl-uri / --ca-issuers-uri: what the CA issues says where its CRL and certificate
+// are; a URI that openssl.cnf would read as syntax is refused before anything is made.
+TEST_F(CaIntermediateTest, InitPublishesTheCrlAndIssuerUrisInWhatTheCaIssues) {
+    auto r =
+        tokensign({"ca", "init", "--dir", f("root"), "--key", key("root"), "--subject",
+                   "/O=Chain Org/CN=Chain Root", "--crl-uri", "http://pki.example.com/root.crl",
+                   "--ca-issuers-uri", "http://pki.example.com/root.crt"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto k = read_key(key("int"));
+    write_text(f("int.csr"), make_csr(k.get(), dn("Published Intermediate")));
+    for (const char* profile : {"sub_ca", "server"}) {
+        std::string out = f(std::string(profile) + ".pem");
+        r = sign("root", profile == std::string("server") ? leaf_csr("www") : f("int.csr"), out,
+                 {"--extensions", profile});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        auto x = run({"openssl", "x509", "-in", out, "-noout", "-ext",
+                      "crlDistributionPoints,authorityInfoAccess"});
+        EXPECT_NE(x.out.find("URI:http://pki.example.com/root.crl"), std::string::npos) << x.out;
+        EXPECT_NE(x.out.find("CA Issuers - URI:http://pki.example.com/root.crt"), std::string::npos)
+            << x.out;
+    }
+    for (const char* bad :
+         {"http://pki.example.com/a#b", "pki.example.com/root.crl", "http://pki.example.com/a,b",
+          "http://pki.example.com/$dir", "http://pki.example.com/a b"}) {
+        r = tokensign({"ca", "init", "--dir", f("bad"), "--key", key("root"), "--subject",
+                       "/CN=bad", "--crl-uri", bad});
+        EXPECT_EQ(r.exit_code, 6) << bad << ": " << r.err;
+        EXPECT_NE(r.err.find("is not a URI tokensign can publish"), std::string::npos) << r.err;
+        EXPECT_FALSE(fs::exists(f("bad"))) << bad;
+    }
+}
+
 // Issue 9 §3: an intermediate's certificates verify, in ca verify and with every verifier.
 TEST_F(CaIntermediateTest, RootIntermediateServerVerifiesInTokensignOpensslAndCerttool) {
     make_chain();
