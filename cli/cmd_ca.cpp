@@ -573,6 +573,14 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         ->type_name("NAMES")
         ->expected(1)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    // Shown after the checks the footer below lists (which keeps what is here at its end).
+    sign->footer(
+        "Extensions: the profile (--extensions, or --extfile's section), then the CSR's as\n"
+        "copy_extensions (and tokensign_copy_only) allow, then --san. Every extension a CSR\n"
+        "asks for that the certificate does not carry is named in a note, in the preview\n"
+        "and after a batch. An intermediate CA's certificates are checked up to its root\n"
+        "(tokensign_chain), with its pathlen and nameConstraints.\n\n" +
+        sign->get_footer());
     sign->add_option("--days", sign_o->days,
                      "validity in days (replaces default_days and default_enddate)");
     sign->add_flag("--batch", sign_o->batch, "do not show the certificates and ask; just sign");
@@ -591,12 +599,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         "refused with tokensign_clip_to_ca = no; an expired CA is refused); the\n"
         "signature on the token, verified with the CA certificate's key; then newcerts/,\n"
         "index.txt and serial, each written atomically under an exclusive lock.\n"
-        "default_md md5 or sha1 is refused (sha224 and stronger are accepted).\n"
-        "Extensions: the profile (--extensions, or --extfile's section), then the CSR's as\n"
-        "copy_extensions (and tokensign_copy_only) allow, then --san. Every extension a CSR\n"
-        "asks for that the certificate does not carry is named in a note, in the preview\n"
-        "and after a batch. An intermediate CA's certificates are checked up to its root\n"
-        "(tokensign_chain), with its pathlen and nameConstraints.\n\n" +
+        "default_md md5 or sha1 is refused (sha224 and stronger are accepted).\n\n" +
         sign->get_footer());
     sign->callback([sign_o, &g] { run_ca_sign(*sign_o, g); });
 

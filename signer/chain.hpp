@@ -74,13 +74,14 @@ class CaChain {
 /// (`where` names the files): checked once before a run signs anything.
 void check_ca_chain(const CaChain& chain, const std::string& where);
 
-/// The check after signing: the new certificate's signature verifies with the CA certificate's
-/// key (X509_verify) and, when the chain constrains it (CaChain::constrains), its whole chain
+/// The check after signing, beside the signature's (X509_verify with the CA certificate's key):
+/// when the chain constrains the new certificate (CaChain::constrains), its whole chain
 /// verifies under `chain` with the CA's and its issuers' constraints (pathlen,
-/// nameConstraints), dates aside. The chain check runs on a re-parsed copy: a certificate built
-/// from a request's key bytes has no decoded key, which X509_verify_cert needs. Throws
-/// PolicyError for a certificate the chain does not allow (e.g. a name outside its
-/// nameConstraints), Error for a signature that does not verify.
-void verify_issued(const CaChain& chain, X509* cert, const std::string& what);
+/// nameConstraints), dates aside, and a CA certificate leaves room below it (no CA certificate
+/// under a pathlen:0 CA). The chain check runs on a re-parsed copy: a certificate built from a
+/// request's key bytes has no decoded key, which X509_verify_cert needs. Throws PolicyError for
+/// a certificate the chain does not allow (e.g. a name outside its nameConstraints), Error for a
+/// signature the chain check finds broken.
+void check_issued_chain(const CaChain& chain, X509* cert, const std::string& what);
 
 }  // namespace ts::signer

@@ -320,10 +320,16 @@ void Issuer::sign_one(PendingCertificate& p) {
 }
 
 void Issuer::finish_one(PendingCertificate& p) const {
-    // The signature is checked with the CA certificate's key, not the signing key object, and
-    // the chain is built up to the CA's anchor with its constraints: what verifiers will do.
-    verify_issued(*m_chain, p.cert.get(), p.csr_name);
+    // The signature is checked with the CA certificate's key, not the signing key object:
+    // what verifiers will use.
+    if (X509_verify(p.cert.get(), X509_get0_pubkey(m_ca.get())) != 1)
+        throw OpenSslError("the new signature on the certificate for " + p.csr_name +
+                           " does not verify with the CA certificate's public key; "
+                           "nothing was written");
     p.file_text = certificate_file_text(p.cert.get(), p.subject_key.get());
+    // And its chain up to the CA's trust anchor, with the constraints on the way (pathlen,
+    // nameConstraints), as verifiers build it.
+    check_issued_chain(*m_chain, p.cert.get(), p.csr_name);
     // The file ends with the PEM: no second encoding.
     auto pem_at = p.file_text.find("-----BEGIN CERTIFICATE-----");
     p.pem =
