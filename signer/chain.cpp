@@ -89,6 +89,80 @@ CaChain::CaChain(LibCtx& ctx, X509* ca, std::vector<OsslPtr<X509>> above)
         if (!X509_STORE_add_cert(m_store.get(), top)) throw OpenSslError("X509_STORE_add_cert");
         m_partial = true;
     }
+    if (m_constrained) {
+        OsslPtr<X509> parsed(X509_dup(m_ca.get()));
+        std::vector<OsslPtr<X509>> path;
+        if (parsed && verify(parsed.get(), X509_V_FLAG_NO_CHECK_TIME, &path))
+            m_ca_path = std::move(path);
+        ERR_clear_error();
+    }
+}
+
+namespace {
+
+bool has_dns_name(const GENERAL_NAMES* names) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i)
+        if (sk_GENERAL_NAME_value(names, i)->type == GEN_DNS) return true;
+    return false;
+}
+
+}  // namespace
+
+void CaChain::check_before_signing(X509* cert, const std::string& what) const {
+    if (m_ca_path.empty()) return;
+    auto* bc = static_cast<BASIC_CONSTRAINTS*>(
+        X509_get_ext_d2i(cert, NID_basic_constraints, nullptr, nullptr));
+    const bool is_ca = bc != nullptr && bc->ca != 0;
+    BASIC_CONSTRAINTS_free(bc);
+    ERR_clear_error();
+    if (is_ca) {
+        long below = 1;  // `cert` itself, as an intermediate of the paths it would start
+        for (const auto& c : m_ca_path) {
+            long pathlen = X509_get_pathlen(c.get());
+            if (pathlen >= 0 && pathlen < below)
+                throw PolicyError("the certificate for " + what +
+                                  " would be a CA certificate that cannot issue anything that "
+                                  "verifies: " +
+                                  name_text(X509_get_subject_name(c.get())) +
+                                  " has pathlen:" + std::to_string(pathlen) +
+                                  " (use an end-entity profile, or a parent that allows more "
+                                  "levels); not signed");
+            if ((X509_get_extension_flags(c.get()) & EXFLAG_SI) == 0) ++below;
+        }
+    }
+    bool any_nc = false;
+    for (const auto& c : m_ca_path)
+        if (X509_get_ext_by_NID(c.get(), NID_name_constraints, -1) >= 0) any_nc = true;
+    if (!any_nc) return;
+    // NAME_CONSTRAINTS_check reads the names from the certificate's cached extensions; `cert`
+    // is still being built, so a scratch certificate with its subject and subjectAltName is
+    // checked instead of caching (and freezing) `cert`'s.
+    OsslPtr<X509> names(X509_new());
+    if (!names || !X509_set_subject_name(names.get(), X509_get_subject_name(cert)))
+        throw OpenSslError("X509_new");
+    int san_at = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1);
+    if (san_at >= 0 && !X509_add_ext(names.get(), X509_get_ext(cert, san_at), -1))
+        throw OpenSslError("X509_add_ext");
+    (void)X509_get_extension_flags(names.get());
+    auto* san = static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(names.get(), NID_subject_alt_name, nullptr, nullptr));
+    const bool dns = san != nullptr && has_dns_name(san);
+    GENERAL_NAMES_free(san);
+    ERR_clear_error();
+    for (const auto& c : m_ca_path) {
+        auto* nc = static_cast<NAME_CONSTRAINTS*>(
+            X509_get_ext_d2i(c.get(), NID_name_constraints, nullptr, nullptr));
+        if (nc == nullptr) continue;
+        int rv = NAME_CONSTRAINTS_check(names.get(), nc);
+        if (rv == X509_V_OK && !dns) rv = NAME_CONSTRAINTS_check_CN(names.get(), nc);
+        NAME_CONSTRAINTS_free(nc);
+        ERR_clear_error();
+        if (rv != X509_V_OK)
+            throw PolicyError("the certificate for " + what +
+                              " is outside the nameConstraints of " +
+                              name_text(X509_get_subject_name(c.get())) + " (" +
+                              X509_verify_cert_error_string(rv) + "); not signed");
+    }
 }
 
 bool CaChain::constrains(X509* cert) const {

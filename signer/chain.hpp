@@ -39,6 +39,14 @@ class CaChain {
     /// nameConstraints or policyConstraints, or `cert` is itself a CA (pathlen applies).
     bool constrains(X509* cert) const;
 
+    /// The checks of `cert`'s chain that need no signature, made before the token signs it:
+    /// its names against the nameConstraints of every certificate of the CA's verified chain
+    /// (NAME_CONSTRAINTS_check, and the commonName when it has no DNS subjectAltName, as
+    /// X509_verify_cert does for an end certificate), and, when `cert` is a CA, room for it under
+    /// every pathlen above. Throws PolicyError naming the constraint and where it comes from;
+    /// does nothing when the CA's own chain does not verify (check_ca_chain reports that).
+    void check_before_signing(X509* cert, const std::string& what) const;
+
     /// False when no self-signed root is known (the chain ends at a partial anchor).
     bool rooted() const noexcept { return m_rooted; }
     X509* ca() const noexcept { return m_ca.get(); }
@@ -67,7 +75,8 @@ class CaChain {
     std::unique_ptr<STACK_OF(X509), StackFree> m_untrusted;
     bool m_rooted = false;
     bool m_partial = false;
-    bool m_constrained = false;  // an intermediate, or constraints somewhere in the chain
+    bool m_constrained = false;            // an intermediate, or constraints somewhere in the chain
+    std::vector<OsslPtr<X509>> m_ca_path;  // the CA certificate's verified chain, CA first
 };
 
 /// Refuses (InputError) a CA certificate that does not verify under its own chain, dates aside

@@ -281,6 +281,7 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
     if (EVP_PKEY* k = csr.key.get(); k != nullptr && EVP_PKEY_up_ref(k) == 1)
         p.subject_key.reset(k);
     m_plan->apply(m_ca.get(), x, csr.req.get(), csr.name, p.notes);
+    m_chain->check_before_signing(x, csr.name);  // nameConstraints, pathlen: before the token
 
     p.entry.status = 'V';
     p.entry.expiry = asn1_time_string(X509_get0_notAfter(x));

@@ -277,7 +277,8 @@ TEST_F(CaIntermediateTest, APathlenZeroIntermediateCannotIssueASubordinateCa) {
     auto r = sign("int", leaf_csr("subsub"), f("subsub.pem"), {"--extensions", "sub_ca"});
     EXPECT_EQ(r.exit_code, 6) << r.err;
     EXPECT_NE(r.err.find("cannot issue anything that verifies: /O=Chain Org/CN=Chain "
-                         "Intermediate has pathlen:0"),
+                         "Intermediate has pathlen:0 (use an end-entity profile, or a parent that "
+                         "allows more levels); not signed"),
               std::string::npos)
         << r.err;
     EXPECT_EQ(issued("int"), before);
@@ -331,9 +332,19 @@ TEST_F(CaIntermediateTest, TheIntermediatesNameConstraintsAreEnforcedWhenItSigns
     auto outside = leaf_csr("outside");
     r = sign("int", outside, f("outside.pem"), {"--extensions", "server", "--san", "DNS:evil.org"});
     EXPECT_EQ(r.exit_code, 6) << r.err;
-    EXPECT_NE(r.err.find("permitted subtree violation"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("is outside the nameConstraints of /O=Chain Org/CN=Constrained "
+                         "Intermediate (permitted subtree violation); not signed"),
+              std::string::npos)
+        << r.err;
     EXPECT_EQ(issued("int"), before);
     expect_no_certificate_in(f("outside.pem"));
+    // Without a subjectAltName the commonName is held to the constraints, as verifiers do.
+    auto k = read_key(key("leaf"));
+    write_text(f("cn.csr"), make_csr(k.get(), {{"CN", "www.evil.org"}}));
+    r = sign("int", f("cn.csr"), f("cn.pem"), {"--extensions", "client"});
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(r.err.find("is outside the nameConstraints"), std::string::npos) << r.err;
+    EXPECT_EQ(issued("int"), before);
 
     write_text(f("evil-ext.cnf"), "basicConstraints = CA:FALSE\nsubjectAltName = DNS:evil.org\n");
     auto o = run({"openssl", "ca", "-batch", "-config", conf("int"), "-extfile", f("evil-ext.cnf"),
