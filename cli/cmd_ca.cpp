@@ -650,9 +650,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
 
     auto ver_o = std::make_shared<CaVerifyOptions>();
     auto* ver = ca->add_subcommand(
-        "verify",
-        "Verify a certificate against the CA certificate (and its chain up to the root) and its "
-        "index.txt status");
+        "verify", "Verify a certificate against the CA certificate and its index.txt status");
     add_ca_target(ver, ver_o->ca);
     ver->add_option("cert", ver_o->cert, "certificate file (PEM or DER)")->required();
     ver->add_option("--chain", ver_o->chain,

@@ -41,13 +41,13 @@ OsslPtr<X509_NAME> parse_subject(const std::string& text);
 /// sections v3_ca, usr_cert, server, client, sub_ca, crl_ext; unless `provider_dir` is empty (a
 /// file-key CA), an openssl_conf section that activates the tokensign provider from
 /// `provider_dir` so `openssl ca -config` can load the key.
-/// With `intermediate`, CA_default also names the chain file (tokensign_chain =
-/// $dir/certs/chain.pem) that install-cert writes; `crl_uri` / `ca_issuers_uri` go into the
-/// issuing profiles as crlDistributionPoints / authorityInfoAccess.
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
                            const std::string& md, const std::string& provider_dir,
-                           bool intermediate = false, const std::string& crl_uri = "",
-                           const std::string& ca_issuers_uri = "");
+                           // an intermediate: tokensign_chain = $dir/certs/chain.pem
+                           bool intermediate = false,
+                           // crlDistributionPoints / authorityInfoAccess caIssuers URIs of the
+                           // issuing profiles (sub_ca, usr_cert, server, client); "" for none
+                           const std::string& crl_uri = "", const std::string& ca_issuers_uri = "");
 
 /// tokensign ca init: refuses an existing non-empty directory (CaDbError), generates the key on
 /// the token when asked (hsm::generate_key_pair, after login), loads it through the provider,

@@ -5,6 +5,9 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <ostream>
 #include <vector>
@@ -32,6 +35,10 @@ void install_ca_certificate(LibCtx& ctx, const InstallOptions& opts, const hsm::
     if (opts.dir.empty()) throw InputError("--dir is required");
     const fs::path dir = fs::absolute(opts.dir).lexically_normal();
     const std::string cnf = (dir / "openssl.cnf").string();
+    // As ca sign reads a configuration: one that says dir = $ENV::TOKENSIGN_CA_DIR is used
+    // where it is, even if the directory was moved after ca init.
+    if (::setenv("TOKENSIGN_CA_DIR", dir.string().c_str(), 1) != 0)
+        throw InputError("cannot set TOKENSIGN_CA_DIR: " + std::string(std::strerror(errno)));
     if (!fs::exists(cnf))
         throw CaDbError(dir.string() +
                         " is not a CA directory (it has no openssl.cnf): make one with "
