@@ -89,7 +89,7 @@ CaChain::CaChain(LibCtx& ctx, X509* ca, std::vector<OsslPtr<X509>> above)
         if (!X509_STORE_add_cert(m_store.get(), top)) throw OpenSslError("X509_STORE_add_cert");
         m_partial = true;
     }
-    if (m_constrained) {
+    {  // the CA's own verified chain, for check_before_signing (once: cheap)
         OsslPtr<X509> parsed(X509_dup(m_ca.get()));
         std::vector<OsslPtr<X509>> path;
         if (parsed && verify(parsed.get(), X509_V_FLAG_NO_CHECK_TIME, &path))
