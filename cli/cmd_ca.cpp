@@ -520,32 +520,6 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         ->type_name("URI");
     init->callback([init_o, &g] { run_ca_init(*init_o, g); });
 
-    auto inst_o = std::make_shared<signer::InstallOptions>();
-    auto* inst = ca->add_subcommand(
-        "install-cert",
-        "Complete an intermediate CA made with ca init --csr-out: install the certificate its "
-        "parent CA issued (certs/ca.pem) and its chain");
-    inst->add_option("--dir", inst_o->dir, "the CA directory made by ca init --csr-out")
-        ->required()
-        ->type_name("DIR");
-    inst->add_option("cert", inst_o->cert,
-                     "the certificate the parent CA issued (PEM or DER; a PEM file may hold the "
-                     "parent's chain after it)")
-        ->required()
-        ->type_name("CERT");
-    inst->add_option("--chain", inst_o->chain,
-                     "the parent CA's certificate and its issuers up to the root (PEM)")
-        ->type_name("FILE");
-    inst->footer(
-        "Refused, with nothing written: a directory that already has its certificate; a\n"
-        "certificate that is self-signed, lacks basicConstraints CA:TRUE or keyUsage\n"
-        "keyCertSign, has expired, is not for the key of certs/ca.csr and of private_key (the\n"
-        "token is logged in to check), or does not verify with the chain (the self-signed\n"
-        "certificates given are the trust anchors). Writes certs/chain.pem (the certificate,\n"
-        "its issuers, the root) and certs/ca.pem.\n\n" +
-        inst->get_footer());
-    inst->callback([inst_o, &g] { run_ca_install_cert(*inst_o, g); });
-
     auto sign_o = std::make_shared<CaSignOptions>();
     auto* sign = ca->add_subcommand(
         "sign", "Issue certificates for one or many CSRs (one login), as openssl ca does");
@@ -658,6 +632,32 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
                     "of the CA section)")
         ->type_name("FILE");
     ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });
+
+    auto inst_o = std::make_shared<signer::InstallOptions>();
+    auto* inst = ca->add_subcommand(
+        "install-cert",
+        "Complete an intermediate CA made with ca init --csr-out: install the certificate its "
+        "parent CA issued (certs/ca.pem) and its chain");
+    inst->add_option("--dir", inst_o->dir, "the CA directory made by ca init --csr-out")
+        ->required()
+        ->type_name("DIR");
+    inst->add_option("cert", inst_o->cert,
+                     "the certificate the parent CA issued (PEM or DER; a PEM file may hold the "
+                     "parent's chain after it)")
+        ->required()
+        ->type_name("CERT");
+    inst->add_option("--chain", inst_o->chain,
+                     "the parent CA's certificate and its issuers up to the root (PEM)")
+        ->type_name("FILE");
+    inst->footer(
+        "Refused, with nothing written: a directory that already has its certificate; a\n"
+        "certificate that is self-signed, lacks basicConstraints CA:TRUE or keyUsage\n"
+        "keyCertSign, has expired, is not for the key of certs/ca.csr and of private_key (the\n"
+        "token is logged in to check), or does not verify with the chain (the self-signed\n"
+        "certificates given are the trust anchors). Writes certs/chain.pem (the certificate,\n"
+        "its issuers, the root) and certs/ca.pem.\n\n" +
+        inst->get_footer());
+    inst->callback([inst_o, &g] { run_ca_install_cert(*inst_o, g); });
 }
 
 }  // namespace ts::cli
