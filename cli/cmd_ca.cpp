@@ -627,11 +627,11 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         "verify", "Verify a certificate against the CA certificate and its index.txt status");
     add_ca_target(ver, ver_o->ca);
     ver->add_option("cert", ver_o->cert, "certificate file (PEM or DER)")->required();
+    ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });
     ver->add_option("--chain", ver_o->chain,
                     "the CA certificate's issuers up to the root (PEM; default: tokensign_chain "
                     "of the CA section)")
         ->type_name("FILE");
-    ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });
 
     auto inst_o = std::make_shared<signer::InstallOptions>();
     auto* inst = ca->add_subcommand(
@@ -641,7 +641,7 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     inst->add_option("--dir", inst_o->dir, "the CA directory made by ca init --csr-out")
         ->required()
         ->type_name("DIR");
-    inst->add_option("cert", inst_o->cert,
+    inst->add_option("CERT", inst_o->cert,
                      "the certificate the parent CA issued (PEM or DER; a PEM file may hold the "
                      "parent's chain after it)")
         ->required()
