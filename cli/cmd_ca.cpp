@@ -30,10 +30,12 @@
 #include "cli/signals.hpp"
 #include "signer/ca_db.hpp"
 #include "signer/ceremony.hpp"
+#include "signer/chain.hpp"
 #include "signer/config.hpp"
 #include "signer/crl.hpp"
 #include "signer/csr.hpp"
 #include "signer/error.hpp"
+#include "signer/install.hpp"
 #include "signer/issue.hpp"
 #include "signer/libctx.hpp"
 
@@ -59,6 +61,8 @@ struct CaSignOptions {
     std::string out;
     std::string out_dir;
     std::string extensions;
+    std::string extfile;
+    std::vector<std::string> san;
     long days = 0;
     bool batch = false;
     bool force = false;
@@ -102,6 +106,7 @@ struct CaUpdatedbOptions {
 struct CaVerifyOptions {
     CaTarget ca;
     std::string cert;
+    std::string chain;
 };
 
 signer::CaDbPaths db_paths(const CaConfig& c) {
@@ -268,6 +273,8 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
     signer::IssueOptions io;
     io.extensions = o.extensions;
     io.days = o.days;
+    io.extfile = o.extfile;
+    io.san = o.san;
     // 1. Settings and the CA certificate (digest policy, extension section, CA validity).
     signer::Issuer issuer(ca.ctx, ca.conf, ca.cfg,
                           signer::load_certificate(ca.ctx, ca.cfg.certificate), io);
@@ -575,22 +582,27 @@ void run_ca_updatedb(const CaUpdatedbOptions& o, const GlobalOptions&) {
     std::cerr << n << " entr" << (n == 1 ? "y" : "ies") << " marked as expired\n";
 }
 
+void run_ca_install_cert(const signer::InstallOptions& o, const GlobalOptions& g) {
+    LibCtx ctx;
+    signer::install_ca_certificate(ctx, o, g.hsm_config(), std::cerr);
+}
+
 void run_ca_verify(const CaVerifyOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
     auto ca_cert = signer::load_certificate(ca.ctx, ca.cfg.certificate);
     auto cert = signer::load_certificate(ca.ctx, o.cert);
-    OsslPtr<X509_STORE> store(X509_STORE_new());
-    OsslPtr<X509_STORE_CTX> vctx(X509_STORE_CTX_new_ex(ca.ctx.get(), nullptr));
-    if (!store || !vctx || !X509_STORE_add_cert(store.get(), ca_cert.get()) ||
-        !X509_STORE_CTX_init(vctx.get(), store.get(), cert.get(), nullptr))
-        throw signer::OpenSslError("cannot set up certificate verification");
-    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(vctx.get()), X509_V_FLAG_X509_STRICT);
-    if (X509_verify_cert(vctx.get()) != 1) {
-        int err = X509_STORE_CTX_get_error(vctx.get());
-        ERR_clear_error();
-        throw signer::InputError(o.cert + " does not verify against the CA certificate " +
-                                 ca.cfg.certificate + ": " + X509_verify_cert_error_string(err));
-    }
+    // The chain up to the trust anchor: --chain, else the CA's chain file (tokensign_chain),
+    // else the CA certificate itself.
+    const std::string& chain_file = o.chain.empty() ? ca.cfg.chain : o.chain;
+    auto chain = signer::CaChain::load(ca.ctx, ca_cert.get(), chain_file);
+    if (auto r = chain.verify(cert.get(), X509_V_FLAG_X509_STRICT); !r)
+        throw signer::InputError(
+            o.cert + " does not verify against the CA certificate " + ca.cfg.certificate +
+            (chain_file.empty() ? "" : " and its chain " + chain_file) + ": " + r.reason);
+    if (!chain.rooted())
+        std::cerr << "note: " << o.cert << " verified up to " << ca.cfg.certificate
+                  << " only: no self-signed root known (give --chain FILE, or tokensign_chain in ["
+                  << ca.cfg.section << "])\n";
     std::string serial = signer::serial_hex(X509_get0_serialNumber(cert.get()));
     auto db = CaDb::open_read_only(db_paths(ca.cfg));
     report_recovered(*db, true);
@@ -647,6 +659,18 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
         ->default_val("sha256");
     init->add_flag("--store-cert", init_o->store_cert,
                    "also store the root certificate on the token, beside its key");
+    init->add_option("--csr-out", init_o->csr_out,
+                     "an intermediate CA: write a CSR made with the key to FILE instead of a "
+                     "self-signed root; complete the directory with ca install-cert")
+        ->type_name("FILE");
+    init->add_option("--crl-uri", init_o->crl_uri,
+                     "where this CA's CRL is published: crlDistributionPoints in the certificates "
+                     "it issues (sub_ca, usr_cert, server, client)")
+        ->type_name("URI");
+    init->add_option("--ca-issuers-uri", init_o->ca_issuers_uri,
+                     "where this CA's certificate is published: authorityInfoAccess caIssuers in "
+                     "the certificates it issues")
+        ->type_name("URI");
     init->callback([init_o, &g] { run_ca_init(*init_o, g); });
 
     auto sign_o = std::make_shared<CaSignOptions>();
@@ -665,6 +689,25 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
                      "extension section to use instead of x509_extensions (e.g. server, client, "
                      "sub_ca)")
         ->type_name("SECTION");
+    sign->add_option("--extfile", sign_o->extfile,
+                     "take the extension section from FILE instead of the CA configuration, as "
+                     "openssl ca -extfile: --extensions, else `extensions` at the top of FILE, "
+                     "else its unnamed top section")
+        ->type_name("FILE");
+    sign->add_option("--san", sign_o->san,
+                     "the subjectAltName, e.g. DNS:www.example.com,IP:192.0.2.1 (repeatable; "
+                     "replaces the profile's and the request's)")
+        ->type_name("NAMES")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    // Shown after the checks the footer below lists (which keeps what is here at its end).
+    sign->footer(
+        "Extensions: the profile (--extensions, or --extfile's section), then the CSR's as\n"
+        "copy_extensions (and tokensign_copy_only) allow, then --san. Every extension a CSR\n"
+        "asks for that the certificate does not carry is named in a note, in the preview\n"
+        "and after a batch. An intermediate CA's certificates are checked up to its root\n"
+        "(tokensign_chain), with its pathlen and nameConstraints.\n\n" +
+        sign->get_footer());
     sign->add_option("--days", sign_o->days,
                      "validity in days (replaces default_days and default_enddate)");
     sign->add_flag("--batch", sign_o->batch, "do not show the certificates and ask; just sign");
@@ -754,6 +797,36 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     add_ca_target(ver, ver_o->ca);
     ver->add_option("CERT", ver_o->cert, "certificate file (PEM or DER)")->required();
     ver->callback([ver_o, &g] { run_ca_verify(*ver_o, g); });
+    ver->add_option("--chain", ver_o->chain,
+                    "the CA certificate's issuers up to the root (PEM; default: tokensign_chain "
+                    "of the CA section)")
+        ->type_name("FILE");
+
+    auto inst_o = std::make_shared<signer::InstallOptions>();
+    auto* inst = ca->add_subcommand(
+        "install-cert",
+        "Complete an intermediate CA made with ca init --csr-out: install the certificate its "
+        "parent CA issued (certs/ca.pem) and its chain");
+    inst->add_option("--dir", inst_o->dir, "the CA directory made by ca init --csr-out")
+        ->required()
+        ->type_name("DIR");
+    inst->add_option("CERT", inst_o->cert,
+                     "the certificate the parent CA issued (PEM or DER; a PEM file may hold the "
+                     "parent's chain after it)")
+        ->required()
+        ->type_name("CERT");
+    inst->add_option("--chain", inst_o->chain,
+                     "the parent CA's certificate and its issuers up to the root (PEM)")
+        ->type_name("FILE");
+    inst->footer(
+        "Refused, with nothing written: a directory that already has its certificate; a\n"
+        "certificate that is self-signed, lacks basicConstraints CA:TRUE or keyUsage\n"
+        "keyCertSign, has expired, is not for the key of certs/ca.csr and of private_key (the\n"
+        "token is logged in to check), or does not verify with the chain (the self-signed\n"
+        "certificates given are the trust anchors). Writes certs/chain.pem (the certificate,\n"
+        "its issuers, the root) and certs/ca.pem.\n\n" +
+        inst->get_footer());
+    inst->callback([inst_o, &g] { run_ca_install_cert(*inst_o, g); });
 }
 
 }  // namespace ts::cli

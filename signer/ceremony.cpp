@@ -63,6 +63,24 @@ void write_file(const std::string& path, const std::string& contents, mode_t mod
     write_atomic(path, contents, false, mode);
 }
 
+// A URI written into openssl.cnf as an extension value: a scheme, and none of the characters
+// that NCONF or the x509v3 syntax would read as something else (# comments, $ variables,
+// "," and ";" separators, quotes, escapes, braces, white space and control characters).
+void check_published_uri(const char* option, const std::string& uri) {
+    if (uri.empty()) return;
+    auto sep = uri.find("://");
+    bool ok = sep != std::string::npos && sep > 0 && sep + 3 < uri.size();
+    for (char ch : uri) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c <= ' ' || c >= 0x7f || std::strchr("#$,;\"'\\{}", ch) != nullptr) ok = false;
+    }
+    if (!ok)
+        throw InputError(std::string(option) + " " + uri +
+                         " is not a URI tokensign can publish: give scheme://host/path, e.g. "
+                         "http://pki.example.com/root.crl (percent-encode # $ , ; quotes and "
+                         "spaces)");
+}
+
 }  // namespace
 
 OsslPtr<X509_NAME> parse_subject(const std::string& text) {
@@ -120,7 +138,14 @@ std::string provider_module_setting(const std::string& provider_dir,
 }
 
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
-                           const std::string& md, const std::string& provider_dir) {
+                           const std::string& md, const std::string& provider_dir,
+                           bool intermediate, const std::string& crl_uri,
+                           const std::string& ca_issuers_uri) {
+    // Where relying parties find this CA's CRL and certificate: in every certificate it issues.
+    std::string published;
+    if (!crl_uri.empty()) published += "crlDistributionPoints  = URI:" + crl_uri + "\n";
+    if (!ca_issuers_uri.empty())
+        published += "authorityInfoAccess    = caIssuers;URI:" + ca_issuers_uri + "\n";
     std::string t;
     t += "# openssl ca configuration of a CA directory, written by `tokensign ca init`.\n";
     t +=
@@ -170,6 +195,12 @@ std::string ca_config_text(const std::string& dir, const std::string& key_uri,
     t += "crlnumber         = $dir/crlnumber\n";
     t += "certificate       = $dir/certs/ca.pem\n";
     t += "private_key       = " + key_uri + "\n";
+    if (intermediate) {
+        t += "# An intermediate CA: this file holds its certificate and its issuers up to the\n";
+        t += "# root (written by `tokensign ca install-cert`); tokensign ca sign and verify\n";
+        t += "# build chains with it. openssl ca ignores this line.\n";
+        t += "tokensign_chain   = $dir/certs/chain.pem\n";
+    }
     t += "# MD5 and SHA-1 are refused by tokensign ca: their signatures can be forged.\n";
     t += "default_md        = " + md + "\n";
     t += "default_days      = 375\n";
@@ -177,9 +208,15 @@ std::string ca_config_text(const std::string& dir, const std::string& key_uri,
     t += "policy            = policy_default\n";
     t += "x509_extensions   = usr_cert\n";
     t += "crl_extensions    = crl_ext\n";
-    t += "# A CSR's extensions are not copied; with copy/copyall, a CSR still cannot obtain\n";
+    t += "# A CSR's extensions are not copied: tokensign ca sign names each one it drops.\n";
+    t += "# Give a server's names with `tokensign ca sign --san DNS:host,IP:addr`, or set\n";
+    t += "# copy_extensions = copy to take from the CSR those the profile does not set\n";
+    t += "# (its subjectAltName ...), as openssl ca does. Even then a CSR cannot obtain\n";
     t += "# CA:TRUE or keyCertSign unless the profile (--extensions) is a CA profile.\n";
     t += "copy_extensions   = none\n";
+    t += "# tokensign only: with copy or copyall, copy just these (openssl ca, which ignores\n";
+    t += "# this line, copies every extension the profile does not set).\n";
+    t += "tokensign_copy_only = subjectAltName\n";
     t += "unique_subject    = yes\n";
     t += "email_in_dn       = no\n";
     t += "name_opt          = ca_default\n";
@@ -200,29 +237,36 @@ std::string ca_config_text(const std::string& dir, const std::string& key_uri,
     t += "keyUsage               = critical, keyCertSign, cRLSign\n";
     t += "subjectKeyIdentifier   = hash\n";
     t += "authorityKeyIdentifier = keyid:always\n\n";
+    t += "# An intermediate CA (tokensign ca sign --extensions sub_ca): it may issue end-entity\n";
+    t += "# certificates only (pathlen:0). To restrict it further:\n";
+    t += "#   nameConstraints     = critical, permitted;DNS:.example.com\n";
+    t += "#   certificatePolicies = 2.23.140.1.2.1\n";
+    t +=
+        "# (ca init --crl-uri / --ca-issuers-uri add crlDistributionPoints / authorityInfoAccess\n";
+    t += "# to this and the other issuing profiles.)\n";
     t += "[ sub_ca ]\n";
     t += "basicConstraints       = critical, CA:true, pathlen:0\n";
     t += "keyUsage               = critical, digitalSignature, keyCertSign, cRLSign\n";
     t += "subjectKeyIdentifier   = hash\n";
-    t += "authorityKeyIdentifier = keyid:always\n\n";
+    t += "authorityKeyIdentifier = keyid:always\n" + published + "\n";
     t += "[ usr_cert ]\n";
     t += "basicConstraints       = CA:false\n";
     t += "keyUsage               = critical, digitalSignature, keyEncipherment\n";
     t += "extendedKeyUsage       = clientAuth, emailProtection\n";
     t += "subjectKeyIdentifier   = hash\n";
-    t += "authorityKeyIdentifier = keyid\n\n";
+    t += "authorityKeyIdentifier = keyid\n" + published + "\n";
     t += "[ server ]\n";
     t += "basicConstraints       = CA:false\n";
     t += "keyUsage               = critical, digitalSignature, keyEncipherment\n";
     t += "extendedKeyUsage       = serverAuth\n";
     t += "subjectKeyIdentifier   = hash\n";
-    t += "authorityKeyIdentifier = keyid\n\n";
+    t += "authorityKeyIdentifier = keyid\n" + published + "\n";
     t += "[ client ]\n";
     t += "basicConstraints       = CA:false\n";
     t += "keyUsage               = critical, digitalSignature\n";
     t += "extendedKeyUsage       = clientAuth\n";
     t += "subjectKeyIdentifier   = hash\n";
-    t += "authorityKeyIdentifier = keyid\n\n";
+    t += "authorityKeyIdentifier = keyid\n" + published + "\n";
     t += "[ crl_ext ]\n";
     t += "authorityKeyIdentifier = keyid:always\n";
     return t;
@@ -305,6 +349,15 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     // takes none; an existing key's type is checked once it is read).
     if (spec && spec->kind != hsm::KeyKind::Ed25519 && spec->kind != hsm::KeyKind::Ed448)
         (void)check_digest(opts.md, "--md", nullptr);
+    check_published_uri("--crl-uri", opts.crl_uri);
+    check_published_uri("--ca-issuers-uri", opts.ca_issuers_uri);
+    const bool intermediate = !opts.csr_out.empty();
+    if (intermediate && opts.store_cert)
+        throw InputError(
+            "--store-cert stores a self-signed root; with --csr-out there is none yet "
+            "(store the certificate the parent CA issues with tokensign cert import)");
+    if (intermediate && fs::exists(opts.csr_out))
+        throw InputError("--csr-out " + opts.csr_out + " already exists; not overwriting it");
 
     std::string key_for_config = opts.key;
     OsslPtr<EVP_PKEY> public_key;
@@ -366,7 +419,8 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     std::string md = check_digest(opts.md, "--md", public_key.get());
     std::string prov = provider_dir();
     std::string config_text =
-        ca_config_text(dir.string(), key_for_config, opts.md, on_token ? prov : "");
+        ca_config_text(dir.string(), key_for_config, opts.md, on_token ? prov : "", intermediate,
+                       opts.crl_uri, opts.ca_issuers_uri);
 
     // The root, with the v3_ca section of the very configuration written beside it.
     fs::path staging =
@@ -374,43 +428,84 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     fs::remove_all(staging, ec);
     fs::create_directories(staging, ec);
     if (ec) throw CaDbError("cannot create " + staging.string() + ": " + ec.message());
+    bool wrote_csr_out = false;
     try {
         write_file((staging / "openssl.cnf").string(), config_text, 0644);
         Conf conf = Conf::load((staging / "openssl.cnf").string(), ctx.get());
-
-        OsslPtr<X509> root(X509_new_ex(ctx.get(), ctx.propq()));
-        if (!root || !X509_set_version(root.get(), X509_VERSION_3))
-            throw OpenSslError("X509_new_ex");
-        OsslPtr<BIGNUM> rs(BN_new());
-        if (!rs || !BN_rand(rs.get(), 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
-            !BN_to_ASN1_INTEGER(rs.get(), X509_get_serialNumber(root.get())))
-            throw OpenSslError("root serial");
-        if (!X509_set_subject_name(root.get(), subject.get()) ||
-            !X509_set_issuer_name(root.get(), subject.get()) ||
-            !X509_gmtime_adj(X509_getm_notBefore(root.get()), 0) ||
-            !X509_time_adj_ex(X509_getm_notAfter(root.get()), static_cast<int>(opts.days), 0,
-                              nullptr) ||
-            !X509_set_pubkey(root.get(), public_key.get()))
-            throw OpenSslError("building the root certificate");
-        add_profile_extensions(conf, "v3_ca", root.get(), root.get());
-
-        OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
-        if (!mctx ||
-            EVP_DigestSignInit_ex(mctx.get(), nullptr, md.empty() ? nullptr : md.c_str(), ctx.get(),
-                                  ctx.propq(), key.get(), nullptr) != 1 ||
-            X509_sign_ctx(root.get(), mctx.get()) <= 0)
-            throw OpenSslError("signing the root certificate with the CA key failed");
-        if (X509_verify(root.get(), public_key.get()) != 1)
-            throw OpenSslError(
-                "the root certificate's signature does not verify with the CA "
-                "key's public half; nothing was written");
-        log << "Self-signed root: " << name_text(X509_get_subject_name(root.get()))
-            << ", valid until " << time_text(X509_get0_notAfter(root.get())) << "\n";
-
+        for (const char* profile : {"sub_ca", "usr_cert", "server", "client"})
+            check_extension_section(conf, profile, "written by ca init");
         for (const char* sub : {"certs", "crl", "newcerts", "private"})
             fs::create_directory(staging / sub);
         ::chmod((staging / "private").c_str(), 0700);
-        write_file((staging / "certs" / "ca.pem").string(), certificate_pem(root.get()), 0644);
+
+        if (intermediate) {
+            // The request a parent CA signs: the subject and the key, nothing else (the
+            // parent's profile, e.g. sub_ca, decides the extensions).
+            OsslPtr<X509_REQ> req(X509_REQ_new_ex(ctx.get(), ctx.propq()));
+            if (!req || !X509_REQ_set_version(req.get(), X509_REQ_VERSION_1) ||
+                !X509_REQ_set_subject_name(req.get(), subject.get()) ||
+                !X509_REQ_set_pubkey(req.get(), public_key.get()))
+                throw OpenSslError("building the certificate request");
+            OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
+            if (!mctx ||
+                EVP_DigestSignInit_ex(mctx.get(), nullptr, md.empty() ? nullptr : md.c_str(),
+                                      ctx.get(), ctx.propq(), key.get(), nullptr) != 1 ||
+                X509_REQ_sign_ctx(req.get(), mctx.get()) <= 0)
+                throw OpenSslError("signing the certificate request with the CA key failed");
+            if (X509_REQ_verify_ex(req.get(), public_key.get(), ctx.get(), ctx.propq()) != 1)
+                throw OpenSslError(
+                    "the certificate request's signature does not verify with the CA key's "
+                    "public half; nothing was written");
+            OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+            if (!bio || !PEM_write_bio_X509_REQ(bio.get(), req.get()))
+                throw OpenSslError("PEM_write_bio_X509_REQ");
+            std::string pem = bio_text(bio.get());
+            write_file((staging / "certs" / "ca.csr").string(), pem, 0644);
+            write_atomic(opts.csr_out, pem, false, 0644);
+            wrote_csr_out = true;
+            log << "Certificate request for " << name_text(subject.get()) << " written to "
+                << opts.csr_out << " (a copy stays in certs/ca.csr)\n";
+        } else {
+            OsslPtr<X509> root(X509_new_ex(ctx.get(), ctx.propq()));
+            if (!root || !X509_set_version(root.get(), X509_VERSION_3))
+                throw OpenSslError("X509_new_ex");
+            OsslPtr<BIGNUM> rs(BN_new());
+            if (!rs || !BN_rand(rs.get(), 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+                !BN_to_ASN1_INTEGER(rs.get(), X509_get_serialNumber(root.get())))
+                throw OpenSslError("root serial");
+            if (!X509_set_subject_name(root.get(), subject.get()) ||
+                !X509_set_issuer_name(root.get(), subject.get()) ||
+                !X509_gmtime_adj(X509_getm_notBefore(root.get()), 0) ||
+                !X509_time_adj_ex(X509_getm_notAfter(root.get()), static_cast<int>(opts.days), 0,
+                                  nullptr) ||
+                !X509_set_pubkey(root.get(), public_key.get()))
+                throw OpenSslError("building the root certificate");
+            add_profile_extensions(conf, "v3_ca", root.get(), root.get());
+
+            OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
+            if (!mctx ||
+                EVP_DigestSignInit_ex(mctx.get(), nullptr, md.empty() ? nullptr : md.c_str(),
+                                      ctx.get(), ctx.propq(), key.get(), nullptr) != 1 ||
+                X509_sign_ctx(root.get(), mctx.get()) <= 0)
+                throw OpenSslError("signing the root certificate with the CA key failed");
+            if (X509_verify(root.get(), public_key.get()) != 1)
+                throw OpenSslError(
+                    "the root certificate's signature does not verify with the CA "
+                    "key's public half; nothing was written");
+            log << "Self-signed root: " << name_text(X509_get_subject_name(root.get()))
+                << ", valid until " << time_text(X509_get0_notAfter(root.get())) << "\n";
+            write_file((staging / "certs" / "ca.pem").string(), certificate_pem(root.get()), 0644);
+            if (opts.store_cert) {
+                if (!token)
+                    throw InputError("--store-cert needs the CA key on a token (a pkcs11: URI)");
+                auto der = to_der(root.get(), i2d_X509);
+                if (der.empty()) throw OpenSslError("encoding the root certificate");
+                hsm::Session s = token->acquire();
+                rollback.add(token, hsm::import_certificate(s, der, key_label, key_id));
+                log << "Stored the root certificate on " << token->what() << " as '" << key_label
+                    << "'\n";
+            }
+        }
         write_file((staging / "index.txt").string(), "", 0644);
         write_file((staging / "index.txt.attr").string(), "unique_subject = yes\n", 0644);
         write_file((staging / "serial").string(), serial_hex(serial_bn.get()) + "\n", 0644);
@@ -421,16 +516,6 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
                        key_for_config + "\n",
                    0600);
 
-        if (opts.store_cert) {
-            if (!token)
-                throw InputError("--store-cert needs the CA key on a token (a pkcs11: URI)");
-            auto der = to_der(root.get(), i2d_X509);
-            if (der.empty()) throw OpenSslError("encoding the root certificate");
-            hsm::Session s = token->acquire();
-            rollback.add(token, hsm::import_certificate(s, der, key_label, key_id));
-            log << "Stored the root certificate on " << token->what() << " as '" << key_label
-                << "'\n";
-        }
         // Into place: rename(2) will not replace a non-empty directory, so a CA directory
         // made meanwhile by someone else is not overwritten either.
         fs::remove(dir, ec);  // only succeeds when empty
@@ -440,7 +525,15 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
         rollback.commit();
     } catch (...) {
         fs::remove_all(staging, ec);
+        if (wrote_csr_out) ::unlink(opts.csr_out.c_str());
         throw;
+    }
+    if (intermediate) {
+        log << "CA directory " << dir.string() << " made; it has no certificate yet. Have the "
+            << "parent CA sign " << opts.csr_out
+            << " (tokensign ca sign --extensions sub_ca), then: tokensign ca install-cert --dir "
+            << dir.string() << " CERT --chain PARENT-CHAIN\n";
+        return;
     }
     log << "CA directory " << dir.string() << " ready: openssl.cnf, certs/ca.pem, index.txt, "
         << "serial, crlnumber, newcerts/\n";

@@ -20,6 +20,15 @@ struct InitOptions {
     std::string serial = "1000";  // first serial of issued certificates (hex)
     bool store_cert = false;      // also import the root onto the token beside its key
     std::string md = "sha256";
+    /// An intermediate CA: write a CSR made with the key here (and to certs/ca.csr) instead of
+    /// a self-signed root; `tokensign ca install-cert` completes the directory once a parent
+    /// CA has signed it.
+    std::string csr_out;
+    /// Where this CA's CRL and certificate are published ("" for none): written as
+    /// crlDistributionPoints / authorityInfoAccess caIssuers into the issuing profiles
+    /// (sub_ca, usr_cert, server, client).
+    std::string crl_uri;
+    std::string ca_issuers_uri;
 };
 
 /// Parses a DN in openssl's "/type=value/..." form or as "type=value,type=value" (kept in the
@@ -47,14 +56,22 @@ std::string provider_module_setting(const std::string& provider_dir,
 /// `dir` is only the default of TOKENSIGN_CA_DIR: `[CA_default] dir = $ENV::TOKENSIGN_CA_DIR`,
 /// which tokensign ca sets to the configuration's own directory.
 std::string ca_config_text(const std::string& dir, const std::string& key_uri,
-                           const std::string& md, const std::string& provider_dir);
+                           const std::string& md, const std::string& provider_dir,
+                           // an intermediate: tokensign_chain = $dir/certs/chain.pem
+                           bool intermediate = false,
+                           // crlDistributionPoints / authorityInfoAccess caIssuers URIs of the
+                           // issuing profiles (sub_ca, usr_cert, server, client); "" for none
+                           const std::string& crl_uri = "", const std::string& ca_issuers_uri = "");
 
 /// tokensign ca init: refuses an existing non-empty directory (CaDbError), generates the key on
 /// the token when asked (hsm::generate_key_pair, after login), loads it through the provider,
 /// makes and verifies the self-signed root (v3_ca: basicConstraints critical CA:TRUE, keyUsage
 /// critical keyCertSign+cRLSign, SKI, AKI), then writes the directory (built beside it and
 /// renamed into place, so a failure leaves nothing) and, with store_cert, imports the root onto
-/// the token with its key's label and id. Progress lines go to `log`.
+/// the token with its key's label and id. crl_uri and ca_issuers_uri must be scheme://... URIs
+/// without characters openssl.cnf would read as syntax (InputError). With csr_out, no root: a CSR
+/// (subject, key; signed and verified) is written to csr_out and certs/ca.csr, certs/ca.pem is left
+/// for install-cert, and store_cert is refused. Progress lines go to `log`.
 void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::ostream& log);
 
 }  // namespace ts::signer

@@ -2,6 +2,7 @@
 #include "signer/config.hpp"
 
 #include <openssl/err.h>
+#include <openssl/objects.h>
 
 #include <algorithm>
 #include <cctype>
@@ -153,8 +154,34 @@ CaConfig CaConfig::load(const Conf& conf, const std::string& name) {
             throw InputError("copy_extensions = " + *v + " in [" + c.section +
                              "] is not one of none, copy, copyall");
     }
+    if (auto v = opt("tokensign_copy_only")) {
+        c.copy_only.emplace();
+        std::string item;
+        auto flush = [&] {
+            if (item.empty()) return;
+            OsslPtr<ASN1_OBJECT> obj(OBJ_txt2obj(item.c_str(), 0));
+            if (!obj) {
+                ERR_clear_error();
+                throw InputError("tokensign_copy_only in [" + c.section + "] names '" + item +
+                                 "', which is not an extension name or OID (e.g. "
+                                 "subjectAltName)");
+            }
+            char buf[128];
+            OBJ_obj2txt(buf, sizeof buf, obj.get(), 1);
+            c.copy_only->push_back(buf);
+            item.clear();
+        };
+        for (char ch : *v) {
+            if (ch == ',' || ch == ' ' || ch == '\t')
+                flush();
+            else
+                item += ch;
+        }
+        flush();
+    }
     c.x509_extensions = opt("x509_extensions").value_or("");
     c.crl_extensions = opt("crl_extensions").value_or("");
+    c.chain = opt("tokensign_chain").value_or("");
     if (auto v = opt("email_in_dn")) c.email_in_dn = parse_yesno(*v, true);
     num("default_crl_days", c.default_crl_days);
     num("default_crl_hours", c.default_crl_hours);

@@ -51,8 +51,14 @@ struct CaConfig {
     bool preserve = false;               // read from [ca], as openssl ca does
     std::optional<bool> unique_subject;  // unset: index.txt.attr decides (default yes)
     CopyExtensions copy_extensions = CopyExtensions::None;
+    /// tokensign_copy_only: with copy/copyall, only these request extensions (as dotted OIDs)
+    /// are copied; unset, every one is, as openssl ca does.
+    std::optional<std::vector<std::string>> copy_only;
     std::string x509_extensions;
     std::string crl_extensions;
+    /// tokensign_chain: the CA certificate and its issuers up to the root, for an intermediate
+    /// CA ("" for a root, or a CA whose chain is not known: chains then end at `certificate`).
+    std::string chain;
     bool email_in_dn = true;
     bool rand_serial = false;
     long default_crl_days = 0;

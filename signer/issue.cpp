@@ -161,11 +161,9 @@ Issuer::Issuer(LibCtx& ctx, const Conf& conf, CaConfig cfg, OsslPtr<X509> ca_cer
     const std::string where = "[" + m_cfg.section + "] in " + conf.path();
     m_md = check_digest(m_cfg.default_md, "default_md in " + where, X509_get0_pubkey(m_ca.get()));
 
-    m_ext = m_opts.extensions.empty() ? m_cfg.x509_extensions : m_opts.extensions;
-    if (!m_ext.empty())
-        check_extension_section(
-            conf, m_ext,
-            m_opts.extensions.empty() ? "x509_extensions in " + where : "--extensions");
+    m_plan.emplace(conf, m_cfg, ExtensionOptions{m_opts.extensions, m_opts.extfile, m_opts.san},
+                   m_ctx.get());
+    m_ext = m_plan->section();
 
     if (!m_cfg.default_startdate.empty() && m_cfg.default_startdate != "today" &&
         !ASN1_TIME_set_string_X509(nullptr, m_cfg.default_startdate.c_str())) {
@@ -193,6 +191,9 @@ Issuer::Issuer(LibCtx& ctx, const Conf& conf, CaConfig cfg, OsslPtr<X509> ca_cer
     if (X509_cmp_current_time(X509_get0_notBefore(m_ca.get())) > 0)
         throw InputError("the CA certificate " + m_cfg.certificate + " is not valid before " +
                          time_text(X509_get0_notBefore(m_ca.get())));
+    m_chain.emplace(CaChain::load(m_ctx, m_ca.get(), m_cfg.chain));
+    if (!m_cfg.chain.empty())
+        check_ca_chain(*m_chain, m_cfg.certificate + ", tokensign_chain = " + m_cfg.chain);
     ERR_clear_error();
 }
 
@@ -290,9 +291,8 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
     // The request's key, decoded already, for the newcerts/ text (certificate_file_text).
     if (EVP_PKEY* k = csr.key.get(); k != nullptr && EVP_PKEY_up_ref(k) == 1)
         p.subject_key.reset(k);
-    if (!m_ext.empty()) add_profile_extensions(m_conf, m_ext, m_ca.get(), x);
-    copy_request_extensions(x, csr.req.get(), m_cfg.copy_extensions,
-                            m_ext.empty() ? "(no extensions)" : m_ext, csr.name);
+    m_plan->apply(m_ca.get(), x, csr.req.get(), csr.name, p.notes);
+    m_chain->check_before_signing(x, csr.name);  // nameConstraints, pathlen: before the token
 
     p.entry = index_entry_for(x);
 
@@ -334,6 +334,9 @@ void Issuer::finish_one(PendingCertificate& p, CaDb& db) const {
                            " does not verify with the CA certificate's public key; "
                            "it was not issued");
     p.file_text = certificate_file_text(p.cert.get(), p.subject_key.get());
+    // And its chain up to the CA's trust anchor, with the constraints on the way (pathlen,
+    // nameConstraints), as verifiers build it.
+    check_issued_chain(*m_chain, p.cert.get(), p.csr_name);
     // The file ends with the PEM: no second encoding.
     auto pem_at = p.file_text.find("-----BEGIN CERTIFICATE-----");
     p.pem =

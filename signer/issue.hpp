@@ -9,15 +9,18 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "hsm/ossl.hpp"
 #include "signer/ca_db.hpp"
+#include "signer/chain.hpp"
 #include "signer/config.hpp"
 #include "signer/csr.hpp"
 #include "signer/libctx.hpp"
+#include "signer/profile.hpp"
 
 namespace ts::signer {
 
@@ -25,6 +28,8 @@ namespace ts::signer {
 struct IssueOptions {
     std::string extensions;  // --extensions: replaces x509_extensions ("" keeps it)
     long days = 0;           // --days: replaces default_days / default_enddate (0 keeps them)
+    std::string extfile;     // --extfile: the extension section from this file instead
+    std::vector<std::string> san;  // --san: the subjectAltName (replaces the profile's, the CSR's)
 };
 
 /// A certificate built and (after sign()) signed, with its index line.
@@ -135,6 +140,8 @@ class Issuer {
     IssueOptions m_opts;
     std::string m_md;
     std::string m_ext;
+    std::optional<ExtensionPlan> m_plan;  // the extensions (section, --extfile, --san, copy)
+    std::optional<CaChain> m_chain;       // the CA certificate up to its anchor (tokensign_chain)
     OsslPtr<BIGNUM> m_next_serial;  // set by prepare() when serials come from the file
     PrepareState m_prep;
     unsigned m_signing_threads = 1;

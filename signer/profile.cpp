@@ -3,6 +3,9 @@
 
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include <memory>
 
 #include "signer/error.hpp"
 
@@ -174,8 +177,27 @@ bool is_ca_certificate(const X509* cert) {
     return ca;
 }
 
+namespace {
+
+std::string dotted(const ASN1_OBJECT* obj) {
+    char buf[128];
+    OBJ_obj2txt(buf, sizeof buf, obj, 1);
+    return buf;
+}
+
+bool listed(const std::vector<std::string>* only, const ASN1_OBJECT* obj) {
+    if (only == nullptr) return true;
+    const std::string oid = dotted(obj);
+    for (const auto& o : *only)
+        if (o == oid) return true;
+    return false;
+}
+
+}  // namespace
+
 void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
-                             const std::string& profile, const std::string& what) {
+                             const std::string& profile, const std::string& what,
+                             const std::vector<std::string>* only) {
     if (mode == CopyExtensions::None) return;
     STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req);
     if (exts == nullptr) {
@@ -192,6 +214,7 @@ void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
     for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
         X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
         ASN1_OBJECT* obj = X509_EXTENSION_get_object(ext);
+        if (!listed(only, obj)) continue;
         int idx = X509_get_ext_by_OBJ(cert, obj, -1);
         if (idx != -1 && mode == CopyExtensions::Copy) continue;
         if (!profile_is_ca) {
@@ -223,6 +246,207 @@ void copy_request_extensions(X509* cert, X509_REQ* req, CopyExtensions mode,
         }
         if (!X509_add_ext(cert, ext, -1)) throw OpenSslError("X509_add_ext");
     }
+}
+
+namespace {
+
+struct ExtStackFree {
+    void operator()(STACK_OF(X509_EXTENSION) * s) const noexcept {
+        sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
+    }
+};
+using ExtStack = std::unique_ptr<STACK_OF(X509_EXTENSION), ExtStackFree>;
+
+// The name an openssl.cnf extension section uses (subjectAltName), or the dotted OID.
+std::string extension_name(const X509_EXTENSION* ext) {
+    const ASN1_OBJECT* obj = X509_EXTENSION_get_object(const_cast<X509_EXTENSION*>(ext));
+    int nid = OBJ_obj2nid(obj);
+    if (nid != NID_undef) return OBJ_nid2sn(nid);
+    char buf[80];
+    OBJ_obj2txt(buf, sizeof buf, obj, 1);
+    return buf;
+}
+
+// The value as `openssl x509 -text` prints it, on one line and kept short.
+std::string extension_value(X509_EXTENSION* ext) {
+    OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+    std::string text;
+    if (bio && X509V3_EXT_print(bio.get(), ext, 0, 0) == 1) {
+        char* data = nullptr;
+        long n = BIO_get_mem_data(bio.get(), &data);
+        text.assign(data, static_cast<std::size_t>(n));
+    }
+    ERR_clear_error();
+    if (text.empty())
+        return std::to_string(ASN1_STRING_length(X509_EXTENSION_get_data(ext))) + " bytes";
+    std::string one;
+    for (char c : text) {
+        if (c == '\n') {
+            // A heading ("Full Name:") runs on into its value; separate lines get "; ".
+            if (!one.empty() && one.back() != ' ') one += one.back() == ':' ? " " : "; ";
+        } else if (c != ' ' || (!one.empty() && one.back() != ' ')) {
+            one += c;
+        }
+    }
+    while (!one.empty() && (one.back() == ' ' || one.back() == ';')) one.pop_back();
+    if (one.size() > 200) one = one.substr(0, 197) + "...";
+    return (X509_EXTENSION_get_critical(ext) ? "critical, " : "") + one;
+}
+
+// True when `cert` carries `ext` exactly (same criticality, same value).
+bool carries(X509* cert, X509_EXTENSION* ext) {
+    int idx = X509_get_ext_by_OBJ(cert, X509_EXTENSION_get_object(ext), -1);
+    if (idx < 0) return false;
+    X509_EXTENSION* have = X509_get_ext(cert, idx);
+    return X509_EXTENSION_get_critical(have) == X509_EXTENSION_get_critical(ext) &&
+           ASN1_STRING_cmp(X509_EXTENSION_get_data(have), X509_EXTENSION_get_data(ext)) == 0;
+}
+
+bool has_server_auth(const X509* cert) {
+    auto* eku = static_cast<EXTENDED_KEY_USAGE*>(
+        X509_get_ext_d2i(cert, NID_ext_key_usage, nullptr, nullptr));
+    bool found = false;
+    for (int i = 0; eku != nullptr && i < sk_ASN1_OBJECT_num(eku); ++i)
+        if (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == NID_server_auth) found = true;
+    EXTENDED_KEY_USAGE_free(eku);
+    ERR_clear_error();
+    return found;
+}
+
+// What openssl ca 3.x does when it signs a certificate that has extensions (apps/lib/apps.c,
+// do_X509_sign / adapt_keyid_ext): a subjectKeyIdentifier (hash) and an authorityKeyIdentifier
+// (keyid, issuer) are added when the profile has none, and one the profile set to `none` (an
+// empty value) is removed rather than issued empty.
+void adapt_key_identifier(X509* issuer, X509* cert, int nid, const char* value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+    int idx = X509_get_ext_by_NID(cert, nid, -1);
+    if (idx >= 0) {
+        if (ASN1_STRING_length(X509_EXTENSION_get_data(X509_get_ext(cert, idx))) <= 2)
+            X509_EXTENSION_free(X509_delete_ext(cert, idx));
+        return;
+    }
+    OsslPtr<X509_EXTENSION> ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
+    if (!ext || !X509_add_ext(cert, ext.get(), -1))
+        throw OpenSslError(std::string("cannot add the default ") + OBJ_nid2sn(nid));
+}
+
+}  // namespace
+
+ExtensionPlan::ExtensionPlan(const Conf& conf, const CaConfig& cfg, const ExtensionOptions& opts,
+                             OSSL_LIB_CTX* libctx)
+    : m_conf(&conf),
+      m_copy(cfg.copy_extensions),
+      m_copy_only(cfg.copy_only),
+      m_ca_section(cfg.section) {
+    if (!opts.extfile.empty()) {
+        // openssl ca -extfile: the file's section replaces x509_extensions.
+        m_extfile = Conf::load(opts.extfile, libctx);
+        m_extfile_path = opts.extfile;
+        m_section = !opts.extensions.empty()
+                        ? opts.extensions
+                        : m_extfile->get("default", "extensions").value_or("default");
+        check_extension_section(*m_extfile, m_section, "--extfile " + opts.extfile);
+        bool any = false;
+        for (const auto& [name, value] : m_extfile->section(m_section))
+            if (name != "extensions") any = true;
+        if (!any)
+            throw InputError("--extfile " + opts.extfile + ": the section [" + m_section +
+                             "] has no extensions; name the section with --extensions, or "
+                             "write `extensions = SECTION` at the top of the file");
+    } else {
+        m_section = opts.extensions.empty() ? cfg.x509_extensions : opts.extensions;
+        if (!m_section.empty())
+            check_extension_section(conf, m_section,
+                                    opts.extensions.empty() ? "x509_extensions in [" + cfg.section +
+                                                                  "] in " + conf.path()
+                                                            : "--extensions");
+    }
+    for (const auto& v : opts.san) {
+        if (v.empty() || v.find(':') == std::string::npos || v.back() == ':' || v.back() == ',')
+            throw InputError("--san '" + v +
+                             "' is not a subjectAltName value: write TYPE:VALUE, e.g. --san "
+                             "DNS:www.example.com,IP:192.0.2.1");
+        m_san += (m_san.empty() ? "" : ",") + v;
+    }
+    if (!m_san.empty()) {
+        X509V3_CTX ctx;
+        X509V3_set_ctx_test(&ctx);
+        OsslPtr<X509_EXTENSION> ext(
+            X509V3_EXT_nconf_nid(nullptr, &ctx, NID_subject_alt_name, m_san.c_str()));
+        if (!ext) {
+            OpenSslError detail("X509V3_EXT_nconf_nid");
+            throw InputError("--san " + m_san + " is not a valid subjectAltName (" + detail.what() +
+                             "); write TYPE:VALUE pairs such as DNS:www.example.com, "
+                             "IP:192.0.2.1, email:a@example.com, URI:https://example.com/");
+        }
+    }
+}
+
+void ExtensionPlan::apply(X509* issuer, X509* cert, X509_REQ* req, const std::string& what,
+                          std::vector<std::string>& notes) const {
+    const Conf& sconf = m_extfile ? *m_extfile : *m_conf;
+    if (!m_section.empty()) add_profile_extensions(sconf, m_section, issuer, cert);
+
+    // What the profile says, before the request's extensions are copied (for the notes).
+    ExtStack requested(X509_REQ_get_extensions(req));
+    ERR_clear_error();
+    std::vector<bool> profile_has;
+    for (int i = 0; requested && i < sk_X509_EXTENSION_num(requested.get()); ++i)
+        profile_has.push_back(
+            X509_get_ext_by_OBJ(
+                cert, X509_EXTENSION_get_object(sk_X509_EXTENSION_value(requested.get(), i)), -1) >=
+            0);
+
+    copy_request_extensions(cert, req, m_copy, m_section.empty() ? "(no extensions)" : m_section,
+                            what, m_copy_only ? &*m_copy_only : nullptr);
+
+    if (!m_san.empty()) {
+        X509V3_CTX ctx;
+        X509V3_set_ctx(&ctx, issuer, cert, req, nullptr, 0);
+        OsslPtr<X509_EXTENSION> ext(
+            X509V3_EXT_nconf_nid(nullptr, &ctx, NID_subject_alt_name, m_san.c_str()));
+        if (!ext) {
+            OpenSslError detail("X509V3_EXT_nconf_nid");
+            throw InputError("--san " + m_san + " cannot be added: " + detail.what());
+        }
+        int idx;
+        while ((idx = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1)) >= 0)
+            X509_EXTENSION_free(X509_delete_ext(cert, idx));
+        if (!X509_add_ext(cert, ext.get(), -1)) throw OpenSslError("X509_add_ext");
+    }
+
+    if (X509_get_ext_count(cert) > 0) {
+        adapt_key_identifier(issuer, cert, NID_subject_key_identifier, "hash");
+        adapt_key_identifier(issuer, cert, NID_authority_key_identifier, "keyid, issuer");
+    }
+
+    const std::string where = m_extfile ? "--extfile " + m_extfile_path : "[" + m_section + "]";
+    for (int i = 0; requested && i < sk_X509_EXTENSION_num(requested.get()); ++i) {
+        X509_EXTENSION* ext = sk_X509_EXTENSION_value(requested.get(), i);
+        if (carries(cert, ext)) continue;
+        const std::string name = extension_name(ext);
+        std::string why;
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) == NID_subject_alt_name && !m_san.empty())
+            why = "--san replaces it";
+        else if (m_copy == CopyExtensions::None)
+            why = "copy_extensions = none in [" + m_ca_section + "] copies nothing from requests" +
+                  (name == "subjectAltName" ? " (give the names with --san, or set "
+                                              "copy_extensions = copy)"
+                                            : "");
+        else if (!listed(m_copy_only ? &*m_copy_only : nullptr, X509_EXTENSION_get_object(ext)))
+            why = "not in tokensign_copy_only of [" + m_ca_section + "]";
+        else
+            why =
+                (profile_has[static_cast<std::size_t>(i)] ? "the profile " + where + " sets its own"
+                                                          : "not copied");
+        notes.push_back("dropped the request's " + name + " (" + extension_value(ext) +
+                        "): " + why);
+    }
+    if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) < 0 && has_server_auth(cert))
+        notes.push_back(
+            "no subjectAltName in this serverAuth certificate: TLS clients (browsers) match the "
+            "host name only there and will reject it; give --san DNS:NAME");
 }
 
 }  // namespace ts::signer

@@ -386,6 +386,8 @@ TEST_F(CaFileTest, DuplicateSubjectIsRefusedUntilTheFirstIsRevoked) {
 
 TEST_F(CaFileTest, ACsrCannotObtainCaTrueUnlessTheProfileIsACaProfile) {
     set_conf("copy_extensions", "copyall");
+    // ca init's tokensign_copy_only = subjectAltName would not copy them at all.
+    set_conf("tokensign_copy_only", "subjectAltName, basicConstraints, keyUsage");
     auto evil = csr_file("evil", leaf("evil.example"), {{"basicConstraints", "critical,CA:TRUE"}});
     expect_refused({"--in", evil}, "asks for basicConstraints CA:TRUE");
     auto ku = csr_file("ku", leaf("ku.example"), {{"keyUsage", "keyCertSign"}});
