@@ -428,15 +428,19 @@ void init_ca(LibCtx& ctx, const InitOptions& opts, const hsm::Config& cfg, std::
     fs::remove_all(staging, ec);
     fs::create_directories(staging, ec);
     if (ec) throw CaDbError("cannot create " + staging.string() + ": " + ec.message());
+    // Modes set exactly, whatever the umask: the openssl.cnf here names the module OpenSSL
+    // loads, so no directory of the CA may be group- or world-writable.
+    ::chmod(staging.c_str(), 0755);
     bool wrote_csr_out = false;
     try {
         write_file((staging / "openssl.cnf").string(), config_text, 0644);
         Conf conf = Conf::load((staging / "openssl.cnf").string(), ctx.get());
         for (const char* profile : {"sub_ca", "usr_cert", "server", "client"})
             check_extension_section(conf, profile, "written by ca init");
-        for (const char* sub : {"certs", "crl", "newcerts", "private"})
+        for (const char* sub : {"certs", "crl", "newcerts", "private"}) {
             fs::create_directory(staging / sub);
-        ::chmod((staging / "private").c_str(), 0700);
+            ::chmod((staging / sub).c_str(), std::string_view(sub) == "private" ? 0700 : 0755);
+        }
 
         if (intermediate) {
             // The request a parent CA signs: the subject and the key, nothing else (the

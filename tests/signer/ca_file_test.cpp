@@ -189,6 +189,24 @@ TEST_F(CaFileTest, UnwritableOrExistingOutputsAreRefusedBeforeAnythingIsSigned) 
         EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
 }
 
+// Under umask 000, ca init still makes nothing group- or world-writable (its openssl.cnf names
+// the module OpenSSL loads), and private/ is 0700.
+TEST_F(CaFileTest, InitUnderALaxUmaskMakesNothingWritableByOthers) {
+    std::string dir = m_dir.file("lax");
+    auto r = run({"bash", "-c",
+                  "umask 000 && exec '" + cli_path() + "' ca init --dir '" + dir + "' --key '" +
+                      s_keys->file("ca.key") + "' --subject '/C=US/O=Test Org/CN=Lax Root'"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        auto perms = fs::status(e.path()).permissions();
+        EXPECT_EQ(perms & (fs::perms::group_write | fs::perms::others_write), fs::perms::none)
+            << e.path();
+    }
+    auto perms = fs::status(dir).permissions();
+    EXPECT_EQ(perms & (fs::perms::group_write | fs::perms::others_write), fs::perms::none);
+    EXPECT_EQ(fs::status(dir + "/private").permissions() & fs::perms::all, fs::perms::owner_all);
+}
+
 TEST_F(CaFileTest, InitNeverOverwritesAnExistingCaDirectory) {
     auto before = snapshot(ca(""));
     auto r = tokensign({"ca", "init", "--dir", ca(""), "--key", s_keys->file("other.key"),
