@@ -10,6 +10,7 @@ packages=(
     libp11-kit-dev p11-kit p11-kit-modules
     softhsm2
     libcli11-dev
+    libyaml-cpp-dev nlohmann-json3-dev
     libgtest-dev libgmock-dev googletest
     libbenchmark-dev
     opensc libp11-dev libengine-pkcs11-openssl
