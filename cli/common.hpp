@@ -45,6 +45,7 @@ void setup_key(CLI::App& app, const GlobalOptions& g);
 void setup_cert(CLI::App& app, const GlobalOptions& g);
 void setup_ca(CLI::App& app, const GlobalOptions& g);
 void setup_req(CLI::App& app, const GlobalOptions& g);  // cmd_req.cpp: a top-level command
+void setup_ceremony(CLI::App& app, const GlobalOptions& g);
 
 /// JSON string literal with escapes.
 std::string json_string(std::string_view s);

@@ -41,12 +41,10 @@ std::string day_or_time(int64_t t) {
     return t % kDay == 0 ? s.substr(0, 10) : s;
 }
 
+// The openssl "/C=US/O=Example/CN=..." form, as the file's subjects are written.
 std::string name_text(const X509_NAME* n) {
-    OsslPtr<BIO> b(BIO_new(BIO_s_mem()));
-    X509_NAME_print_ex(b.get(), n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-    char* data = nullptr;
-    long len = BIO_get_mem_data(b.get(), &data);
-    return std::string(data, static_cast<size_t>(len));
+    OsslPtr<char> text(X509_NAME_oneline(n, nullptr, 0));
+    return text ? std::string(text.get()) : std::string("(unprintable name)");
 }
 
 struct InputData {
@@ -477,7 +475,7 @@ class Linter {
                        s.label + "'.";
             case StepKind::CaDir:
                 return "Create the CA directory " + s.dir + "/ for " + subject_of(s.certificate) +
-                       " with its key " + key_phrase(s.key) + ", readable by openssl ca.";
+                       ", keyed by " + key_phrase(s.key) + ", readable by openssl ca.";
         }
         return {};
     }

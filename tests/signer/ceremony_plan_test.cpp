@@ -219,8 +219,8 @@ TEST(CeremonyPlanTest, OtherStepKindsAreLinted) {
               "Store the certificate of step 'sub-cert' (/CN=Example Issuing CA 1) on token "
               "'root-hsm', labelled 'sub-1'.");
     EXPECT_EQ(r.plan[6].text,
-              "Create the CA directory issuing-1/ for /CN=Example Issuing CA 1 with its key the "
-              "key 'sub-1' on token 'root-hsm', readable by openssl ca.");
+              "Create the CA directory issuing-1/ for /CN=Example Issuing CA 1, keyed by the key "
+              "'sub-1' on token 'root-hsm', readable by openssl ca.");
     expect_refused(replaced(more, "next-update: 2028-01-15T00:00:00Z", "next-update: 2028-06-15T00:00:00Z"),
                    "the CRL may be current at most 400 days");
     expect_refused(replaced(more, "    key: sub-key\n    dir:", "    key: root-key\n    dir:"),
@@ -269,7 +269,7 @@ TEST(CeremonyPlanTest, TheDocumentedExamplePassesWithInputsCheckedAndEveryStepPl
                                   "'root-hsm'"),
               std::string::npos)
         << r.plan[3].text;
-    EXPECT_NE(r.plan[4].text.find("Sign a cross-certificate for CN=Partner Root CA,O=Partner,C=DE"),
+    EXPECT_NE(r.plan[4].text.find("Sign a cross-certificate for /C=DE/O=Partner/CN=Partner Root CA"),
               std::string::npos)
         << r.plan[4].text;
 }
@@ -309,7 +309,7 @@ TEST_F(CeremonyInputTest, ARequestForAnotherSubjectIsRefused) {
                     "subject: \"/C=US/O=Example/CN=Example Issuing CA 2\"");
     std::ofstream(m_dir.file("root-ceremony.yaml"), std::ios::binary) << yaml;
     LintResult r = lint_copy();
-    EXPECT_NE(findings(r).find("the request issuing-ca-1.csr is for CN=Example Issuing CA 1,O=Example,C=US, "
+    EXPECT_NE(findings(r).find("the request issuing-ca-1.csr is for /C=US/O=Example/CN=Example Issuing CA 1, "
                                "not the step's subject /C=US/O=Example/CN=Example Issuing CA 2"),
               std::string::npos)
         << findings(r);
