@@ -39,7 +39,10 @@ void run_lint(const LintOptions& o) {
         f = cer::load(o.file);
     } catch (const cer::FileError& e) {
         if (o.json)
-            std::cout << json{{"file", o.file}, {"ok", false}, {"errors", {{{"message", e.what()}}}}}.dump(2)
+            std::cout << json{{"file", o.file},
+                              {"ok", false},
+                              {"errors", {{{"message", e.what()}}}}}
+                             .dump(2)
                       << "\n";
         throw;
     }
@@ -49,15 +52,17 @@ void run_lint(const LintOptions& o) {
         json j{{"file", o.file}, {"sha256", f.sha256}, {"name", f.name}, {"ok", r.ok()}};
         j["errors"] = json::array();
         for (const auto& e : r.errors)
-            j["errors"].push_back({{"line", e.mark.line},
-                                   {"column", e.mark.column},
-                                   {"id", e.id},
-                                   {"message", o.file + ":" + std::to_string(e.mark.line) + ":" +
-                                                   std::to_string(e.mark.column) + ": " + e.message}});
+            j["errors"].push_back(
+                {{"line", e.mark.line},
+                 {"column", e.mark.column},
+                 {"id", e.id},
+                 {"message", o.file + ":" + std::to_string(e.mark.line) + ":" +
+                                 std::to_string(e.mark.column) + ": " + e.message}});
         j["checks"] = r.checks;
         j["plan"] = json::array();
         for (const auto& p : r.plan)
-            j["plan"].push_back({{"number", p.number}, {"id", p.id}, {"step", p.kind}, {"text", p.text}});
+            j["plan"].push_back(
+                {{"number", p.number}, {"id", p.id}, {"step", p.kind}, {"text", p.text}});
         std::cout << j.dump(2) << "\n";
     } else {
         for (const auto& e : r.errors)
@@ -78,9 +83,9 @@ void run_verify(const VerifyOptions& o) {
         throw UsageError(std::string("--head: ") + e.what());
     }
     if (o.json) {
-        json j{{"dir", o.dir},          {"ok", r.ok()},        {"records", r.records},
-               {"head", r.head_hex},    {"words", r.head_words}, {"head_checked", r.head_checked},
-               {"outputs", r.outputs},  {"problems", r.problems}};
+        json j{{"dir", o.dir},         {"ok", r.ok()},          {"records", r.records},
+               {"head", r.head_hex},   {"words", r.head_words}, {"head_checked", r.head_checked},
+               {"outputs", r.outputs}, {"problems", r.problems}};
         std::cout << j.dump(2) << "\n";
     } else {
         for (const auto& p : r.problems) std::cerr << "tokensign: verify: " << p << "\n";
@@ -125,7 +130,9 @@ void setup_ceremony(CLI::App& app, const GlobalOptions& /*g*/) {
         "Verify a ceremony output directory without any token: the hash chain of "
         "transcript.jsonl, every output's recorded SHA-256, transcript.head, and (--head) the "
         "head written in the paper log. Exit 0 when all match, 6 when anything does not.");
-    ver->add_option("DIR", vo->dir, "the ceremony's output directory")->required()->type_name("DIR");
+    ver->add_option("DIR", vo->dir, "the ceremony's output directory")
+        ->required()
+        ->type_name("DIR");
     ver->add_option("--head", vo->head,
                     "the head from the paper log: 64 hex digits, or the 32 PGP words (quoted)")
         ->type_name("HEX|WORDS");

@@ -24,14 +24,12 @@ struct Ctx {
     std::string path;
 
     [[noreturn]] void fail(const YAML::Mark& m, const std::string& what) const {
-        throw FileError(path + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) +
-                        ": " + what);
+        throw FileError(path + ":" + std::to_string(m.line + 1) + ":" +
+                        std::to_string(m.column + 1) + ": " + what);
     }
 };
 
-Mark mark_of(const YAML::Node& n) {
-    return {n.Mark().line + 1, n.Mark().column + 1};
-}
+Mark mark_of(const YAML::Node& n) { return {n.Mark().line + 1, n.Mark().column + 1}; }
 
 std::string lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -56,8 +54,8 @@ void check_tree(const Ctx& c, const YAML::Node& n) {
             if (!kv.first.IsScalar()) c.fail(kv.first.Mark(), "expected a plain key (a name)");
             const std::string& k = kv.first.Scalar();
             if (!seen.insert(k).second)
-                c.fail(kv.first.Mark(), "duplicate key '" + k +
-                                            "': each key may appear once in a mapping");
+                c.fail(kv.first.Mark(),
+                       "duplicate key '" + k + "': each key may appear once in a mapping");
             check_tree(c, kv.first);
             check_tree(c, kv.second);
         }
@@ -76,8 +74,8 @@ class MapReader {
             if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
                 std::string list;
                 for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-                c.fail(kv.first.Mark(), "unknown key '" + k + "' in " + what + "; expected one of: " +
-                                            list);
+                c.fail(kv.first.Mark(),
+                       "unknown key '" + k + "' in " + what + "; expected one of: " + list);
             }
             m_values.emplace(k, kv.second);
         }
@@ -163,7 +161,8 @@ std::string read_id(const Ctx& c, const MapReader& r) {
 // Portable time: timegm of the fields, then back, so 2027-02-30 is refused.
 int64_t read_time(const Ctx& c, const MapReader& r, const std::string& key) {
     std::string v = r.str(key);
-    static const std::regex pat("([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z");
+    static const std::regex pat(
+        "([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z");
     std::smatch m;
     auto bad = [&] {
         c.fail(r.node(key, true).Mark(),
@@ -224,11 +223,13 @@ std::string read_token_uri(const Ctx& c, const MapReader& r) {
     YAML::Mark m = r.node("uri", true).Mark();
     const std::string prefix = "pkcs11:";
     if (v.compare(0, prefix.size(), prefix) != 0)
-        c.fail(m, "'uri' is '" + v + "'; expected a pkcs11: token URI (pkcs11:token=LABEL or "
-                                     "pkcs11:serial=SERIAL)");
+        c.fail(m, "'uri' is '" + v +
+                      "'; expected a pkcs11: token URI (pkcs11:token=LABEL or "
+                      "pkcs11:serial=SERIAL)");
     if (v.find('?') != std::string::npos)
-        c.fail(m, "'uri' must name the token only: no query attributes (module-path, pin-*); "
-                  "give the module by p11-kit registration in 'module' or by --module");
+        c.fail(m,
+               "'uri' must name the token only: no query attributes (module-path, pin-*); "
+               "give the module by p11-kit registration in 'module' or by --module");
     bool names = false;
     std::stringstream attrs(v.substr(prefix.size()));
     for (std::string a; std::getline(attrs, a, ';');) {
@@ -327,7 +328,8 @@ Step read_step(const Ctx& c, const YAML::Node& n) {
         if (kind_node.IsScalar() && kind_node.Scalar() == k.name) info = &k;
     }
     if (info == nullptr)
-        c.fail(kind_node.Mark(), "unknown step '" + (kind_node.IsScalar() ? kind_node.Scalar() : "") +
+        c.fail(kind_node.Mark(), "unknown step '" +
+                                     (kind_node.IsScalar() ? kind_node.Scalar() : "") +
                                      "'; expected one of: " + names);
     std::vector<std::string> allowed = {"id", "step"};
     allowed.insert(allowed.end(), info->keys.begin(), info->keys.end());
@@ -361,8 +363,9 @@ Step read_step(const Ctx& c, const YAML::Node& n) {
             s.key = r.str("key", false);
             s.csr = r.str("csr", false);
             if (s.key.empty() == s.csr.empty())
-                c.fail(n.Mark(), "an intermediate step needs exactly one of 'key' (a key step of "
-                                 "this ceremony) or 'csr' (an input holding the CA's request)");
+                c.fail(n.Mark(),
+                       "an intermediate step needs exactly one of 'key' (a key step of "
+                       "this ceremony) or 'csr' (an input holding the CA's request)");
             s.subject = r.str("subject");
             read_validity(c, r, s);
             s.eku = r.strings("eku");
@@ -406,8 +409,8 @@ YAML::Node sequence(const Ctx& c, const MapReader& r, const std::string& key, bo
     if (!required && !r.has(key)) return YAML::Node(YAML::NodeType::Sequence);
     YAML::Node v = r.node(key, required);
     if (!v.IsSequence() || (required && v.size() == 0))
-        c.fail(v.Mark(), "'" + key + "' must be a " + (required ? "non-empty " : "") +
-                             "list (- items)");
+        c.fail(v.Mark(),
+               "'" + key + "' must be a " + (required ? "non-empty " : "") + "list (- items)");
     return v;
 }
 

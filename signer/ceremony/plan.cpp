@@ -22,9 +22,7 @@ namespace {
 
 constexpr int64_t kDay = 86400;
 
-bool is_ed(const std::string& algorithm) {
-    return algorithm == "ed25519" || algorithm == "ed448";
-}
+bool is_ed(const std::string& algorithm) { return algorithm == "ed25519" || algorithm == "ed448"; }
 
 std::string describe_algorithm(const std::string& a) {
     if (a.rfind("rsa:", 0) == 0) return "RSA " + a.substr(4) + "-bit";
@@ -71,7 +69,8 @@ class Linter {
             if (!m_used_inputs.count(in.id))
                 error(in.mark, in.id, "input '" + in.id + "' is declared but no step uses it");
         int n = 0;
-        for (const Step& s : m_f.steps) m_result.plan.push_back({++n, s.id, step_kind_name(s.kind), sentence(s)});
+        for (const Step& s : m_f.steps)
+            m_result.plan.push_back({++n, s.id, step_kind_name(s.kind), sentence(s)});
         return std::move(m_result);
     }
 
@@ -85,8 +84,9 @@ class Linter {
         auto add = [&](const std::string& id, const Mark& m, const std::string& what) {
             auto [it, fresh] = seen.emplace(id, what);
             if (!fresh)
-                error(m, id, "id '" + id + "' is used twice (a " + it->second + " and a " + what +
-                                 "); every token, input and step needs its own id");
+                error(m, id,
+                      "id '" + id + "' is used twice (a " + it->second + " and a " + what +
+                          "); every token, input and step needs its own id");
         };
         for (const auto& t : m_f.tokens) {
             add(t.id, t.mark, "token");
@@ -96,7 +96,8 @@ class Linter {
             add(in.id, in.mark, "input");
             m_inputs[in.id].decl = &in;
         }
-        for (const auto& s : m_f.steps) add(s.id, s.mark, std::string(step_kind_name(s.kind)) + " step");
+        for (const auto& s : m_f.steps)
+            add(s.id, s.mark, std::string(step_kind_name(s.kind)) + " step");
     }
 
     // Digests first, before anything would touch a token (the runner calls lint first too).
@@ -129,7 +130,8 @@ class Linter {
                         std::initializer_list<StepKind> kinds) {
         auto it = m_done.find(ref);
         std::string want;
-        for (StepKind k : kinds) want += (want.empty() ? "" : " or ") + std::string(step_kind_name(k));
+        for (StepKind k : kinds)
+            want += (want.empty() ? "" : " or ") + std::string(step_kind_name(k));
         if (it == m_done.end()) {
             bool later = false;
             for (const auto& o : m_f.steps) later = later || o.id == ref;
@@ -180,18 +182,20 @@ class Linter {
 
     void check_digest(const Step& s, const Step* key) {
         if (key == nullptr) return;
-        static const std::set<std::string> ok = {"sha256", "sha384", "sha512",
+        static const std::set<std::string> ok = {"sha256",   "sha384",   "sha512",
                                                  "sha3-256", "sha3-384", "sha3-512"};
         if (is_ed(key->algorithm)) {
             if (!s.digest.empty())
-                error(s.mark, s.id, "step '" + s.id + "': the key '" + key->label + "' is " +
-                                        describe_algorithm(key->algorithm) +
-                                        ", which signs without a separate digest: remove 'digest'");
+                error(s.mark, s.id,
+                      "step '" + s.id + "': the key '" + key->label + "' is " +
+                          describe_algorithm(key->algorithm) +
+                          ", which signs without a separate digest: remove 'digest'");
         } else if (s.digest.empty()) {
             error(s.mark, s.id, "step '" + s.id + "': give 'digest' (sha256, sha384 or sha512)");
         } else if (!ok.count(s.digest)) {
-            error(s.mark, s.id, "step '" + s.id + "': digest '" + s.digest +
-                                    "' is refused; use sha256 or stronger (sha384, sha512, sha3-*)");
+            error(s.mark, s.id,
+                  "step '" + s.id + "': digest '" + s.digest +
+                      "' is refused; use sha256 or stronger (sha384, sha512, sha3-*)");
         }
     }
 
@@ -210,21 +214,24 @@ class Linter {
         }
         if ((s.not_after - s.not_before) > max_days * kDay)
             error(s.mark, s.id,
-                  "step '" + s.id + "': valid " + std::to_string((s.not_after - s.not_before) / kDay) +
-                      " days; a " + what + " may be valid at most " + std::to_string(max_days) +
-                      " days");
-        if (issuer != nullptr && (s.not_before < issuer->not_before || s.not_after > issuer->not_after))
+                  "step '" + s.id + "': valid " +
+                      std::to_string((s.not_after - s.not_before) / kDay) + " days; a " + what +
+                      " may be valid at most " + std::to_string(max_days) + " days");
+        if (issuer != nullptr &&
+            (s.not_before < issuer->not_before || s.not_after > issuer->not_after))
             error(s.mark, s.id,
                   "step '" + s.id + "': valid " + day_or_time(s.not_before) + " to " +
                       day_or_time(s.not_after) + ", outside its issuer '" + issuer->id + "' (" +
-                      day_or_time(issuer->not_before) + " to " + day_or_time(issuer->not_after) + ")");
+                      day_or_time(issuer->not_before) + " to " + day_or_time(issuer->not_after) +
+                      ")");
     }
 
     void check_pathlen(const Step& s, const Step* issuer) {
         if (issuer == nullptr || !issuer->pathlen) return;
         if (*issuer->pathlen == 0) {
-            error(s.mark, s.id, "step '" + s.id + "': issuer '" + issuer->id +
-                                    "' has pathlen 0 and may not certify another CA");
+            error(s.mark, s.id,
+                  "step '" + s.id + "': issuer '" + issuer->id +
+                      "' has pathlen 0 and may not certify another CA");
         } else if (!s.pathlen || *s.pathlen >= *issuer->pathlen) {
             error(s.mark, s.id,
                   "step '" + s.id + "': issuer '" + issuer->id + "' has pathlen " +
@@ -237,25 +244,30 @@ class Linter {
         if (s.serial.random) return;
         auto [it, fresh] = m_serials.emplace(issuer_id + "/" + s.serial.hex, s.id);
         if (!fresh)
-            error(s.mark, s.id, "step '" + s.id + "': serial " + s.serial.hex +
-                                    " is also used by step '" + it->second + "' of the same issuer");
+            error(s.mark, s.id,
+                  "step '" + s.id + "': serial " + s.serial.hex + " is also used by step '" +
+                      it->second + "' of the same issuer");
     }
 
     void check_step(const Step& s) {
         switch (s.kind) {
             case StepKind::Key: {
                 if (!m_tokens.count(s.token))
-                    error(s.mark, s.id, "step '" + s.id + "': token '" + s.token +
-                                            "' is not declared under tokens");
-                if (s.algorithm.rfind("rsa:", 0) == 0 && std::stoi(s.algorithm.substr(4)) < m_limits.min_rsa_bits)
-                    error(s.mark, s.id, "step '" + s.id + "': " + describe_algorithm(s.algorithm) +
-                                            " is too small for a CA key; use at least rsa:" +
-                                            std::to_string(m_limits.min_rsa_bits) + " (or ec:p-384)");
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': token '" + s.token +
+                              "' is not declared under tokens");
+                if (s.algorithm.rfind("rsa:", 0) == 0 &&
+                    std::stoi(s.algorithm.substr(4)) < m_limits.min_rsa_bits)
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': " + describe_algorithm(s.algorithm) +
+                              " is too small for a CA key; use at least rsa:" +
+                              std::to_string(m_limits.min_rsa_bits) + " (or ec:p-384)");
                 auto [it, fresh] = m_labels.emplace(s.token + "/" + s.label, s.id);
                 if (!fresh)
-                    error(s.mark, s.id, "step '" + s.id + "': step '" + it->second +
-                                            "' already makes a key labelled '" + s.label +
-                                            "' on token '" + s.token + "'");
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': step '" + it->second +
+                              "' already makes a key labelled '" + s.label + "' on token '" +
+                              s.token + "'");
                 break;
             }
             case StepKind::Root: {
@@ -266,9 +278,10 @@ class Linter {
                 check_serial(s, s.id);
                 if ((!s.eku.empty() || !s.policies.empty()) && !s.allow_eku_policies)
                     error(s.mark, s.id,
-                          "step '" + s.id + "': a root certificate carries no extended key usage "
-                          "or certificate policies (they would constrain every certificate "
-                          "below it); remove them, or say allow-eku-policies: true");
+                          "step '" + s.id +
+                              "': a root certificate carries no extended key usage "
+                              "or certificate policies (they would constrain every certificate "
+                              "below it); remove them, or say allow-eku-policies: true");
                 break;
             }
             case StepKind::Intermediate: {
@@ -276,7 +289,8 @@ class Linter {
                 if (!s.key.empty()) {
                     const Step* key = earlier(s, s.key, "key", {StepKind::Key});
                     if (key != nullptr && issuer != nullptr && signing_key(*issuer) == key)
-                        error(s.mark, s.id, "step '" + s.id + "': the CA's key must not be its issuer's key");
+                        error(s.mark, s.id,
+                              "step '" + s.id + "': the CA's key must not be its issuer's key");
                 } else if (InputData* in = input(s, s.csr, "csr")) {
                     check_csr_input(s, *in);
                 }
@@ -289,7 +303,8 @@ class Linter {
             }
             case StepKind::CrossCertificate: {
                 const Step* issuer = issuer_of(s);
-                if (InputData* in = input(s, s.certificate, "certificate")) check_cert_input(s, *in);
+                if (InputData* in = input(s, s.certificate, "certificate"))
+                    check_cert_input(s, *in);
                 check_digest(s, issuer ? signing_key(*issuer) : nullptr);
                 check_validity(s, issuer, m_limits.max_sub_ca_days, "cross-certificate");
                 check_pathlen(s, issuer);
@@ -306,35 +321,44 @@ class Linter {
                 const Step* issuer = issuer_of(s);
                 check_digest(s, issuer ? signing_key(*issuer) : nullptr);
                 if (s.next_update <= s.this_update)
-                    error(s.mark, s.id, "step '" + s.id + "': next-update must be later than this-update");
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': next-update must be later than this-update");
                 else if (s.next_update - s.this_update > m_limits.max_crl_days * kDay)
-                    error(s.mark, s.id, "step '" + s.id + "': the CRL may be current at most " +
-                                            std::to_string(m_limits.max_crl_days) + " days");
-                if (issuer != nullptr && (s.this_update < issuer->not_before || s.next_update > issuer->not_after))
-                    error(s.mark, s.id, "step '" + s.id + "': this-update to next-update lies outside its issuer '" +
-                                            issuer->id + "' validity");
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': the CRL may be current at most " +
+                              std::to_string(m_limits.max_crl_days) + " days");
+                if (issuer != nullptr &&
+                    (s.this_update < issuer->not_before || s.next_update > issuer->not_after))
+                    error(s.mark, s.id,
+                          "step '" + s.id +
+                              "': this-update to next-update lies outside its issuer '" +
+                              issuer->id + "' validity");
                 auto [it, fresh] = m_serials.emplace(s.issuer + "/crl/" + s.crl_number, s.id);
                 if (!fresh)
-                    error(s.mark, s.id, "step '" + s.id + "': CRL number " + s.crl_number +
-                                            " is also used by step '" + it->second + "'");
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': CRL number " + s.crl_number +
+                              " is also used by step '" + it->second + "'");
                 break;
             }
             case StepKind::StoreCert:
                 earlier(s, s.certificate, "certificate",
                         {StepKind::Root, StepKind::Intermediate, StepKind::CrossCertificate});
                 if (!m_tokens.count(s.token))
-                    error(s.mark, s.id, "step '" + s.id + "': token '" + s.token +
-                                            "' is not declared under tokens");
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': token '" + s.token +
+                              "' is not declared under tokens");
                 break;
             case StepKind::CaDir: {
                 const Step* cert = earlier(s, s.certificate, "certificate",
                                            {StepKind::Root, StepKind::Intermediate});
                 const Step* key = earlier(s, s.key, "key", {StepKind::Key});
                 if (cert != nullptr && key != nullptr && signing_key(*cert) != key)
-                    error(s.mark, s.id, "step '" + s.id + "': the key '" + s.key +
-                                            "' is not the key of certificate '" + s.certificate + "'");
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': the key '" + s.key +
+                              "' is not the key of certificate '" + s.certificate + "'");
                 if (!m_dirs.insert(s.dir).second)
-                    error(s.mark, s.id, "step '" + s.id + "': another ca-dir step uses '" + s.dir + "'");
+                    error(s.mark, s.id,
+                          "step '" + s.id + "': another ca-dir step uses '" + s.dir + "'");
                 break;
             }
         }
@@ -346,9 +370,10 @@ class Linter {
             check_csr(csr, m_limits.min_rsa_bits, nullptr);
             OsslPtr<X509_NAME> want = parse_subject(s.subject);
             if (X509_NAME_cmp(X509_REQ_get_subject_name(csr.req.get()), want.get()) != 0)
-                error(s.mark, s.id, "step '" + s.id + "': the request " + in.decl->path + " is for " +
-                                        name_text(X509_REQ_get_subject_name(csr.req.get())) +
-                                        ", not the step's subject " + s.subject);
+                error(s.mark, s.id,
+                      "step '" + s.id + "': the request " + in.decl->path + " is for " +
+                          name_text(X509_REQ_get_subject_name(csr.req.get())) +
+                          ", not the step's subject " + s.subject);
         } catch (const std::exception& e) {
             error(s.mark, s.id, "step '" + s.id + "': " + e.what());
         }
@@ -357,14 +382,15 @@ class Linter {
     void check_cert_input(const Step& s, InputData& in) {
         OsslPtr<X509> cert = parse_cert(in.bytes);
         if (!cert) {
-            error(s.mark, s.id, "step '" + s.id + "': " + in.decl->path +
-                                    " is not one PEM or DER certificate");
+            error(s.mark, s.id,
+                  "step '" + s.id + "': " + in.decl->path + " is not one PEM or DER certificate");
             return;
         }
         m_cert_subjects[s.id] = name_text(X509_get_subject_name(cert.get()));
         if (X509_check_ca(cert.get()) == 0)
-            error(s.mark, s.id, "step '" + s.id + "': " + in.decl->path +
-                                    " is not a CA certificate; a cross-certificate certifies a CA");
+            error(s.mark, s.id,
+                  "step '" + s.id + "': " + in.decl->path +
+                      " is not a CA certificate; a cross-certificate certifies a CA");
     }
 
     static OsslPtr<X509> parse_cert(const std::string& bytes) {
@@ -373,7 +399,8 @@ class Linter {
         if (!c) {
             const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data());
             c.reset(d2i_X509(nullptr, &p, static_cast<long>(bytes.size())));
-            if (c && p != reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size()) c.reset();
+            if (c && p != reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size())
+                c.reset();
         }
         ERR_clear_error();
         return c;
@@ -421,7 +448,8 @@ class Linter {
     std::string input_phrase(const std::string& input_id) {
         auto it = m_inputs.find(input_id);
         if (it == m_inputs.end()) return "input '" + input_id + "'";
-        return it->second.decl->path + " (SHA-256 " + it->second.decl->sha256.substr(0, 16) + "...)";
+        return it->second.decl->path + " (SHA-256 " + it->second.decl->sha256.substr(0, 16) +
+               "...)";
     }
 
     std::string sentence(const Step& s) {
@@ -465,10 +493,10 @@ class Linter {
                 return "Make a certificate request for " + s.subject + " signed with " +
                        key_phrase(s.key) + digest_phrase(s) + ".";
             case StepKind::Crl:
-                return "Sign CRL number " + s.crl_number + " of " + subject_of(s.issuer) + " with " +
-                       issuer_key_phrase(s.issuer) + ", this update " + day_or_time(s.this_update) +
-                       ", next update " + day_or_time(s.next_update) + digest_phrase(s) +
-                       ", listing no revoked certificates.";
+                return "Sign CRL number " + s.crl_number + " of " + subject_of(s.issuer) +
+                       " with " + issuer_key_phrase(s.issuer) + ", this update " +
+                       day_or_time(s.this_update) + ", next update " + day_or_time(s.next_update) +
+                       digest_phrase(s) + ", listing no revoked certificates.";
             case StepKind::StoreCert:
                 return "Store the certificate of step '" + s.certificate + "' (" +
                        subject_of(s.certificate) + ") on token '" + s.token + "', labelled '" +

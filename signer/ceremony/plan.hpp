@@ -13,10 +13,10 @@ namespace ts::signer::ceremony {
 
 /// The defaults lint holds a file to (docs/ceremony.md, "What lint checks").
 struct Limits {
-    int min_rsa_bits = 3072;             // every ceremony key is a CA key
-    int64_t max_root_days = 9132;        // 25 years
-    int64_t max_sub_ca_days = 3653;      // 10 years, intermediates and cross-certificates
-    int64_t max_crl_days = 400;          // next-update - this-update
+    int min_rsa_bits = 3072;         // every ceremony key is a CA key
+    int64_t max_root_days = 9132;    // 25 years
+    int64_t max_sub_ca_days = 3653;  // 10 years, intermediates and cross-certificates
+    int64_t max_crl_days = 400;      // next-update - this-update
 };
 
 /// One refusal: where, which step (or input/token id), and what is wrong.
@@ -35,7 +35,7 @@ struct PlanStep {
 };
 
 struct LintResult {
-    std::vector<Finding> errors;     // empty: the file passes
+    std::vector<Finding> errors;      // empty: the file passes
     std::vector<std::string> checks;  // sentences before the steps (file and input digests)
     std::vector<PlanStep> plan;
     bool ok() const { return errors.empty(); }

@@ -46,15 +46,11 @@ void write_new_file(const std::string& path, const std::string& bytes) {
     ::close(fd);
 }
 
-std::string now_utc() {
-    return format_time(static_cast<int64_t>(std::time(nullptr)));
-}
+std::string now_utc() { return format_time(static_cast<int64_t>(std::time(nullptr))); }
 
 }  // namespace
 
-std::string record_hash(const std::string& record) {
-    return sha256_hex(record);
-}
+std::string record_hash(const std::string& record) { return sha256_hex(record); }
 
 std::string head_hex_from_text(const std::string& text) {
     std::string hex;
@@ -93,7 +89,8 @@ std::string TranscriptWriter::append(const std::string& event, nlohmann::json fi
     if (m_finished) throw std::logic_error("transcript: append after finish");
     if (!fields.is_object()) throw std::logic_error("transcript: fields must be an object");
     for (const char* k : {"seq", "prev", "time", "event"})
-        if (fields.contains(k)) throw std::logic_error(std::string("transcript: reserved field ") + k);
+        if (fields.contains(k))
+            throw std::logic_error(std::string("transcript: reserved field ") + k);
     fields["seq"] = m_seq;
     fields["prev"] = m_prev;
     fields["time"] = now_utc();
@@ -113,10 +110,9 @@ void TranscriptWriter::write_output(const std::string& name, const std::string& 
     std::error_code ec;
     std::filesystem::create_directories(p.parent_path(), ec);
     write_new_file(p.string(), bytes);
-    append("output", {{"path", name},
-                      {"sha256", sha256_hex(bytes)},
-                      {"bytes", bytes.size()},
-                      {"step", step}});
+    append(
+        "output",
+        {{"path", name}, {"sha256", sha256_hex(bytes)}, {"bytes", bytes.size()}, {"step", step}});
 }
 
 Head TranscriptWriter::finish() {

@@ -50,8 +50,9 @@ VerifyResult verify(const std::string& dir, const std::string& expected_head) {
         return r;
     }
     if (!text.empty() && text.back() != '\n')
-        problem(tpath + ": the last record is not complete (no final newline): the file was cut "
-                        "or appended to");
+        problem(tpath +
+                ": the last record is not complete (no final newline): the file was cut "
+                "or appended to");
 
     std::vector<std::string> lines;
     std::stringstream in(text);
@@ -101,8 +102,9 @@ VerifyResult verify(const std::string& dir, const std::string& expected_head) {
     r.head_hex = prev;
     r.head_words = pgp_words(hsm::from_hex(prev));
     if (!lines.empty() && last_event != "end")
-        problem("the last record is not the 'end' record: the transcript was cut short, or the "
-                "ceremony stopped before it finished");
+        problem(
+            "the last record is not the 'end' record: the transcript was cut short, or the "
+            "ceremony stopped before it finished");
 
     for (const auto& [path, sha] : outputs) {
         r.outputs.push_back(path);
@@ -139,9 +141,9 @@ VerifyResult verify(const std::string& dir, const std::string& expected_head) {
             problem(hpath + " has no 'sha256:' line");
         else if (m[2] != r.head_hex)
             problem(hpath + " says the head is " + m[2].str() + ", but the records hash to " +
-                    r.head_hex + ": records were changed, removed or added after the head was written");
-        if (std::regex_search(head_text, m, records_line) &&
-            m[2] != std::to_string(r.records))
+                    r.head_hex +
+                    ": records were changed, removed or added after the head was written");
+        if (std::regex_search(head_text, m, records_line) && m[2] != std::to_string(r.records))
             problem(hpath + " counts " + m[2].str() + " records; " + kTranscriptFile + " has " +
                     std::to_string(r.records));
     }

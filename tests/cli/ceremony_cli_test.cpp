@@ -18,12 +18,14 @@ TEST_F(CeremonyCliTest, LintOfTheExamplePrintsThePlanAndExitsZero) {
     auto r = ts({"ceremony", "lint", kExample});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(contains(r.out, "Ceremony: Example Root CA 2027 key ceremony\n")) << r.out;
-    EXPECT_TRUE(contains(r.out, "\n1. Generate an RSA 4096-bit key pair labelled 'root-2027' on "
-                                "token 'root-hsm' (pkcs11:token=root-hsm)"))
+    EXPECT_TRUE(contains(r.out,
+                         "\n1. Generate an RSA 4096-bit key pair labelled 'root-2027' on "
+                         "token 'root-hsm' (pkcs11:token=root-hsm)"))
         << r.out;
     EXPECT_TRUE(contains(r.out, "\n8. Create the CA directory root-ca/")) << r.out;
-    EXPECT_TRUE(contains(r.out, "Check that the input issuing-ca-1.csr has SHA-256 "
-                                "e1dda03e7c8fc2ef43bde4ecd564082df8ce1f5ba1e96d9469e9c7563ac846fc."))
+    EXPECT_TRUE(contains(r.out,
+                         "Check that the input issuing-ca-1.csr has SHA-256 "
+                         "e1dda03e7c8fc2ef43bde4ecd564082df8ce1f5ba1e96d9469e9c7563ac846fc."))
         << r.out;
 }
 
@@ -78,8 +80,9 @@ TEST_F(CeremonyCliTest, VerifyChecksTheChainOutputsAndPaperHead) {
     }
     auto r = ts({"ceremony", "verify", dir, "--head", head.words});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_TRUE(contains(r.out, "Verified: the chain, every output and the head from the paper log "
-                                "match."))
+    EXPECT_TRUE(contains(r.out,
+                         "Verified: the chain, every output and the head from the paper log "
+                         "match."))
         << r.out;
     EXPECT_TRUE(contains(r.out, "Head: " + head.hex)) << r.out;
 

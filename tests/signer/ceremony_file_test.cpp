@@ -108,7 +108,8 @@ TEST(CeremonyFileTest, WrongTypesAreRefusedNamingTheTypeExpected) {
     msg = refusal(replaced(kBase, "tokensign-ceremony: 1", "tokensign-ceremony: 2"));
     EXPECT_NE(msg.find("'tokensign-ceremony' is 2; expected 1 to 1"), std::string::npos) << msg;
     msg = refusal("- just\n- a list\n");
-    EXPECT_NE(msg.find("c.yaml:1:1: expected a ceremony file (a mapping"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("c.yaml:1:1: expected a ceremony file (a mapping"), std::string::npos)
+        << msg;
 }
 
 TEST(CeremonyFileTest, MissingRequiredKeyIsRefusedAtItsMapping) {
@@ -147,7 +148,8 @@ TEST(CeremonyFileTest, TokenUriNamesATokenOnlyAndModuleIsARegistrationName) {
         refusal(replaced(kBase, "\"pkcs11:token=root-hsm\"",
                          "\"pkcs11:token=root-hsm?module-path=/usr/lib/softhsm/libsofthsm2.so\""));
     EXPECT_NE(msg.find("no query attributes"), std::string::npos) << msg;
-    msg = refusal(replaced(kBase, "\"pkcs11:token=root-hsm\"", "\"pkcs11:token=root-hsm;object=k\""));
+    msg =
+        refusal(replaced(kBase, "\"pkcs11:token=root-hsm\"", "\"pkcs11:token=root-hsm;object=k\""));
     EXPECT_NE(msg.find("attribute 'object=k' is not allowed"), std::string::npos) << msg;
     msg = refusal(replaced(kBase, "\"pkcs11:token=root-hsm\"", "\"pkcs11:model=SoftHSM%20v2\""));
     EXPECT_NE(msg.find("must name the token by token= (its label) or serial="), std::string::npos)
@@ -161,18 +163,20 @@ TEST(CeremonyFileTest, TokenUriNamesATokenOnlyAndModuleIsARegistrationName) {
                        "p11-kit module registration name"),
               std::string::npos)
         << msg;
-    File f = parse(replaced(kBase, "    uri: \"pkcs11:token=root-hsm\"\n",
-                            "    uri: \"pkcs11:serial=8f2a;token=root-hsm\"\n    module: softhsm2\n"),
-                   "c.yaml");
+    File f =
+        parse(replaced(kBase, "    uri: \"pkcs11:token=root-hsm\"\n",
+                       "    uri: \"pkcs11:serial=8f2a;token=root-hsm\"\n    module: softhsm2\n"),
+              "c.yaml");
     EXPECT_EQ(f.tokens[0].module, "softhsm2");
 }
 
 TEST(CeremonyFileTest, DatesMustBeExplicitUtc) {
     for (std::string bad : {"+365d", "2027-01-15", "2027-01-15T00:00:00+01:00",
-                                   "2027-02-30T00:00:00Z", "\"in 20 years\"", "2027-01-15 00:00:00Z"}) {
+                            "2027-02-30T00:00:00Z", "\"in 20 years\"", "2027-01-15 00:00:00Z"}) {
         std::string msg =
             refusal(replaced(kBase, "not-after: 2047-01-15T00:00:00Z", "not-after: " + bad));
-        EXPECT_NE(msg.find("c.yaml:17:16: 'not-after' is"), std::string::npos) << bad << ": " << msg;
+        EXPECT_NE(msg.find("c.yaml:17:16: 'not-after' is"), std::string::npos)
+            << bad << ": " << msg;
         EXPECT_NE(msg.find("expected an explicit UTC date and time like 2027-01-15T00:00:00Z"),
                   std::string::npos)
             << msg;
@@ -198,20 +202,22 @@ TEST(CeremonyFileTest, StepKindsAndTheirKeysAreChecked) {
     msg = refusal(replaced(kBase, "algorithm: rsa:4096", "algorithm: dsa:2048"));
     EXPECT_NE(msg.find("'algorithm' is 'dsa:2048'; expected rsa:BITS"), std::string::npos) << msg;
     // A key of the root step is no key of a crl step.
-    std::string crl = kBase +
-                      "  - id: crl-1\n    step: crl\n    issuer: root-cert\n"
-                      "    this-update: 2027-01-15T00:00:00Z\n    next-update: 2027-06-15T00:00:00Z\n"
-                      "    crl-number: 1\n    digest: sha384\n";
+    std::string crl =
+        kBase +
+        "  - id: crl-1\n    step: crl\n    issuer: root-cert\n"
+        "    this-update: 2027-01-15T00:00:00Z\n    next-update: 2027-06-15T00:00:00Z\n"
+        "    crl-number: 1\n    digest: sha384\n";
     File f = parse(crl, "c.yaml");
     EXPECT_EQ(f.steps[2].kind, StepKind::Crl);
     EXPECT_EQ(f.steps[2].crl_number, "1");
     msg = refusal(replaced(crl, "    crl-number: 1\n", "    crl-number: 1\n    key: root-key\n"));
     EXPECT_NE(msg.find("unknown key 'key' in a crl step"), std::string::npos) << msg;
-    std::string inter = kBase +
-                        "  - id: sub\n    step: intermediate\n    issuer: root-cert\n"
-                        "    subject: /CN=Sub\n    not-before: 2027-01-15T00:00:00Z\n"
-                        "    not-after: 2030-01-15T00:00:00Z\n    serial: random\n    digest: sha384\n"
-                        "    pathlen: 0\n";
+    std::string inter =
+        kBase +
+        "  - id: sub\n    step: intermediate\n    issuer: root-cert\n"
+        "    subject: /CN=Sub\n    not-before: 2027-01-15T00:00:00Z\n"
+        "    not-after: 2030-01-15T00:00:00Z\n    serial: random\n    digest: sha384\n"
+        "    pathlen: 0\n";
     msg = refusal(inter);
     EXPECT_NE(msg.find("c.yaml:21:5: an intermediate step needs exactly one of 'key'"),
               std::string::npos)

@@ -70,7 +70,8 @@ LintResult lint_text(const std::string& text, const std::string& base = ".") {
 std::string findings(const LintResult& r) {
     std::string out;
     for (const auto& e : r.errors)
-        out += std::to_string(e.mark.line) + ":" + std::to_string(e.mark.column) + " " + e.message + "\n";
+        out += std::to_string(e.mark.line) + ":" + std::to_string(e.mark.column) + " " + e.message +
+               "\n";
     return out;
 }
 
@@ -109,8 +110,9 @@ TEST(CeremonyPlanTest, BaseFilePassesAndThePlanIsNumberedPlainSentences) {
 }
 
 TEST(CeremonyPlanTest, WeakDigestsAndDigestsOnEdwardsKeysAreRefused) {
-    expect_refused(replaced(kBase, "    digest: sha384\n    pathlen: 1", "    digest: sha1\n    pathlen: 1"),
-                   "digest 'sha1' is refused; use sha256 or stronger");
+    expect_refused(
+        replaced(kBase, "    digest: sha384\n    pathlen: 1", "    digest: sha1\n    pathlen: 1"),
+        "digest 'sha1' is refused; use sha256 or stronger");
     expect_refused(replaced(kBase, "    digest: sha384\n    pathlen: 1", "    pathlen: 1"),
                    "step 'root-cert': give 'digest'");
     expect_refused(replaced(kBase, "algorithm: rsa:4096", "algorithm: ed25519"),
@@ -130,25 +132,31 @@ TEST(CeremonyPlanTest, RsaKeysUnder3072BitsAreRefused) {
 }
 
 TEST(CeremonyPlanTest, ValidityMustLieInsideTheIssuersAndUnderTheCaps) {
-    expect_refused(replaced(kBase, "not-after: 2032-01-15T00:00:00Z", "not-after: 2048-01-15T00:00:00Z"),
-                   "outside its issuer 'root-cert' (2027-01-15 to 2047-01-15)");
+    expect_refused(
+        replaced(kBase, "not-after: 2032-01-15T00:00:00Z", "not-after: 2048-01-15T00:00:00Z"),
+        "outside its issuer 'root-cert' (2027-01-15 to 2047-01-15)");
     expect_refused(replaced(kBase, "    not-before: 2027-01-15T00:00:00Z\n    not-after: 2032",
                             "    not-before: 2026-12-31T23:59:59Z\n    not-after: 2032"),
                    "valid 2026-12-31T23:59:59Z to 2032-01-15, outside its issuer");
     // A sub-CA may be valid at most 10 years, a root 25.
-    expect_refused(replaced(kBase, "not-after: 2032-01-15T00:00:00Z", "not-after: 2040-01-15T00:00:00Z"),
-                   "a subordinate CA may be valid at most 3653 days");
-    expect_refused(replaced(kBase, "not-after: 2047-01-15T00:00:00Z", "not-after: 2057-01-15T00:00:00Z"),
-                   "a root may be valid at most 9132 days");
-    expect_refused(replaced(kBase, "not-after: 2047-01-15T00:00:00Z", "not-after: 2027-01-15T00:00:00Z"),
-                   "not-after must be later than not-before");
+    expect_refused(
+        replaced(kBase, "not-after: 2032-01-15T00:00:00Z", "not-after: 2040-01-15T00:00:00Z"),
+        "a subordinate CA may be valid at most 3653 days");
+    expect_refused(
+        replaced(kBase, "not-after: 2047-01-15T00:00:00Z", "not-after: 2057-01-15T00:00:00Z"),
+        "a root may be valid at most 9132 days");
+    expect_refused(
+        replaced(kBase, "not-after: 2047-01-15T00:00:00Z", "not-after: 2027-01-15T00:00:00Z"),
+        "not-after must be later than not-before");
 }
 
 TEST(CeremonyPlanTest, RootCarriesNoEkuOrPoliciesUnlessAsked) {
-    std::string eku = replaced(kBase, "    pathlen: 1\n", "    pathlen: 1\n    eku: [serverAuth]\n");
+    std::string eku =
+        replaced(kBase, "    pathlen: 1\n", "    pathlen: 1\n    eku: [serverAuth]\n");
     expect_refused(eku, "a root certificate carries no extended key usage or certificate policies");
-    expect_refused(replaced(kBase, "    pathlen: 1\n", "    pathlen: 1\n    policies: [2.5.29.32.0]\n"),
-                   "a root certificate carries no extended key usage");
+    expect_refused(
+        replaced(kBase, "    pathlen: 1\n", "    pathlen: 1\n    policies: [2.5.29.32.0]\n"),
+        "a root certificate carries no extended key usage");
     LintResult r = lint_text(replaced(eku, "    eku: [serverAuth]\n",
                                       "    eku: [serverAuth]\n    allow-eku-policies: true\n"));
     EXPECT_TRUE(r.ok()) << findings(r);
@@ -177,7 +185,8 @@ TEST(CeremonyPlanTest, IdsAreUniqueAndReferencesNameEarlierStepsOfTheRightKind) 
                    "'issuer' names 'sub-cert', a step that comes later");
     expect_refused(replaced(kBase, "issuer: root-cert", "issuer: root-key"),
                    "'issuer' names 'root-key', a key step; expected a root or intermediate step");
-    expect_refused(replaced(kBase, "    token: root-hsm\n    label: sub-1", "    token: spare\n    label: sub-1"),
+    expect_refused(replaced(kBase, "    token: root-hsm\n    label: sub-1",
+                            "    token: spare\n    label: sub-1"),
                    "token 'spare' is not declared under tokens");
     expect_refused(replaced(kBase, "label: sub-1", "label: root-2027"),
                    "already makes a key labelled 'root-2027' on token 'root-hsm'");
@@ -221,13 +230,15 @@ TEST(CeremonyPlanTest, OtherStepKindsAreLinted) {
     EXPECT_EQ(r.plan[6].text,
               "Create the CA directory issuing-1/ for /CN=Example Issuing CA 1, keyed by the key "
               "'sub-1' on token 'root-hsm', readable by openssl ca.");
-    expect_refused(replaced(more, "next-update: 2028-01-15T00:00:00Z", "next-update: 2028-06-15T00:00:00Z"),
-                   "the CRL may be current at most 400 days");
+    expect_refused(
+        replaced(more, "next-update: 2028-01-15T00:00:00Z", "next-update: 2028-06-15T00:00:00Z"),
+        "the CRL may be current at most 400 days");
     expect_refused(replaced(more, "    key: sub-key\n    dir:", "    key: root-key\n    dir:"),
                    "the key 'root-key' is not the key of certificate 'sub-cert'");
-    expect_refused(replaced(more, "certificate: sub-cert\n    token", "certificate: sub-key\n    token"),
-                   "'certificate' names 'sub-key', a key step; expected a root or intermediate or "
-                   "cross-certificate step");
+    expect_refused(
+        replaced(more, "certificate: sub-cert\n    token", "certificate: sub-key\n    token"),
+        "'certificate' names 'sub-key', a key step; expected a root or intermediate or "
+        "cross-certificate step");
     expect_refused(replaced(more, "serial: 1f", "serial: random") + R"(  - id: sub2-key
     step: key
     token: root-hsm
@@ -263,14 +274,16 @@ TEST(CeremonyPlanTest, TheDocumentedExamplePassesWithInputsCheckedAndEveryStepPl
     ASSERT_TRUE(r.ok()) << findings(r);
     ASSERT_EQ(r.plan.size(), 8u);
     EXPECT_EQ(r.checks.size(), 3u);
-    EXPECT_NE(r.plan[3].text.find("Sign an intermediate CA certificate for /C=US/O=Example/CN=Example "
-                                  "Issuing CA 1 from the request issuing-ca-1.csr (SHA-256 "
-                                  "e1dda03e7c8fc2ef...) with the key 'root-2027' on token "
-                                  "'root-hsm'"),
-              std::string::npos)
+    EXPECT_NE(
+        r.plan[3].text.find("Sign an intermediate CA certificate for /C=US/O=Example/CN=Example "
+                            "Issuing CA 1 from the request issuing-ca-1.csr (SHA-256 "
+                            "e1dda03e7c8fc2ef...) with the key 'root-2027' on token "
+                            "'root-hsm'"),
+        std::string::npos)
         << r.plan[3].text;
-    EXPECT_NE(r.plan[4].text.find("Sign a cross-certificate for /C=DE/O=Partner/CN=Partner Root CA"),
-              std::string::npos)
+    EXPECT_NE(
+        r.plan[4].text.find("Sign a cross-certificate for /C=DE/O=Partner/CN=Partner Root CA"),
+        std::string::npos)
         << r.plan[4].text;
 }
 
@@ -290,9 +303,11 @@ TEST_F(CeremonyInputTest, AnInputWhoseDigestDiffersIsRefused) {
     csr[100] = static_cast<char>(csr[100] ^ 1);
     std::ofstream(m_dir.file("issuing-ca-1.csr"), std::ios::binary) << csr;
     LintResult r = lint_copy();
-    EXPECT_NE(findings(r).find("input 'issuing-1-csr': " + m_dir.file("issuing-ca-1.csr") +
-                               " has SHA-256 " + sha256_hex(csr) +
-                               ", not the reviewed e1dda03e7c8fc2ef43bde4ecd564082df8ce1f5ba1e96d9469e9c7563ac846fc; refusing it"),
+    EXPECT_NE(findings(r).find(
+                  "input 'issuing-1-csr': " + m_dir.file("issuing-ca-1.csr") + " has SHA-256 " +
+                  sha256_hex(csr) +
+                  ", not the reviewed "
+                  "e1dda03e7c8fc2ef43bde4ecd564082df8ce1f5ba1e96d9469e9c7563ac846fc; refusing it"),
               std::string::npos)
         << findings(r);
 }
@@ -300,7 +315,8 @@ TEST_F(CeremonyInputTest, AnInputWhoseDigestDiffersIsRefused) {
 TEST_F(CeremonyInputTest, AMissingInputIsRefused) {
     std::filesystem::remove(m_dir.file("partner-root.crt"));
     LintResult r = lint_copy();
-    EXPECT_NE(findings(r).find("input 'partner-root': cannot read"), std::string::npos) << findings(r);
+    EXPECT_NE(findings(r).find("input 'partner-root': cannot read"), std::string::npos)
+        << findings(r);
 }
 
 TEST_F(CeremonyInputTest, ARequestForAnotherSubjectIsRefused) {
@@ -309,8 +325,9 @@ TEST_F(CeremonyInputTest, ARequestForAnotherSubjectIsRefused) {
                     "subject: \"/C=US/O=Example/CN=Example Issuing CA 2\"");
     std::ofstream(m_dir.file("root-ceremony.yaml"), std::ios::binary) << yaml;
     LintResult r = lint_copy();
-    EXPECT_NE(findings(r).find("the request issuing-ca-1.csr is for /C=US/O=Example/CN=Example Issuing CA 1, "
-                               "not the step's subject /C=US/O=Example/CN=Example Issuing CA 2"),
+    EXPECT_NE(findings(r).find(
+                  "the request issuing-ca-1.csr is for /C=US/O=Example/CN=Example Issuing CA 1, "
+                  "not the step's subject /C=US/O=Example/CN=Example Issuing CA 2"),
               std::string::npos)
         << findings(r);
 }
@@ -320,9 +337,11 @@ TEST_F(CeremonyInputTest, AnUnusedInputIsRefused) {
     yaml = replaced(yaml, "    certificate: partner-root\n", "    certificate: issuing-1-csr\n");
     std::ofstream(m_dir.file("root-ceremony.yaml"), std::ios::binary) << yaml;
     LintResult r = lint_copy();
-    EXPECT_NE(findings(r).find("input 'partner-root' is declared but no step uses it"), std::string::npos)
+    EXPECT_NE(findings(r).find("input 'partner-root' is declared but no step uses it"),
+              std::string::npos)
         << findings(r);
-    EXPECT_NE(findings(r).find("issuing-ca-1.csr is not one PEM or DER certificate"), std::string::npos)
+    EXPECT_NE(findings(r).find("issuing-ca-1.csr is not one PEM or DER certificate"),
+              std::string::npos)
         << findings(r);
 }
 

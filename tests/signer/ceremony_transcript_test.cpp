@@ -89,7 +89,8 @@ class TranscriptTest : public ::testing::Test {
         TranscriptWriter w(dir());
         w.append("begin", {{"file", "root-ceremony.yaml"}, {"file_sha256", std::string(64, 'a')}});
         w.append("step", {{"id", "root-key"}, {"result", "generated"}});
-        w.write_output("root-cert.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        w.write_output("root-cert.pem",
+                       "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
                        "root-cert");
         w.write_output("root-ca/index.txt", "", "root-ca-dir");
         w.append("step", {{"id", "root-cert"}, {"result", "signed"}});
@@ -248,7 +249,8 @@ TEST_F(TranscriptTest, ChangingAnyByteOfAnOutputFailsAndNamesIt) {
 TEST_F(TranscriptTest, AMissingOrAnUnrecordedOutputFails) {
     std::filesystem::remove(path("root-cert.pem"));
     VerifyResult r = check();
-    EXPECT_NE(problems(r).find("output root-cert.pem is missing"), std::string::npos) << problems(r);
+    EXPECT_NE(problems(r).find("output root-cert.pem is missing"), std::string::npos)
+        << problems(r);
     spit(path("root-cert.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
     EXPECT_TRUE(check().ok()) << problems(check());
     spit(path("root-ca/extra.pem"), "x");
