@@ -106,6 +106,11 @@ std::string TranscriptWriter::append(const std::string& event, nlohmann::json fi
 
 void TranscriptWriter::write_output(const std::string& name, const std::string& bytes,
                                     const std::string& step) {
+    // verify accepts relative paths below DIR only, and not the transcript's own names.
+    bool safe = !name.empty() && name.front() != '/' && name.rfind("transcript.", 0) != 0;
+    for (const auto& part : std::filesystem::path(name))
+        if (part == ".." || part == ".") safe = false;
+    if (!safe) throw std::logic_error("transcript: output name '" + name + "' is not allowed");
     std::filesystem::path p = std::filesystem::path(m_dir) / name;
     std::error_code ec;
     std::filesystem::create_directories(p.parent_path(), ec);

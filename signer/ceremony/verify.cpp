@@ -28,6 +28,13 @@ bool read_whole(const std::string& path, std::string& out) {
     return !f.bad();
 }
 
+// A string member of a record, "" when absent or of another type: a tampered record must be
+// reported, not end the check with a type error.
+std::string text_field(const nlohmann::json& rec, const char* key) {
+    auto it = rec.find(key);
+    return it != rec.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 bool safe_relative(const std::string& p) {
     if (p.empty() || p.front() == '/') return false;
     std::stringstream parts(p);
@@ -83,12 +90,12 @@ VerifyResult verify(const std::string& dir, const std::string& expected_head) {
                         (i == 0 ? std::string("the first record was replaced")
                                 : "record " + std::to_string(i) +
                                       " was changed, or records were removed or reordered"));
-            last_event = rec.value("event", "");
+            last_event = text_field(rec, "event");
             if (i == 0 && last_event != "begin")
                 problem(where + " is not the 'begin' record: the transcript's start is missing");
             if (last_event == "output") {
-                std::string path = rec.value("path", "");
-                std::string sha = rec.value("sha256", "");
+                std::string path = text_field(rec, "path");
+                std::string sha = text_field(rec, "sha256");
                 if (!safe_relative(path) || path.rfind("transcript.", 0) == 0)
                     problem(where + " records the output '" + path +
                             "', which is not a relative path inside the directory");

@@ -215,6 +215,27 @@ TEST_F(TranscriptTest, ARemovedRecordFails) {
         << problems(r);
 }
 
+TEST_F(TranscriptTest, ARecordWithFieldsOfTheWrongTypeIsReportedNotThrown) {
+    auto lines = lines_of(slurp(path(kTranscriptFile)));
+    auto at = lines[2].find("\"path\":\"root-cert.pem\"");
+    ASSERT_NE(at, std::string::npos) << lines[2];
+    lines[2].replace(at, 22, "\"path\":5");
+    at = lines[1].find("\"event\":\"step\"");
+    ASSERT_NE(at, std::string::npos) << lines[1];
+    lines[1].replace(at, 14, "\"event\":[1]");
+    spit(path(kTranscriptFile), joined(lines));
+    VerifyResult r;
+    ASSERT_NO_THROW(r = check());
+    EXPECT_NE(problems(r).find("record 3 (line 3 of transcript.jsonl) records the output '', which "
+                               "is not a relative path inside the directory"),
+              std::string::npos)
+        << problems(r);
+    EXPECT_NE(
+        problems(r).find("root-cert.pem is in the directory, but no transcript record names it"),
+        std::string::npos)
+        << problems(r);
+}
+
 TEST_F(TranscriptTest, ReorderedRecordsFail) {
     auto lines = lines_of(slurp(path(kTranscriptFile)));
     std::swap(lines[2], lines[3]);
@@ -281,6 +302,9 @@ TEST_F(TranscriptTest, TheWriterNeverContinuesOrOverwrites) {
     TranscriptWriter w(m_tmp.file("second"));
     w.write_output("a.pem", "a", "s");
     EXPECT_THROW(w.write_output("a.pem", "b", "s"), ts::signer::CaDbError);
+    EXPECT_THROW(w.write_output("../escape.pem", "b", "s"), std::logic_error);
+    EXPECT_THROW(w.write_output("transcript.head", "b", "s"), std::logic_error);
+    EXPECT_FALSE(std::filesystem::exists(m_tmp.file("escape.pem")));
     EXPECT_EQ(slurp(m_tmp.file("second/a.pem")), "a");
 }
 
