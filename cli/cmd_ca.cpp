@@ -29,7 +29,7 @@
 #include "cli/outputs.hpp"
 #include "cli/signals.hpp"
 #include "signer/ca_db.hpp"
-#include "signer/ceremony.hpp"
+#include "signer/init.hpp"
 #include "signer/chain.hpp"
 #include "signer/config.hpp"
 #include "signer/crl.hpp"

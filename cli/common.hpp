@@ -51,6 +51,7 @@ void setup_key(CLI::App& app, const GlobalOptions& g);
 void setup_cert(CLI::App& app, const GlobalOptions& g);
 void setup_ca(CLI::App& app, const GlobalOptions& g);
 void setup_req(CLI::App& app, const GlobalOptions& g);  // cmd_req.cpp: a top-level command
+void setup_ceremony(CLI::App& app, const GlobalOptions& g);
 
 /// `--json` output: `j` as one line of compact JSON. Bytes that are not UTF-8 (a token label is
 /// CK_UTF8CHAR, but a broken token may say anything) become U+FFFD instead of failing.

@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
     setup_cert(app, g);
     setup_ca(app, g);
     setup_req(app, g);
+    setup_ceremony(app, g);
     finish_cli(app);
     app.require_subcommand(1);
 

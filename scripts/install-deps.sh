@@ -9,7 +9,8 @@ packages=(
     libssl-dev openssl
     libp11-kit-dev p11-kit p11-kit-modules
     softhsm2
-    libcli11-dev nlohmann-json3-dev
+    libcli11-dev
+    libyaml-cpp-dev nlohmann-json3-dev
     libgtest-dev libgmock-dev googletest
     libbenchmark-dev
     opensc libp11-dev libengine-pkcs11-openssl

@@ -11,7 +11,7 @@
 #include "hsm/pubkey.hpp"
 #include "hsm/token.hpp"
 #include "hsm/uri.hpp"
-#include "signer/ceremony.hpp"
+#include "signer/init.hpp"
 #include "signer/config.hpp"
 #include "signer/error.hpp"
 

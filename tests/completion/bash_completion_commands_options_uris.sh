@@ -44,8 +44,8 @@ expect_exactly() {  # expect_exactly LINE WORD...
     fi
 }
 
-expect "tokensign " token key cert ca
-expect_exactly "tokensign c" cert ca
+expect "tokensign " token key cert ca req ceremony
+expect_exactly "tokensign c" cert ca ceremony
 expect "tokensign ca " init sign revoke gencrl list status updatedb verify
 expect_exactly "tokensign ca sign --con" --config
 expect_exactly "tokensign --module /x key l" list

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "signer/ceremony.hpp"
+#include "signer/init.hpp"
 #include "tests/signer/ca_util.hpp"
 #include "tests/support/softhsm.hpp"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "signer/ceremony.hpp"
+#include "signer/init.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
