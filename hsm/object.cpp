@@ -17,7 +17,20 @@ class ObjectFinder {
         check_rv(s.fn()->C_FindObjectsInit(s.handle(), t.data(), t.count()), "C_FindObjectsInit",
                  "searching " + s.token().what());
     }
-    ~ObjectFinder() { m_s.fn()->C_FindObjectsFinal(m_s.handle()); }
+    ~ObjectFinder() {
+        if (!m_finished) m_s.fn()->C_FindObjectsFinal(m_s.handle());
+    }
+    /// C_FindObjectsFinal after a complete search. A failure is the token's and is reported; the
+    /// search may still be active, so the session is closed, not pooled (its next
+    /// C_FindObjectsInit would fail with CKR_OPERATION_ACTIVE).
+    void finish() {
+        m_finished = true;
+        CK_RV rv = m_s.fn()->C_FindObjectsFinal(m_s.handle());
+        if (rv == CKR_OK) return;
+        std::string what = "searching " + m_s.token().what();
+        m_s.invalidate();
+        throw_rv(rv, "C_FindObjectsFinal", what);
+    }
     ObjectFinder(const ObjectFinder&) = delete;
     ObjectFinder& operator=(const ObjectFinder&) = delete;
 
@@ -35,6 +48,7 @@ class ObjectFinder {
 
   private:
     Session& m_s;
+    bool m_finished = false;
 };
 
 std::string describe_query(const ObjectQuery& q) { return q.describe(); }
@@ -85,6 +99,7 @@ std::vector<ObjectInfo> find_objects(Session& s, const ObjectQuery& q) {
     {
         ObjectFinder finder(s, t);
         handles = finder.all();
+        finder.finish();
     }
     std::vector<ObjectInfo> out;
     out.reserve(handles.size());
