@@ -31,6 +31,22 @@ namespace ts::signer {
 
 namespace {
 
+// A token failure the provider reported while loading a key: the failed C_* function and its
+// CKR_* come first, then the key it was for (never "no key found": the key may well be there).
+[[noreturn]] void throw_token_failure(const OpenSslError& e, const std::string& shown) {
+    const std::string& detail = e.token_detail();
+    std::string function = "the token";
+    if (auto at = detail.find("C_"); at != std::string::npos) {
+        auto end = detail.find_first_not_of(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", at);
+        function = detail.substr(at, end == std::string::npos ? end : end - at);
+    }
+    std::string rv = hsm::rv_name(e.token_rv());
+    throw hsm::Pkcs11Error(e.token_rv(), function,
+                           function + " failed with " + rv + " while loading the CA key " + shown +
+                               ": " + (detail.empty() ? std::string(e.what()) : detail));
+}
+
 bool file_exists(const std::string& path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;
@@ -164,7 +180,9 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
         // Never echo a URI that may carry a pin-value.
         std::string shown =
             hsm::is_pkcs11_uri(location) ? hsm::parse_uri(location).to_string() : location;
-        throw OpenSslError("cannot open the CA key " + shown);
+        OpenSslError detail("cannot open the CA key " + shown);
+        if (detail.token_rv() != 0) throw_token_failure(detail, shown);
+        throw detail;
     }
     OSSL_STORE_expect(store.get(), OSSL_STORE_INFO_PKEY);
     while (!OSSL_STORE_eof(store.get())) {
@@ -192,6 +210,7 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
     for (const char* rv : {"CKR_PIN_INCORRECT", "CKR_PIN_LOCKED", "CKR_PIN_EXPIRED",
                            "CKR_PIN_LEN_RANGE", "CKR_USER_PIN_NOT_INITIALIZED"})
         if (what.find(rv) != std::string::npos) throw hsm::PinError(what);
+    if (detail.token_rv() != 0) throw_token_failure(detail, shown);
     throw InputError("no private key found at " + shown + ": " + what);
 }
 
