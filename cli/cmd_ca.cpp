@@ -420,7 +420,8 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
                   << issued.front().entry.serial << " to " << issued.back().entry.serial << " ("
                   << ca.cfg.new_certs_dir << ")\n";
     try {
-        if (out_file)
+        // Nothing issued, nothing written: an empty --out file would read as a certificate lost.
+        if (out_file && !issued.empty())
             out_file->write(all_pem);
         else if (o.out_dir.empty())
             std::cout << all_pem << std::flush;
