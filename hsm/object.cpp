@@ -53,6 +53,18 @@ class ObjectFinder {
 
 std::string describe_query(const ObjectQuery& q) { return q.describe(); }
 
+// Whether the token lists any object to this session (an empty template matches every one).
+bool has_any_object(Session& s) {
+    AttributeTemplate none;
+    ObjectFinder finder(s, none);
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_ULONG n = 0;
+    check_rv(s.fn()->C_FindObjects(s.handle(), &h, 1, &n), "C_FindObjects",
+             "searching " + s.token().what());
+    finder.finish();
+    return n != 0;
+}
+
 }  // namespace
 
 std::string ObjectQuery::describe() const {
@@ -125,6 +137,14 @@ ObjectInfo find_one(Session& s, const ObjectQuery& q) {
     if (found.empty()) {
         std::string hint =
             s.token().logged_in() ? "" : " (private objects are visible only after login)";
+        if (!has_any_object(s)) {
+            // Not the same as "no such key": a token whose store was blanked (SoftHSM2 rewrites
+            // its token file at login, and a process killed then leaves it empty for others)
+            // lists nothing at all. Nobody should conclude the key is gone and make another.
+            hint += "; the token reported no objects at all: if it should hold keys, do not "
+                    "replace them yet, but check the token (for SoftHSM2, its token directory "
+                    "or a backup of it) and try again";
+        }
         throw SelectionError("no " + describe_query(q) + " on " + s.token().what() + hint);
     }
     std::string list;
