@@ -34,15 +34,14 @@ bool key_exists(Session& s, const ObjectQuery& base) {
     return false;
 }
 
-
 // C_GenerateKeyPair failed with `rv`. A token may have made the objects before it failed: remove
 // what it left under the new id (unique on the token, checked before generating) and say so, or
 // name what is still there. Always throws the Pkcs11Error of the failed call.
 [[noreturn]] void remove_failed_generation(Session& s, const std::vector<unsigned char>& id,
                                            const std::string& label, CK_RV rv,
                                            const std::string& context) {
-    std::string msg = context + ": C_GenerateKeyPair failed: " + rv_advice(rv) + " (" +
-                      rv_name(rv) + ")";
+    std::string msg =
+        context + ": C_GenerateKeyPair failed: " + rv_advice(rv) + " (" + rv_name(rv) + ")";
     std::string uri = "pkcs11:token=" + percent_encode_text(s.token().info().label()) +
                       ";id=" + percent_encode(id);
     try {

@@ -141,9 +141,10 @@ ObjectInfo find_one(Session& s, const ObjectQuery& q) {
             // Not the same as "no such key": a token whose store was blanked (SoftHSM2 rewrites
             // its token file at login, and a process killed then leaves it empty for others)
             // lists nothing at all. Nobody should conclude the key is gone and make another.
-            hint += "; the token reported no objects at all: if it should hold keys, do not "
-                    "replace them yet, but check the token (for SoftHSM2, its token directory "
-                    "or a backup of it) and try again";
+            hint +=
+                "; the token reported no objects at all: if it should hold keys, do not "
+                "replace them yet, but check the token (for SoftHSM2, its token directory "
+                "or a backup of it) and try again";
         }
         throw SelectionError("no " + describe_query(q) + " on " + s.token().what() + hint);
     }

@@ -38,8 +38,8 @@ namespace {
     const std::string& detail = e.token_detail();
     std::string function = "the token";
     if (auto at = detail.find("C_"); at != std::string::npos) {
-        auto end = detail.find_first_not_of(
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", at);
+        auto end =
+            detail.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", at);
         function = detail.substr(at, end == std::string::npos ? end : end - at);
     }
     std::string rv = hsm::rv_name(e.token_rv());
@@ -266,7 +266,8 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
         throw InputError("no private key found at " + shown +
                          ": the token reported no objects at all; if it should hold the CA key, "
                          "do not replace it yet, but check the token (for SoftHSM2, its token "
-                         "directory or a backup of it) and try again: " + what);
+                         "directory or a backup of it) and try again: " +
+                         what);
     }
     throw InputError("no private key found at " + shown + ": " + what);
 }

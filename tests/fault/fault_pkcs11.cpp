@@ -49,10 +49,10 @@
 #include <cstring>
 #include <iterator>
 #include <map>
-#include <string>
-#include <string_view>
 #include <mutex>
 #include <set>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <type_traits>
@@ -260,11 +260,11 @@ CK_RV fault_create_object(CK_SESSION_HANDLE session, CK_ATTRIBUTE* tmpl, CK_ULON
     return g_real.C_CreateObject(session, tmpl, count, object);
 }
 
-
 // ---- Counted faults at any call ----
 
 // Every function of a version 2.40 list, in the list's order (C_GetFunctionList is not called
 // through the list).
+// clang-format off
 #define TS_FAULT_FUNCTIONS(X)                                                                     \
     X(C_Initialize) X(C_Finalize) X(C_GetInfo) X(C_GetSlotList) X(C_GetSlotInfo)                \
     X(C_GetTokenInfo) X(C_GetMechanismList) X(C_GetMechanismInfo) X(C_InitToken) X(C_InitPIN)   \
@@ -281,6 +281,7 @@ CK_RV fault_create_object(CK_SESSION_HANDLE session, CK_ATTRIBUTE* tmpl, CK_ULON
     X(C_DecryptVerifyUpdate) X(C_GenerateKey) X(C_GenerateKeyPair) X(C_WrapKey) X(C_UnwrapKey)  \
     X(C_DeriveKey) X(C_SeedRandom) X(C_GenerateRandom) X(C_GetFunctionStatus)                   \
     X(C_CancelFunction) X(C_WaitForSlotEvent)
+// clang-format on
 
 #define TS_FAULT_NAME(f) #f,
 constexpr const char* kFunctionNames[] = {TS_FAULT_FUNCTIONS(TS_FAULT_NAME)};
@@ -292,6 +293,7 @@ struct RvName {
     CK_RV rv;
     const char* name;
 };
+// clang-format off
 #define TS_FAULT_RV(r) {r, #r},
 constexpr RvName kRvNames[] = {TS_FAULT_RV(CKR_CANCEL) TS_FAULT_RV(CKR_HOST_MEMORY)
     TS_FAULT_RV(CKR_SLOT_ID_INVALID) TS_FAULT_RV(CKR_GENERAL_ERROR) TS_FAULT_RV(CKR_FUNCTION_FAILED)
@@ -311,6 +313,7 @@ constexpr RvName kRvNames[] = {TS_FAULT_RV(CKR_CANCEL) TS_FAULT_RV(CKR_HOST_MEMO
     TS_FAULT_RV(CKR_USER_NOT_LOGGED_IN) TS_FAULT_RV(CKR_BUFFER_TOO_SMALL)
     TS_FAULT_RV(CKR_CRYPTOKI_NOT_INITIALIZED) TS_FAULT_RV(CKR_CRYPTOKI_ALREADY_INITIALIZED)
     TS_FAULT_RV(CKR_RANDOM_NO_RNG)};
+// clang-format on
 #undef TS_FAULT_RV
 
 CK_RV parse_rv(std::string_view s) {
@@ -351,7 +354,7 @@ void trace(const char* function) {
 
 // What the counted layer does with one call.
 struct Plan {
-    bool fail = false;  // return rv without calling the target
+    bool fail = false;   // return rv without calling the target
     bool after = false;  // call the target, then return rv
     CK_RV rv = CKR_OK;
     std::string damage;
@@ -430,7 +433,6 @@ struct Counted<CK_RV (*)(A...)> {
     }
 };
 
-
 constexpr std::size_t index_of(std::string_view name) {
     for (std::size_t i = 0; i < kFunctionCount; ++i)
         if (name == kFunctionNames[i]) return i;
@@ -439,10 +441,11 @@ constexpr std::size_t index_of(std::string_view name) {
 
 void wrap_counted() {
     g_counted = g_wrapped;
-#define TS_FAULT_WRAP(f)                                                                  \
-    if (g_wrapped.f != nullptr)                                                           \
-        g_counted.f = &Counted<decltype(CK_FUNCTION_LIST::f)>::template call<index_of(#f), \
-                                                                             &CK_FUNCTION_LIST::f>;
+#define TS_FAULT_WRAP(f)                                                         \
+    if (g_wrapped.f != nullptr)                                                  \
+        g_counted.f =                                                            \
+            &Counted<decltype(CK_FUNCTION_LIST::f)>::template call<index_of(#f), \
+                                                                   &CK_FUNCTION_LIST::f>;
     TS_FAULT_FUNCTIONS(TS_FAULT_WRAP)
 #undef TS_FAULT_WRAP
 }

@@ -180,8 +180,8 @@ class FaultMatrixTest : public ::testing::Test {
                     s.ca[rel] = joined;
                 } else if (rel == "openssl.cnf") {
                     // The key's URI names its id, random for a generated key.
-                    s.ca[rel] = std::regex_replace(text, std::regex("id=(%[0-9A-Fa-f]{2})+"),
-                                                   "id=<id>");
+                    s.ca[rel] =
+                        std::regex_replace(text, std::regex("id=(%[0-9A-Fa-f]{2})+"), "id=<id>");
                 } else if (rel == "serial" || rel == "crlnumber" || rel == "index.txt.attr") {
                     s.ca[rel] = text;
                 } else {
@@ -205,9 +205,15 @@ class FaultMatrixTest : public ::testing::Test {
     }
 
     std::vector<std::string> init_args(const std::string& label, bool generate) const {
-        std::vector<std::string> a = {"tokensign", "ca", "init", "--dir", ca(), "--key",
+        std::vector<std::string> a = {"tokensign",
+                                      "ca",
+                                      "init",
+                                      "--dir",
+                                      ca(),
+                                      "--key",
                                       std::string("pkcs11:token=") + kToken + ";object=" + label,
-                                      "--subject", "/O=Fault Org/CN=" + label};
+                                      "--subject",
+                                      "/O=Fault Org/CN=" + label};
         if (generate) {
             a.push_back("--generate");
             a.push_back("ec:p-256");
@@ -270,7 +276,7 @@ class FaultMatrixTest : public ::testing::Test {
                           p.tolerated.count(f) == 1,
                       "exit 0 although the call failed (and was not retried)");
                 check(after.like(done), "exit 0 without the complete result:\n" + describe(after) +
-                                         "expected\n" + describe(done));
+                                            "expected\n" + describe(done));
             } else {
                 // Progress lines may come first; the error is one line of its own.
                 auto at = r.err.find("tokensign: error: ");
@@ -280,15 +286,17 @@ class FaultMatrixTest : public ::testing::Test {
                 if (p.argv.front() == "tokensign") {
                     check(r.exit_code == 5, "exit " + std::to_string(r.exit_code) + ", not 5");
                     check(!first.empty(), "no error line");
-                    check(first.find(f) != std::string::npos &&
-                              first.find(kRv) != std::string::npos,
-                          "the first line does not name " + f + " and " + kRv);
+                    check(
+                        first.find(f) != std::string::npos && first.find(kRv) != std::string::npos,
+                        "the first line does not name " + f + " and " + kRv);
                 } else {
-                    check(r.err.find(kRv) != std::string::npos, "the error does not name the CKR_*");
+                    check(r.err.find(kRv) != std::string::npos,
+                          "the error does not name the CKR_*");
                 }
                 check(part_of(after, before, done),
                       "the CA directory is neither as it was nor (part of) what a complete run "
-                      "leaves:\n" + describe(after) + "before\n" + describe(before));
+                      "leaves:\n" +
+                          describe(after) + "before\n" + describe(before));
                 bool named = r.err.find("could not be deleted") != std::string::npos;
                 // The objects it made, only with the result they belong to.
                 bool objects = after.objects == before.objects || after.like(done);
@@ -311,8 +319,8 @@ class FaultMatrixTest : public ::testing::Test {
 TEST_F(FaultMatrixTest, KeyGenerateFailsCleanlyAtEveryCall) {
     save();
     matrix("key generate",
-            {"tokensign", "key", "generate", "--token", std::string("pkcs11:token=") + kToken,
-             "--type", "ec:p-256", "--label", "gen"});
+           {"tokensign", "key", "generate", "--token", std::string("pkcs11:token=") + kToken,
+            "--type", "ec:p-256", "--label", "gen"});
 }
 
 TEST_F(FaultMatrixTest, CaInitGenerateFailsCleanlyAtEveryCall) {
@@ -338,17 +346,17 @@ TEST_F(FaultMatrixTest, CaSignFailsCleanlyAtEveryCall) {
     must(init_args("root-1", true));
     std::string in = csr("one");
     save();
-    matrix("ca sign",
-            {"tokensign", "ca", "sign", "--config", cnf(), "--batch", "--in", in, "--out",
-             m_dir.file("out/one.pem")});
+    matrix("ca sign", {"tokensign", "ca", "sign", "--config", cnf(), "--batch", "--in", in, "--out",
+                       m_dir.file("out/one.pem")});
 }
 
 TEST_F(FaultMatrixTest, CaSignBatchFailsCleanlyAtEveryCall) {
     must(init_args("root-b", true));
     std::string a = csr("a"), b = csr("b");
     save();
-    std::vector<std::string> base = {"tokensign", "ca", "sign", "--config", cnf(),
-                                     "--batch", "--out-dir", m_dir.file("out"), "--in"};
+    std::vector<std::string> base = {"tokensign", "ca",      "sign",      "--config",
+                                     cnf(),       "--batch", "--out-dir", m_dir.file("out"),
+                                     "--in"};
     auto both = base;
     both.push_back(a);
     both.push_back(b);
@@ -356,8 +364,9 @@ TEST_F(FaultMatrixTest, CaSignBatchFailsCleanlyAtEveryCall) {
            {{"C_CopyObject",
              "the provider's session copy of the CA key only makes signing faster; refused, it "
              "signs with the token object"},
-            {"C_DestroyObject", "destroys that session copy at exit; the token drops it with "
-                                "the session anyway"}});
+            {"C_DestroyObject",
+             "destroys that session copy at exit; the token drops it with "
+             "the session anyway"}});
 }
 
 // ca revoke records the revocation in index.txt and signs nothing: it makes no PKCS#11 call at
@@ -368,16 +377,15 @@ TEST_F(FaultMatrixTest, CaRevokeMakesNoTokenCall) {
     must({"tokensign", "ca", "sign", "--config", cnf(), "--batch", "--in", in, "--out",
           m_dir.file("rev.pem")});
     save();
-    matrix("ca revoke",
-            {"tokensign", "ca", "revoke", "--config", cnf(), "--cert", m_dir.file("rev.pem"),
-             "--reason", "keyCompromise"});
+    matrix("ca revoke", {"tokensign", "ca", "revoke", "--config", cnf(), "--cert",
+                         m_dir.file("rev.pem"), "--reason", "keyCompromise"});
 }
 
 TEST_F(FaultMatrixTest, CaGencrlFailsCleanlyAtEveryCall) {
     must(init_args("root-c", true));
     save();
     matrix("ca gencrl",
-            {"tokensign", "ca", "gencrl", "--config", cnf(), "--out", ca() + "/crl.pem"});
+           {"tokensign", "ca", "gencrl", "--config", cnf(), "--out", ca() + "/crl.pem"});
 }
 
 TEST_F(FaultMatrixTest, ProviderSigningThroughOpensslFailsCleanlyAtEveryCall) {
@@ -385,13 +393,14 @@ TEST_F(FaultMatrixTest, ProviderSigningThroughOpensslFailsCleanlyAtEveryCall) {
     std::string data = m_dir.file("data");
     write_text(data, "signed through the provider\n");
     save();
-    // Stock openssl loading the provider; the signature lands in the CA directory so that the state comparison sees it.
+    // Stock openssl loading the provider; the signature lands in the CA directory so that the state
+    // comparison sees it.
     matrix("openssl dgst -sign",
-            {"openssl", "dgst", "-provider-path", provider_dir(), "-provider", "tokensign",
-             "-provider", "default", "-sha256", "-sign",
-             std::string("pkcs11:token=") + kToken + ";object=root-p;type=private", "-out",
-             ca() + "/data.sig", data},
-            {});
+           {"openssl", "dgst", "-provider-path", provider_dir(), "-provider", "tokensign",
+            "-provider", "default", "-sha256", "-sign",
+            std::string("pkcs11:token=") + kToken + ";object=root-p;type=private", "-out",
+            ca() + "/data.sig", data},
+           {});
 }
 
 }  // namespace
@@ -406,10 +415,10 @@ TEST_F(FaultMatrixTest, KeysMadeByAFailedGenerationAreDeletedAndNamed) {
     save();
     restore();
     State before = state();
-    auto r = run_path({"tokensign", "key", "generate", "--token",
-                       std::string("pkcs11:token=") + kToken, "--type", "ec:p-256", "--label",
-                       "half"},
-                      {{"TS_FAULT_AFTER", "C_GenerateKeyPair:1:CKR_DEVICE_ERROR"}});
+    auto r =
+        run_path({"tokensign", "key", "generate", "--token", std::string("pkcs11:token=") + kToken,
+                  "--type", "ec:p-256", "--label", "half"},
+                 {{"TS_FAULT_AFTER", "C_GenerateKeyPair:1:CKR_DEVICE_ERROR"}});
     EXPECT_EQ(r.exit_code, 5) << r.err;
     EXPECT_NE(r.err.find("C_GenerateKeyPair failed"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("private key (EC) 'half'"), std::string::npos) << r.err;
@@ -430,17 +439,17 @@ TEST_F(FaultMatrixTest, KeysThatCannotBeDeletedAfterAFailedGenerationAreNamed) {
     save();
     restore();
     State before = state();
-    auto r = run_path({"tokensign", "key", "generate", "--token",
-                       std::string("pkcs11:token=") + kToken, "--type", "ec:p-256", "--label",
-                       "stuck"},
-                      {{"TS_FAULT_AFTER", "C_GenerateKeyPair:1:CKR_DEVICE_ERROR"},
-                       {"TS_FAULT_FAIL", "C_DestroyObject:1:CKR_DEVICE_ERROR,"
-                                         "C_DestroyObject:2:CKR_DEVICE_ERROR"}});
+    auto r =
+        run_path({"tokensign", "key", "generate", "--token", std::string("pkcs11:token=") + kToken,
+                  "--type", "ec:p-256", "--label", "stuck"},
+                 {{"TS_FAULT_AFTER", "C_GenerateKeyPair:1:CKR_DEVICE_ERROR"},
+                  {"TS_FAULT_FAIL",
+                   "C_DestroyObject:1:CKR_DEVICE_ERROR,"
+                   "C_DestroyObject:2:CKR_DEVICE_ERROR"}});
     EXPECT_EQ(r.exit_code, 5) << r.err;
     EXPECT_NE(r.err.find("could not be deleted"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("'stuck'"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("tokensign key delete 'pkcs11:token=fault-matrix;id=%"),
-              std::string::npos)
+    EXPECT_NE(r.err.find("tokensign key delete 'pkcs11:token=fault-matrix;id=%"), std::string::npos)
         << r.err;
     EXPECT_EQ(state().objects.size(), before.objects.size() + 2);
     restore();
@@ -454,8 +463,9 @@ TEST_F(FaultMatrixTest, ShortSignatureFromTheTokenIssuesNothing) {
     save();
     restore();
     State before = state();
-    std::vector<std::string> sign = {"tokensign", "ca", "sign", "--config", cnf(), "--batch",
-                                     "--in", in, "--out", m_dir.file("out/short.pem")};
+    std::vector<std::string> sign = {
+        "tokensign", "ca",   "sign", "--config", cnf(),
+        "--batch",   "--in", in,     "--out",    m_dir.file("out/short.pem")};
     auto r = run_path(sign, {{"TS_FAULT_DAMAGE", "C_Sign:1:short"}});
     EXPECT_NE(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.term_signal, 0);
@@ -474,8 +484,9 @@ TEST_F(FaultMatrixTest, WrongAttributeLengthsWhileLoadingTheKeyAreRefused) {
     must(init_args("root-a", true));
     std::string in = csr("attr");
     save();
-    std::vector<std::string> sign = {"tokensign", "ca", "sign", "--config", cnf(), "--batch",
-                                     "--in", in, "--out", m_dir.file("out/attr.pem")};
+    std::vector<std::string> sign = {
+        "tokensign", "ca",   "sign", "--config", cnf(),
+        "--batch",   "--in", in,     "--out",    m_dir.file("out/attr.pem")};
     std::string trace = m_dir.file("attr-trace");
     restore();
     ASSERT_EQ(run_path(sign, {{"TS_FAULT_TRACE", trace}}).exit_code, 0);
@@ -499,8 +510,8 @@ TEST_F(FaultMatrixTest, WrongAttributeLengthsWhileLoadingTheKeyAreRefused) {
                 EXPECT_EQ(after.ca.count("out/attr.pem"), 1u) << point;
             } else {
                 EXPECT_NE(r.err.find("tokensign: error: "), std::string::npos) << point << r.err;
-                EXPECT_TRUE(untouched_but_reservations(after, before))
-                    << point << "\n" << describe(after);
+                EXPECT_TRUE(untouched_but_reservations(after, before)) << point << "\n"
+                                                                       << describe(after);
             }
             ++handled;
         }
@@ -536,8 +547,9 @@ TEST_F(FaultMatrixTest, NoKeyOnATokenWithoutObjectsSaysTheTokenListedNothing) {
     // objects' files gone, as SoftHSM2 leaves it.
     must(init_args("root-n", true));
     std::string in = csr("blank");
-    std::vector<std::string> sign = {"tokensign", "ca", "sign", "--config", cnf(), "--batch",
-                                     "--in", in, "--out", m_dir.file("blank.pem")};
+    std::vector<std::string> sign = {
+        "tokensign", "ca",   "sign", "--config", cnf(),
+        "--batch",   "--in", in,     "--out",    m_dir.file("blank.pem")};
     for (const auto& e : fs::recursive_directory_iterator(tokens()))
         if (e.path().extension() == ".object" && e.path().filename() != "token.object")
             fs::remove(e.path());
