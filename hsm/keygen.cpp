@@ -43,13 +43,16 @@ bool key_exists(Session& s, const ObjectQuery& base) {
     std::string msg =
         context + ": C_GenerateKeyPair failed: " + rv_advice(rv) + " (" + rv_name(rv) + ")";
     std::string uri = "pkcs11:token=" + percent_encode_text(s.token().info().label()) +
-                      ";id=" + percent_encode(id);
+                      ";object=" + percent_encode_text(label) + ";id=" + percent_encode(id) +
+                      ";type=private";
     try {
         ObjectQuery q;
         q.id = id;
         q.token_objects_only = true;
         std::string removed, left;
         for (const ObjectInfo& o : find_objects(s, q)) {
+            // Only the halves of this key: no key had the id before, other objects may.
+            if ((o.cls != CKO_PRIVATE_KEY && o.cls != CKO_PUBLIC_KEY) || o.label != label) continue;
             CK_RV drv = s.fn()->C_DestroyObject(s.handle(), o.handle);
             std::string& list = drv == CKR_OK ? removed : left;
             list += (list.empty() ? "" : ", ") + o.describe();

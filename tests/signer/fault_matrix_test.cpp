@@ -449,7 +449,7 @@ TEST_F(FaultMatrixTest, KeysThatCannotBeDeletedAfterAFailedGenerationAreNamed) {
     EXPECT_EQ(r.exit_code, 5) << r.err;
     EXPECT_NE(r.err.find("could not be deleted"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("'stuck'"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("tokensign key delete 'pkcs11:token=fault-matrix;id=%"), std::string::npos)
+    EXPECT_NE(r.err.find("tokensign key delete 'pkcs11:token=fault-matrix;object=stuck;id=%"), std::string::npos)
         << r.err;
     EXPECT_EQ(state().objects.size(), before.objects.size() + 2);
     restore();
