@@ -342,6 +342,43 @@ TEST_F(FaultMatrixTest, CaInitWithExistingKeyFailsCleanlyAtEveryCall) {
     matrix("ca init", init_args("root-e", false));
 }
 
+TEST_F(FaultMatrixTest, CaInitStoreCertWithExistingKeyFailsCleanlyAtEveryCall) {
+    must({"tokensign", "key", "generate", "--token", std::string("pkcs11:token=") + kToken,
+          "--type", "ec:p-256", "--label", "root-x"});
+    save();
+    auto a = init_args("root-x", false);
+    a.push_back("--store-cert");
+    matrix("ca init --store-cert", a);
+}
+
+// Other return values than CKR_DEVICE_ERROR, given by name or number: each keeps its exit code
+// (a rejected PIN is 4) and its name in the message.
+TEST_F(FaultMatrixTest, OtherReturnValuesKeepTheirExitCodeAndName) {
+    must(init_args("root-o", true));
+    std::string in = csr("other");
+    save();
+    std::vector<std::string> sign = {
+        "tokensign", "ca",   "sign", "--config", cnf(),
+        "--batch",   "--in", in,     "--out",    m_dir.file("out/other.pem")};
+    struct Case {
+        std::string fault, name;
+        int exit;
+    };
+    for (const Case& c : std::vector<Case>{
+             {"C_Login:1:CKR_PIN_INCORRECT", "CKR_PIN_INCORRECT", 4},
+             {"C_Sign:1:CKR_TOKEN_NOT_PRESENT", "CKR_TOKEN_NOT_PRESENT", 5},
+             {"C_SignInit:1:CKR_DEVICE_REMOVED", "CKR_DEVICE_REMOVED", 5},
+             {"C_OpenSession:1:0x5", "CKR_GENERAL_ERROR", 5},
+             {"C_FindObjectsInit:1:CKR_SESSION_HANDLE_INVALID", "CKR_SESSION_HANDLE_INVALID", 5}}) {
+        restore();
+        State before = state();
+        auto r = run_path(sign, {{"TS_FAULT_FAIL", c.fault}});
+        EXPECT_EQ(r.exit_code, c.exit) << c.fault << "\n" << r.err;
+        EXPECT_NE(r.err.find(c.name), std::string::npos) << c.fault << "\n" << r.err;
+        EXPECT_TRUE(untouched_but_reservations(state(), before)) << c.fault;
+    }
+}
+
 TEST_F(FaultMatrixTest, CaSignFailsCleanlyAtEveryCall) {
     must(init_args("root-1", true));
     std::string in = csr("one");
@@ -449,7 +486,8 @@ TEST_F(FaultMatrixTest, KeysThatCannotBeDeletedAfterAFailedGenerationAreNamed) {
     EXPECT_EQ(r.exit_code, 5) << r.err;
     EXPECT_NE(r.err.find("could not be deleted"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("'stuck'"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("tokensign key delete 'pkcs11:token=fault-matrix;object=stuck;id=%"), std::string::npos)
+    EXPECT_NE(r.err.find("tokensign key delete 'pkcs11:token=fault-matrix;object=stuck;id=%"),
+              std::string::npos)
         << r.err;
     EXPECT_EQ(state().objects.size(), before.objects.size() + 2);
     restore();
