@@ -420,10 +420,10 @@ void run_ca_sign(const CaSignOptions& o, const GlobalOptions& g) {
                   << issued.front().entry.serial << " to " << issued.back().entry.serial << " ("
                   << ca.cfg.new_certs_dir << ")\n";
     try {
-        // Nothing issued, nothing written: an empty --out file would read as a certificate lost.
+        // Nothing issued, nothing written: no empty --out file beside a failed run.
         if (out_file && !issued.empty())
             out_file->write(all_pem);
-        else if (o.out_dir.empty())
+        else if (!out_file && o.out_dir.empty())
             std::cout << all_pem << std::flush;
     } catch (const std::exception& e) {
         output_errors.push_back(e.what());
