@@ -34,6 +34,42 @@ bool key_exists(Session& s, const ObjectQuery& base) {
     return false;
 }
 
+// C_GenerateKeyPair failed with `rv`. A token may have made the objects before it failed: remove
+// what it left under the new id (unique on the token, checked before generating) and say so, or
+// name what is still there. Always throws the Pkcs11Error of the failed call.
+[[noreturn]] void remove_failed_generation(Session& s, const std::vector<unsigned char>& id,
+                                           const std::string& label, CK_RV rv,
+                                           const std::string& context) {
+    std::string msg =
+        context + ": C_GenerateKeyPair failed: " + rv_advice(rv) + " (" + rv_name(rv) + ")";
+    std::string uri = "pkcs11:token=" + percent_encode_text(s.token().info().label()) +
+                      ";object=" + percent_encode_text(label) + ";id=" + percent_encode(id) +
+                      ";type=private";
+    try {
+        ObjectQuery q;
+        q.id = id;
+        q.token_objects_only = true;
+        std::string removed, left;
+        for (const ObjectInfo& o : find_objects(s, q)) {
+            // Only the halves of this key: no key had the id before, other objects may.
+            if ((o.cls != CKO_PRIVATE_KEY && o.cls != CKO_PUBLIC_KEY) || o.label != label) continue;
+            CK_RV drv = s.fn()->C_DestroyObject(s.handle(), o.handle);
+            std::string& list = drv == CKR_OK ? removed : left;
+            list += (list.empty() ? "" : ", ") + o.describe();
+            if (drv != CKR_OK) list += " (C_DestroyObject: " + rv_name(drv) + ")";
+        }
+        if (!removed.empty())
+            msg += "; the token had made " + removed + " nonetheless, now deleted";
+        if (!left.empty())
+            msg += "; the token made " + left + " nonetheless and it could not be deleted: " +
+                   "check it and delete it (tokensign key delete '" + uri + "')";
+    } catch (const Error& e) {
+        msg += "; whether the token made objects under label '" + label + "' id " + to_hex(id) +
+               " is unknown (" + e.what() + "): list its objects (tokensign key list)";
+    }
+    throw Pkcs11Error(rv, "C_GenerateKeyPair", msg);
+}
+
 }  // namespace
 
 KeySpec KeySpec::parse(std::string_view text) {
@@ -165,9 +201,10 @@ GeneratedKey generate_key_pair(Session& s, const KeySpec& spec, const std::strin
     QueueGuard quiet;
     CK_MECHANISM mech{mech_type, nullptr, 0};
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
-    check_rv(s.fn()->C_GenerateKeyPair(s.handle(), &mech, pub.data(), pub.count(), priv.data(),
-                                       priv.count(), &hpub, &hpriv),
-             "C_GenerateKeyPair", "generating a " + spec.to_string() + " key on " + token.what());
+    std::string generating = "generating a " + spec.to_string() + " key on " + token.what();
+    CK_RV rv = s.fn()->C_GenerateKeyPair(s.handle(), &mech, pub.data(), pub.count(), priv.data(),
+                                         priv.count(), &hpub, &hpriv);
+    if (rv != CKR_OK) remove_failed_generation(s, *id, label, rv, generating);
 
     GeneratedKey out;
     try {

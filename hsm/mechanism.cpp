@@ -54,7 +54,12 @@ std::vector<CK_MECHANISM_TYPE> mechanism_types(Module& m, CK_SLOT_ID slot) {
 
 bool has_mechanism(Module& m, CK_SLOT_ID slot, CK_MECHANISM_TYPE mech) {
     CK_MECHANISM_INFO info{};
-    return m.fn()->C_GetMechanismInfo(slot, mech, &info) == CKR_OK;
+    CK_RV rv = m.fn()->C_GetMechanismInfo(slot, mech, &info);
+    // Only the token's "no such mechanism" is an answer; a failing token must not read as one.
+    if (rv == CKR_MECHANISM_INVALID) return false;
+    check_rv(rv, "C_GetMechanismInfo",
+             "asking slot " + std::to_string(slot) + " for " + mechanism_name(mech));
+    return true;
 }
 
 }  // namespace ts::hsm

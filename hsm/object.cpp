@@ -17,7 +17,20 @@ class ObjectFinder {
         check_rv(s.fn()->C_FindObjectsInit(s.handle(), t.data(), t.count()), "C_FindObjectsInit",
                  "searching " + s.token().what());
     }
-    ~ObjectFinder() { m_s.fn()->C_FindObjectsFinal(m_s.handle()); }
+    ~ObjectFinder() {
+        if (!m_finished) m_s.fn()->C_FindObjectsFinal(m_s.handle());
+    }
+    /// C_FindObjectsFinal after a complete search. A failure is the token's and is reported; the
+    /// search may still be active, so the session is closed, not pooled (its next
+    /// C_FindObjectsInit would fail with CKR_OPERATION_ACTIVE).
+    void finish() {
+        m_finished = true;
+        CK_RV rv = m_s.fn()->C_FindObjectsFinal(m_s.handle());
+        if (rv == CKR_OK) return;
+        std::string what = "searching " + m_s.token().what();
+        m_s.invalidate();
+        throw_rv(rv, "C_FindObjectsFinal", what);
+    }
     ObjectFinder(const ObjectFinder&) = delete;
     ObjectFinder& operator=(const ObjectFinder&) = delete;
 
@@ -35,9 +48,22 @@ class ObjectFinder {
 
   private:
     Session& m_s;
+    bool m_finished = false;
 };
 
 std::string describe_query(const ObjectQuery& q) { return q.describe(); }
+
+// Whether the token lists any object to this session (an empty template matches every one).
+bool has_any_object(Session& s) {
+    AttributeTemplate none;
+    ObjectFinder finder(s, none);
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_ULONG n = 0;
+    check_rv(s.fn()->C_FindObjects(s.handle(), &h, 1, &n), "C_FindObjects",
+             "searching " + s.token().what());
+    finder.finish();
+    return n != 0;
+}
 
 }  // namespace
 
@@ -85,6 +111,7 @@ std::vector<ObjectInfo> find_objects(Session& s, const ObjectQuery& q) {
     {
         ObjectFinder finder(s, t);
         handles = finder.all();
+        finder.finish();
     }
     std::vector<ObjectInfo> out;
     out.reserve(handles.size());
@@ -110,6 +137,15 @@ ObjectInfo find_one(Session& s, const ObjectQuery& q) {
     if (found.empty()) {
         std::string hint =
             s.token().logged_in() ? "" : " (private objects are visible only after login)";
+        if (!has_any_object(s)) {
+            // Not the same as "no such key": a token whose store was blanked (SoftHSM2 rewrites
+            // its token file at login, and a process killed then leaves it empty for others)
+            // lists nothing at all. Nobody should conclude the key is gone and make another.
+            hint +=
+                "; the token reported no objects at all: if it should hold keys, do not "
+                "replace them yet, but check the token (for SoftHSM2, its token directory "
+                "or a backup of it) and try again";
+        }
         throw SelectionError("no " + describe_query(q) + " on " + s.token().what() + hint);
     }
     std::string list;

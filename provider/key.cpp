@@ -20,8 +20,11 @@ bool TokenRef::permits(CK_MECHANISM_TYPE mech) const {
     if (allowed && std::find(allowed->begin(), allowed->end(), mech) == allowed->end()) {
         return false;
     }
-    std::call_once(m_offered_once,
-                   [&] { m_offered = hsm::mechanism_types(token->module(), token->info().slot); });
+    std::lock_guard lock(m_offered_mutex);
+    if (!m_offered_known) {
+        m_offered = hsm::mechanism_types(token->module(), token->info().slot);
+        m_offered_known = true;
+    }
     return std::binary_search(m_offered.begin(), m_offered.end(), mech);
 }
 

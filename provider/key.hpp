@@ -63,7 +63,10 @@ struct TokenRef {
     mutable std::map<CK_SESSION_HANDLE, CK_OBJECT_HANDLE> m_copies;
     mutable bool m_copy_refused = false;  // the token does not copy this key
     mutable unsigned m_uses = 0;          // uses without a copy so far
-    mutable std::once_flag m_offered_once;
+    // Not a std::once_flag: a failing C_GetMechanismList throws, and that exception leaving
+    // std::call_once (through glibc's pthread_once) aborted stock openssl (SIGABRT).
+    mutable std::mutex m_offered_mutex;
+    mutable bool m_offered_known = false;
     mutable std::vector<CK_MECHANISM_TYPE> m_offered;  // sorted; what the token lists
 };
 

@@ -37,15 +37,20 @@ class OpenSslError : public Error {
     explicit OpenSslError(const std::string& context);
     /// The CK_RV of a token failure the tokensign provider queued (its reason code), or 0.
     unsigned long token_rv() const noexcept { return m_token_rv; }
+    /// The provider's own sentence for that failure ("reading ...: C_Sign failed: ...
+    /// (CKR_DEVICE_ERROR)"), or empty.
+    const std::string& token_detail() const noexcept { return m_token_detail; }
 
   private:
     struct Drained {
         std::string message;
         unsigned long token_rv = 0;
+        std::string token_detail;
     };
     static Drained drain(const std::string& context);
     explicit OpenSslError(Drained d);
     unsigned long m_token_rv;
+    std::string m_token_detail;
 };
 
 /// The user declined at a confirmation prompt.

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "hsm/error.hpp"
@@ -34,6 +35,22 @@
 namespace ts::signer {
 
 namespace {
+
+// A token failure the provider reported while loading a key: the failed C_* function and its
+// CKR_* come first, then the key it was for (never "no key found": the key may well be there).
+[[noreturn]] void throw_token_failure(const OpenSslError& e, const std::string& shown) {
+    const std::string& detail = e.token_detail();
+    std::string function = "the token";
+    if (auto at = detail.find("C_"); at != std::string::npos) {
+        auto end =
+            detail.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", at);
+        function = detail.substr(at, end == std::string::npos ? end : end - at);
+    }
+    std::string rv = hsm::rv_name(e.token_rv());
+    throw hsm::Pkcs11Error(e.token_rv(), function,
+                           function + " failed with " + rv + " while loading the CA key " + shown +
+                               ": " + (detail.empty() ? std::string(e.what()) : detail));
+}
 
 bool file_exists(const std::string& path) {
     struct stat st;
@@ -114,6 +131,56 @@ std::string with_cli_query(const std::string& uri_text, const hsm::Config& cfg) 
     return uri_text + (uri_text.find('?') == std::string::npos ? "?" : "&") + extra;
 }
 
+// The token part of a pkcs11: URI (its query kept): the object, id and type dropped.
+std::string token_part(const std::string& store_uri) {
+    auto q = store_uri.find('?');
+    std::string path = store_uri.substr(0, q), out = "pkcs11:";
+    std::string rest = path.substr(std::string("pkcs11:").size());
+    bool first = true;
+    for (std::size_t at = 0; at <= rest.size();) {
+        auto end = rest.find(';', at);
+        if (end == std::string::npos) end = rest.size();
+        std::string attr = rest.substr(at, end - at);
+        at = end + 1;
+        if (attr.empty() || attr.rfind("object=", 0) == 0 || attr.rfind("id=", 0) == 0 ||
+            attr.rfind("type=", 0) == 0)
+            continue;
+        out += (first ? "" : ";") + attr;
+        first = false;
+    }
+    return q == std::string::npos ? out : out + store_uri.substr(q);
+}
+
+// Whether the provider's store lists nothing at all on the key's token (a blanked token reads
+// as "no key" otherwise). False when it cannot tell.
+bool token_lists_nothing(LibCtx& ctx, const std::string& store_uri, UI_METHOD* ui, void* data) {
+    ERR_set_mark();
+    OsslPtr<OSSL_STORE_CTX> store(OSSL_STORE_open_ex(token_part(store_uri).c_str(), ctx.get(),
+                                                     ctx.propq(), ui, data, nullptr, nullptr,
+                                                     nullptr));
+    bool nothing = false;
+    if (store) {
+        nothing = true;
+        while (nothing && !OSSL_STORE_eof(store.get())) {
+            OsslPtr<OSSL_STORE_INFO> info(OSSL_STORE_load(store.get()));
+            if (info) {
+                nothing = false;
+            } else if (OSSL_STORE_error(store.get())) {
+                // The provider reports "no object matches" as an error; any other is no answer.
+                unsigned long e = ERR_peek_last_error();
+                const char* lib = ERR_lib_error_string(e);
+                const char* reason = ERR_reason_error_string(e);
+                nothing = lib != nullptr && std::string_view(lib) == "tokensign" &&
+                          reason != nullptr &&
+                          std::string_view(reason) == "object selection failed";
+                break;
+            }
+        }
+    }
+    ERR_pop_to_mark();
+    return nothing;
+}
+
 // The PIN problem says everything; what OpenSSL queued on the way out ("interrupted or
 // cancelled", a module's engine probing) would only bury it.
 [[noreturn]] void throw_pin_error(const std::string& message) {
@@ -184,7 +251,9 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
         // Never echo a URI that may carry a pin-value.
         std::string shown =
             hsm::is_pkcs11_uri(location) ? hsm::parse_uri(location).to_string() : location;
-        throw OpenSslError("cannot open the CA key " + shown);
+        OpenSslError detail("cannot open the CA key " + shown);
+        if (detail.token_rv() != 0) throw_token_failure(detail, shown);
+        throw detail;
     }
     OSSL_STORE_expect(store.get(), OSSL_STORE_INFO_PKEY);
     while (!OSSL_STORE_eof(store.get())) {
@@ -212,6 +281,14 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
     for (const char* rv : {"CKR_PIN_INCORRECT", "CKR_PIN_LOCKED", "CKR_PIN_EXPIRED",
                            "CKR_PIN_LEN_RANGE", "CKR_USER_PIN_NOT_INITIALIZED"})
         if (what.find(rv) != std::string::npos) throw hsm::PinError(what);
+    if (detail.token_rv() != 0) throw_token_failure(detail, shown);
+    if (hsm::is_pkcs11_uri(location) && token_lists_nothing(ctx, store_uri, ui.get(), &data)) {
+        throw InputError("no private key found at " + shown +
+                         ": the token reported no objects at all; if it should hold the CA key, "
+                         "do not replace it yet, but check the token (for SoftHSM2, its token "
+                         "directory or a backup of it) and try again: " +
+                         what);
+    }
     throw InputError("no private key found at " + shown + ": " + what);
 }
 

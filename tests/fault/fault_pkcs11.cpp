@@ -20,7 +20,22 @@
 //                               hashed here, then CKM_ECDSA on the target) and refuses CKM_ECDSA
 //   TS_FAULT_PIN_LOCKED=1       C_GetTokenInfo reports CKF_USER_PIN_LOCKED (SoftHSM2 never locks)
 //
-// Only C_GetFunctionList is exported; everything else is the target's own function list.
+// Any function, any call (each C_* function's calls are counted per process, from 1; a size
+// query counts as a call). Each variable takes a comma-separated list of points:
+//   TS_FAULT_FAIL=C_Sign:3:CKR_DEVICE_ERROR   the 3rd C_Sign returns CKR_DEVICE_ERROR without
+//                               reaching the target (a CKR_* name or a number, 0x for hex)
+//   TS_FAULT_AFTER=C_GenerateKeyPair:1:CKR_DEVICE_ERROR
+//                               the target runs the call, then the caller is told it failed (a
+//                               token that made the keys and reports an error)
+//   TS_FAULT_HANG=C_Sign:2:500ms             the 2nd C_Sign waits 500 ms first (ms or s)
+//   TS_FAULT_DAMAGE=C_Sign:1:short           the target runs the call and its output is damaged:
+//                               `short` (C_Sign, C_SignFinal: half the signature length;
+//                               C_GetAttributeValue: each returned value one byte shorter) or
+//                               `long` (C_GetAttributeValue: each length one byte longer)
+//   TS_FAULT_TRACE=PATH         each C_* call appends its function name and a newline there
+//
+// Only C_GetFunctionList is exported. The functions above are wrapped by hand; then every entry of
+// the list is wrapped generically (the table below) for the counted faults.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -32,16 +47,22 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace {
 
 CK_FUNCTION_LIST g_real{};     // the target's list
-CK_FUNCTION_LIST g_wrapped{};  // what we hand out
+CK_FUNCTION_LIST g_wrapped{};  // the target's list with the hand-written behaviours above
+CK_FUNCTION_LIST g_counted{};  // g_wrapped behind the counted faults: what we hand out
 std::mutex g_mutex;
 std::set<CK_SESSION_HANDLE> g_open;  // sessions open through us
 std::atomic<unsigned long> g_signatures{0};
@@ -239,6 +260,196 @@ CK_RV fault_create_object(CK_SESSION_HANDLE session, CK_ATTRIBUTE* tmpl, CK_ULON
     return g_real.C_CreateObject(session, tmpl, count, object);
 }
 
+// ---- Counted faults at any call ----
+
+// Every function of a version 2.40 list, in the list's order (C_GetFunctionList is not called
+// through the list).
+// clang-format off
+#define TS_FAULT_FUNCTIONS(X)                                                                     \
+    X(C_Initialize) X(C_Finalize) X(C_GetInfo) X(C_GetSlotList) X(C_GetSlotInfo)                \
+    X(C_GetTokenInfo) X(C_GetMechanismList) X(C_GetMechanismInfo) X(C_InitToken) X(C_InitPIN)   \
+    X(C_SetPIN) X(C_OpenSession) X(C_CloseSession) X(C_CloseAllSessions) X(C_GetSessionInfo)    \
+    X(C_GetOperationState) X(C_SetOperationState) X(C_Login) X(C_Logout) X(C_CreateObject)      \
+    X(C_CopyObject) X(C_DestroyObject) X(C_GetObjectSize) X(C_GetAttributeValue)                \
+    X(C_SetAttributeValue) X(C_FindObjectsInit) X(C_FindObjects) X(C_FindObjectsFinal)          \
+    X(C_EncryptInit) X(C_Encrypt) X(C_EncryptUpdate) X(C_EncryptFinal) X(C_DecryptInit)         \
+    X(C_Decrypt) X(C_DecryptUpdate) X(C_DecryptFinal) X(C_DigestInit) X(C_Digest)               \
+    X(C_DigestUpdate) X(C_DigestKey) X(C_DigestFinal) X(C_SignInit) X(C_Sign) X(C_SignUpdate)   \
+    X(C_SignFinal) X(C_SignRecoverInit) X(C_SignRecover) X(C_VerifyInit) X(C_Verify)            \
+    X(C_VerifyUpdate) X(C_VerifyFinal) X(C_VerifyRecoverInit) X(C_VerifyRecover)                \
+    X(C_DigestEncryptUpdate) X(C_DecryptDigestUpdate) X(C_SignEncryptUpdate)                    \
+    X(C_DecryptVerifyUpdate) X(C_GenerateKey) X(C_GenerateKeyPair) X(C_WrapKey) X(C_UnwrapKey)  \
+    X(C_DeriveKey) X(C_SeedRandom) X(C_GenerateRandom) X(C_GetFunctionStatus)                   \
+    X(C_CancelFunction) X(C_WaitForSlotEvent)
+// clang-format on
+
+#define TS_FAULT_NAME(f) #f,
+constexpr const char* kFunctionNames[] = {TS_FAULT_FUNCTIONS(TS_FAULT_NAME)};
+#undef TS_FAULT_NAME
+constexpr std::size_t kFunctionCount = std::size(kFunctionNames);
+std::atomic<unsigned long> g_calls[kFunctionCount];
+
+struct RvName {
+    CK_RV rv;
+    const char* name;
+};
+// clang-format off
+#define TS_FAULT_RV(r) {r, #r},
+constexpr RvName kRvNames[] = {TS_FAULT_RV(CKR_CANCEL) TS_FAULT_RV(CKR_HOST_MEMORY)
+    TS_FAULT_RV(CKR_SLOT_ID_INVALID) TS_FAULT_RV(CKR_GENERAL_ERROR) TS_FAULT_RV(CKR_FUNCTION_FAILED)
+    TS_FAULT_RV(CKR_ARGUMENTS_BAD) TS_FAULT_RV(CKR_ATTRIBUTE_SENSITIVE)
+    TS_FAULT_RV(CKR_ATTRIBUTE_TYPE_INVALID) TS_FAULT_RV(CKR_ATTRIBUTE_VALUE_INVALID)
+    TS_FAULT_RV(CKR_DATA_INVALID) TS_FAULT_RV(CKR_DATA_LEN_RANGE) TS_FAULT_RV(CKR_DEVICE_ERROR)
+    TS_FAULT_RV(CKR_DEVICE_MEMORY) TS_FAULT_RV(CKR_DEVICE_REMOVED)
+    TS_FAULT_RV(CKR_FUNCTION_CANCELED) TS_FAULT_RV(CKR_FUNCTION_NOT_SUPPORTED)
+    TS_FAULT_RV(CKR_KEY_HANDLE_INVALID) TS_FAULT_RV(CKR_MECHANISM_INVALID)
+    TS_FAULT_RV(CKR_OBJECT_HANDLE_INVALID) TS_FAULT_RV(CKR_OPERATION_ACTIVE)
+    TS_FAULT_RV(CKR_OPERATION_NOT_INITIALIZED) TS_FAULT_RV(CKR_PIN_INCORRECT)
+    TS_FAULT_RV(CKR_PIN_LOCKED) TS_FAULT_RV(CKR_SESSION_CLOSED) TS_FAULT_RV(CKR_SESSION_COUNT)
+    TS_FAULT_RV(CKR_SESSION_HANDLE_INVALID) TS_FAULT_RV(CKR_SESSION_READ_ONLY)
+    TS_FAULT_RV(CKR_TEMPLATE_INCOMPLETE) TS_FAULT_RV(CKR_TEMPLATE_INCONSISTENT)
+    TS_FAULT_RV(CKR_TOKEN_NOT_PRESENT) TS_FAULT_RV(CKR_TOKEN_NOT_RECOGNIZED)
+    TS_FAULT_RV(CKR_TOKEN_WRITE_PROTECTED) TS_FAULT_RV(CKR_USER_ALREADY_LOGGED_IN)
+    TS_FAULT_RV(CKR_USER_NOT_LOGGED_IN) TS_FAULT_RV(CKR_BUFFER_TOO_SMALL)
+    TS_FAULT_RV(CKR_CRYPTOKI_NOT_INITIALIZED) TS_FAULT_RV(CKR_CRYPTOKI_ALREADY_INITIALIZED)
+    TS_FAULT_RV(CKR_RANDOM_NO_RNG)};
+// clang-format on
+#undef TS_FAULT_RV
+
+CK_RV parse_rv(std::string_view s) {
+    for (const auto& r : kRvNames)
+        if (s == r.name) return r.rv;
+    return std::strtoul(std::string(s).c_str(), nullptr, 0);
+}
+
+// One point of a TS_FAULT_FAIL/AFTER/HANG/DAMAGE list that names this call.
+bool find_point(const char* var, std::string_view function, unsigned long n, std::string& arg) {
+    const char* v = std::getenv(var);
+    if (v == nullptr) return false;
+    std::string_view rest(v);
+    while (!rest.empty()) {
+        std::string_view item = rest.substr(0, rest.find(','));
+        rest.remove_prefix(std::min(rest.size(), item.size() + 1));
+        auto c1 = item.find(':');
+        auto c2 = item.find(':', c1 == item.npos ? c1 : c1 + 1);
+        if (c1 == item.npos || c2 == item.npos) continue;
+        if (item.substr(0, c1) != function) continue;
+        if (std::strtoul(std::string(item.substr(c1 + 1, c2 - c1 - 1)).c_str(), nullptr, 10) != n)
+            continue;
+        arg = std::string(item.substr(c2 + 1));
+        return true;
+    }
+    return false;
+}
+
+void trace(const char* function) {
+    const char* path = std::getenv("TS_FAULT_TRACE");
+    if (path == nullptr) return;
+    std::string line = std::string(function) + "\n";
+    int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    (void)!::write(fd, line.data(), line.size());
+    ::close(fd);
+}
+
+// What the counted layer does with one call.
+struct Plan {
+    bool fail = false;   // return rv without calling the target
+    bool after = false;  // call the target, then return rv
+    CK_RV rv = CKR_OK;
+    std::string damage;
+};
+
+Plan plan_for(std::size_t index) {
+    const char* name = kFunctionNames[index];
+    unsigned long n = ++g_calls[index];
+    trace(name);
+    Plan p;
+    std::string arg;
+    if (find_point("TS_FAULT_HANG", name, n, arg)) {
+        unsigned long t = std::strtoul(arg.c_str(), nullptr, 10);
+        bool seconds = arg.size() >= 1 && arg.back() == 's' && arg.find("ms") == arg.npos;
+        std::this_thread::sleep_for(std::chrono::milliseconds(seconds ? t * 1000 : t));
+    }
+    if (find_point("TS_FAULT_FAIL", name, n, arg)) {
+        p.fail = true;
+        p.rv = parse_rv(arg);
+    } else if (find_point("TS_FAULT_AFTER", name, n, arg)) {
+        p.after = true;
+        p.rv = parse_rv(arg);
+    }
+    if (find_point("TS_FAULT_DAMAGE", name, n, arg)) p.damage = arg;
+    return p;
+}
+
+// Whether two list members are the same one (members of different types never are).
+template <auto A, auto B>
+constexpr bool same_member() {
+    if constexpr (std::is_same_v<decltype(A), decltype(B)>)
+        return A == B;
+    else
+        return false;
+}
+
+// Damaged outputs, for the few functions that have one worth damaging.
+template <auto Member, class... A>
+void damage(const std::string& how, CK_RV rv, A... a) {
+    if (rv != CKR_OK) return;
+    auto args = std::forward_as_tuple(a...);
+    if constexpr (same_member<Member, &CK_FUNCTION_LIST::C_Sign>()) {
+        CK_BYTE* sig = std::get<3>(args);
+        CK_ULONG* len = std::get<4>(args);
+        if (how == "short" && sig != nullptr && len != nullptr) *len /= 2;
+    } else if constexpr (same_member<Member, &CK_FUNCTION_LIST::C_SignFinal>()) {
+        CK_BYTE* sig = std::get<1>(args);
+        CK_ULONG* len = std::get<2>(args);
+        if (how == "short" && sig != nullptr && len != nullptr) *len /= 2;
+    } else if constexpr (same_member<Member, &CK_FUNCTION_LIST::C_GetAttributeValue>()) {
+        CK_ATTRIBUTE* tmpl = std::get<2>(args);
+        CK_ULONG count = std::get<3>(args);
+        for (CK_ULONG i = 0; tmpl != nullptr && i < count; ++i) {
+            if (tmpl[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
+            if (how == "short" && tmpl[i].pValue != nullptr && tmpl[i].ulValueLen > 0)
+                --tmpl[i].ulValueLen;
+            if (how == "long") ++tmpl[i].ulValueLen;
+        }
+    }
+}
+
+template <class F>
+struct Counted;
+
+template <class... A>
+struct Counted<CK_RV (*)(A...)> {
+    template <std::size_t Index, auto Member>
+    static CK_RV call(A... a) {
+        Plan p = plan_for(Index);
+        if (p.fail) return p.rv;
+        auto inner = g_wrapped.*Member;
+        if (inner == nullptr) return CKR_FUNCTION_NOT_SUPPORTED;
+        CK_RV rv = inner(a...);
+        if (!p.damage.empty()) damage<Member>(p.damage, rv, a...);
+        return p.after ? p.rv : rv;
+    }
+};
+
+constexpr std::size_t index_of(std::string_view name) {
+    for (std::size_t i = 0; i < kFunctionCount; ++i)
+        if (name == kFunctionNames[i]) return i;
+    return kFunctionCount;
+}
+
+void wrap_counted() {
+    g_counted = g_wrapped;
+#define TS_FAULT_WRAP(f)                                                         \
+    if (g_wrapped.f != nullptr)                                                  \
+        g_counted.f =                                                            \
+            &Counted<decltype(CK_FUNCTION_LIST::f)>::template call<index_of(#f), \
+                                                                   &CK_FUNCTION_LIST::f>;
+    TS_FAULT_FUNCTIONS(TS_FAULT_WRAP)
+#undef TS_FAULT_WRAP
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST** list) {
@@ -267,10 +478,11 @@ extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUN
         g_wrapped.C_SignInit = fault_sign_init;
         g_wrapped.C_SignUpdate = fault_sign_update;
         g_wrapped.C_SignFinal = fault_sign_final;
-        g_wrapped.C_GetFunctionList = C_GetFunctionList;
+        wrap_counted();
+        g_counted.C_GetFunctionList = C_GetFunctionList;
         loaded = CKR_OK;
     });
     if (loaded != CKR_OK) return loaded;
-    *list = &g_wrapped;
+    *list = &g_counted;
     return CKR_OK;
 }
