@@ -176,11 +176,21 @@ bool plainly_valid_time(std::string_view t) {
         if (t[i] < '0' || t[i] > '9') return false;
     auto two = [&](std::size_t at) { return (t[at] - '0') * 10 + (t[at + 1] - '0'); };
     const std::size_t o = n == 15 ? 2 : 0;
-    if (n == 15 && two(0) * 100 + two(2) < 2050) return false;  // UTCTime's range in X.509
+    const int year = n == 15 ? two(0) * 100 + two(2) : (two(0) >= 50 ? 1900 : 2000) + two(0);
+    if (n == 15 && year < 2050) return false;  // UTCTime's range in X.509: left to OpenSSL
     const int month = two(o + 2), day = two(o + 4);
-    return month >= 1 && month <= 12 && day >= 1 && day <= 28 && two(o + 6) < 24 &&
-           two(o + 8) < 60 && two(o + 10) < 60;
+    if (month < 1 || month > 12 || day < 1) return false;
+    static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    const int days = kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+    return day <= days && two(o + 6) < 24 && two(o + 8) < 60 && two(o + 10) < 60;
 }
+
+bool hex_digit(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+}
+
+char upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
 // The six fields of an index line, checked as IndexEntry::parse checks them; `where()` names
 // the line in an error (built only then).
@@ -214,7 +224,7 @@ void split_fields(std::string_view line, std::string_view (&f)[6], const Where& 
     if (s.size() < 2 || s.size() % 2 != 0)
         throw CaDbError(where() + ": bad serial number length (" + std::to_string(s.size()) + ")");
     for (char c : s)
-        if (!std::isxdigit(static_cast<unsigned char>(c)))
+        if (!hex_digit(c))
             throw CaDbError(where() + ": bad serial number character '" + std::string(1, c) +
                             "'");
 }
@@ -240,12 +250,30 @@ std::uint64_t serial_key_hash(std::string_view hex) {
     while (hex.size() > 1 && hex[0] == '0') hex.remove_prefix(1);
     if (hex.size() + 1 > sizeof buf) return std::hash<std::string>()(serial_key(original));
     if (neg) buf[n++] = '-';
-    for (char c : hex) buf[n++] = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (char c : hex) buf[n++] = upper(c);
     return std::hash<std::string_view>()(std::string_view(buf, n));
 }
 
 std::uint64_t subject_hash(std::string_view subject) {
     return std::hash<std::string_view>()(subject);
+}
+
+// A table word: the hash's top 24 bits, then a 40-bit offset (a 1 TiB index.txt).
+constexpr int kOffsetBits = 40;
+std::uint64_t table_word(std::uint64_t hash, off_t offset) {
+    return (hash >> kOffsetBits << kOffsetBits) | static_cast<std::uint64_t>(offset);
+}
+
+// Buckets by the top 16 bits (one counting pass, one scatter pass): `start[b]` is where
+// bucket b begins. A lookup reads one bucket (16 words on average at a million entries).
+void bucket_sort(std::vector<std::uint64_t>& v, std::vector<std::size_t>& start) {
+    start.assign((std::size_t{1} << 16) + 1, 0);
+    for (auto x : v) ++start[(x >> 48) + 1];
+    for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
+    std::vector<std::size_t> at(start.begin(), start.end() - 1);
+    std::vector<std::uint64_t> tmp(v.size());
+    for (auto x : v) tmp[at[x >> 48]++] = x;
+    v.swap(tmp);
 }
 
 }  // namespace
@@ -542,15 +570,15 @@ std::unique_ptr<const CaDb> CaDb::open_read_only(const CaDbPaths& paths, int loc
     return db;
 }
 
-void CaDb::scan(const std::function<bool(std::string_view, std::size_t)>& fn) const {
+void CaDb::scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn) const {
     constexpr std::size_t kChunk = 1 << 20;
     std::vector<char> buf(kChunk);
     std::string carry;  // a line split across two reads
-    off_t pos = 0;
+    off_t pos = 0, line_start = 0;
     std::size_t n = 0;
     while (pos < m_index_end) {
-        const std::size_t want =
-            static_cast<std::size_t>(std::min<off_t>(static_cast<off_t>(kChunk), m_index_end - pos));
+        const std::size_t want = static_cast<std::size_t>(
+            std::min<off_t>(static_cast<off_t>(kChunk), m_index_end - pos));
         ssize_t got = ::pread(m_index_fd, buf.data(), want, pos);
         if (got < 0) {
             if (errno == EINTR) continue;
@@ -559,11 +587,13 @@ void CaDb::scan(const std::function<bool(std::string_view, std::size_t)>& fn) co
         if (got == 0)
             throw CaDbError("the CA database " + m_paths.database +
                             " became shorter while it was read (changed by another program)");
-        pos += got;
         const char* p = buf.data();
         const char* end = p + got;
+        const off_t chunk_at = pos;
+        pos += got;
         while (p < end) {
-            const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+            const char* nl =
+                static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
             if (nl == nullptr) {
                 carry.append(p, end);
                 break;
@@ -575,12 +605,47 @@ void CaDb::scan(const std::function<bool(std::string_view, std::size_t)>& fn) co
                 carry.append(p, nl);
                 line = carry;
             }
+            if (!fn(line, ++n, line_start)) return;
             p = nl + 1;
-            if (!fn(line, ++n)) return;
+            line_start = chunk_at + (p - buf.data());
             carry.clear();
         }
     }
-    if (!carry.empty()) fn(carry, ++n);  // the last line, without a newline
+    if (!carry.empty()) fn(carry, ++n, line_start);  // the last line, without a newline
+}
+
+std::string CaDb::line_at(off_t offset) const {
+    std::string line;
+    char buf[4096];
+    off_t at = offset;
+    while (at < m_index_end) {
+        const std::size_t want = static_cast<std::size_t>(
+            std::min<off_t>(static_cast<off_t>(sizeof buf), m_index_end - at));
+        ssize_t got = ::pread(m_index_fd, buf, want, at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
+        const char* nl =
+            static_cast<const char*>(std::memchr(buf, '\n', static_cast<std::size_t>(got)));
+        if (nl != nullptr) {
+            line.append(buf, static_cast<std::size_t>(nl - buf));
+            break;
+        }
+        line.append(buf, static_cast<std::size_t>(got));
+        at += got;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+std::vector<off_t> CaDb::candidates(const std::vector<std::uint64_t>& table,
+                                    const std::vector<std::size_t>& buckets, std::uint64_t h) {
+    const std::uint64_t mask = (std::uint64_t{1} << kOffsetBits) - 1;
+    const std::uint64_t want = h & ~mask;
+    std::vector<off_t> out;
+    if (buckets.empty()) return out;
+    for (std::size_t i = buckets[h >> 48]; i < buckets[(h >> 48) + 1]; ++i)
+        if ((table[i] & ~mask) == want) out.push_back(static_cast<off_t>(table[i] & mask));
+    return out;
 }
 
 void CaDb::load(bool write) {
@@ -639,14 +704,16 @@ void CaDb::load(bool write) {
     m_serial_hashes.clear();
     m_subject_hashes.clear();
     m_tables_sorted = false;
-    scan([&](std::string_view line, std::size_t n) {
+    if (m_index_end >= (off_t{1} << kOffsetBits))
+        throw CaDbError("the CA database " + m_paths.database + " is larger than 1 TiB");
+    scan([&](std::string_view line, std::size_t n, off_t at) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) return true;
         std::string_view f[6];
         split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
         ++m_file_entries;
-        m_serial_hashes.push_back(serial_key_hash(f[3]));
-        if (f[0][0] == 'V') m_subject_hashes.push_back(subject_hash(f[5]));
+        m_serial_hashes.push_back(table_word(serial_key_hash(f[3]), at));
+        if (f[0][0] == 'V') m_subject_hashes.push_back(table_word(subject_hash(f[5]), at));
         return true;
     });
     // index.txt.attr: "unique_subject = yes|no" (apps/apps.c load_index reads it as a config).
@@ -678,37 +745,27 @@ void CaDb::load(bool write) {
 }
 
 void CaDb::build_tables() const {
-    std::sort(m_serial_hashes.begin(), m_serial_hashes.end());
-    std::sort(m_subject_hashes.begin(), m_subject_hashes.end());
+    bucket_sort(m_serial_hashes, m_serial_buckets);
+    bucket_sort(m_subject_hashes, m_subject_buckets);
     m_tables_sorted = true;
 }
 
 void CaDb::changed() noexcept { m_all_valid = false; }
-
-const IndexEntry* CaDb::scan_serial(const std::string& key) const {
-    if (auto it = m_found.find(key); it != m_found.end()) return &it->second;
-    const IndexEntry* hit = nullptr;
-    scan([&](std::string_view line, std::size_t n) {
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) return true;
-        std::string_view f[6];
-        split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
-        if (serial_key(f[3]) != key) return true;
-        hit = &m_found.emplace(key, entry_of(f)).first->second;
-        return false;
-    });
-    return hit;
-}
 
 const IndexEntry* CaDb::find_serial(std::string_view hex) const {
     const std::string key = serial_key(hex);
     if (auto it = m_changed.find(key); it != m_changed.end()) return &it->second;
     if (auto it = m_added_by_serial.find(key); it != m_added_by_serial.end())
         return &m_added[it->second];
+    if (auto it = m_found.find(key); it != m_found.end()) return &it->second;
     if (!m_tables_sorted) build_tables();
-    if (!std::binary_search(m_serial_hashes.begin(), m_serial_hashes.end(), serial_key_hash(hex)))
-        return nullptr;
-    return scan_serial(key);  // confirmed, or a hash collision
+    for (off_t at : candidates(m_serial_hashes, m_serial_buckets, serial_key_hash(hex))) {
+        std::string line = line_at(at);
+        std::string_view f[6];
+        split_fields(line, f, [&] { return m_paths.database; });
+        if (serial_key(f[3]) == key) return &m_found.emplace(key, entry_of(f)).first->second;
+    }
+    return nullptr;  // absent, or a hash collision
 }
 
 const IndexEntry* CaDb::find_valid_subject(std::string_view subject) const {
@@ -718,28 +775,22 @@ const IndexEntry* CaDb::find_valid_subject(std::string_view subject) const {
     for (const auto& [key, e] : m_changed)
         if (e.status == 'V' && e.subject == subject) return &e;
     if (!m_tables_sorted) build_tables();
-    if (!std::binary_search(m_subject_hashes.begin(), m_subject_hashes.end(),
-                            subject_hash(subject)))
-        return nullptr;
-    const IndexEntry* hit = nullptr;
-    scan([&](std::string_view line, std::size_t n) {
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) return true;
+    for (off_t at : candidates(m_subject_hashes, m_subject_buckets, subject_hash(subject))) {
+        std::string line = line_at(at);
         std::string_view f[6];
-        split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
-        if (f[0][0] != 'V' || f[5] != subject) return true;
+        split_fields(line, f, [&] { return m_paths.database; });
+        if (f[0][0] != 'V' || f[5] != subject) continue;
         std::string key = serial_key(f[3]);
-        if (m_changed.count(key) != 0) return true;  // changed since: seen above
+        if (m_changed.count(key) != 0) continue;  // changed since: seen above
         auto it = m_found.find(key);
         if (it == m_found.end()) it = m_found.emplace(key, entry_of(f)).first;
-        hit = &it->second;
-        return false;
-    });
-    return hit;
+        return &it->second;
+    }
+    return nullptr;
 }
 
 void CaDb::for_each(const std::function<void(const IndexEntry&)>& fn) const {
-    scan([&](std::string_view line, std::size_t n) {
+    scan([&](std::string_view line, std::size_t n, off_t) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) return true;
         std::string_view f[6];
@@ -952,10 +1003,21 @@ void CaDb::rewrite_index() {
                 out.clear();
             }
         };
-        scan([&](std::string_view line, std::size_t n) {
+        // Lines copied as they are; only a line whose serial field hashes like a changed
+        // entry's is split and compared.
+        std::set<std::uint64_t> changed_hashes;
+        for (const auto& [key, e] : m_changed) changed_hashes.insert(serial_key_hash(key));
+        scan([&](std::string_view line, std::size_t n, off_t) {
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
             if (line.empty()) return true;
-            if (!m_changed.empty()) {
+            std::string_view serial_field;
+            std::size_t t1 = line.find('\t'), t2 = std::string_view::npos,
+                        t3 = std::string_view::npos, t4 = std::string_view::npos;
+            if (t1 != std::string_view::npos) t2 = line.find('\t', t1 + 1);
+            if (t2 != std::string_view::npos) t3 = line.find('\t', t2 + 1);
+            if (t3 != std::string_view::npos) t4 = line.find('\t', t3 + 1);
+            if (t4 != std::string_view::npos) serial_field = line.substr(t3 + 1, t4 - t3 - 1);
+            if (!m_changed.empty() && changed_hashes.count(serial_key_hash(serial_field)) != 0) {
                 std::string_view f[6];
                 split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
                 if (auto it = m_changed.find(serial_key(f[3])); it != m_changed.end()) {

@@ -195,11 +195,14 @@ class CaDb {
     void recover_journal(bool write);
     void build_tables() const;
     void check_unchanged(const std::string& path, const FileStamp& stamp, const char* what) const;
-    // Streams the lines of the index.txt read at load(), `fn(line, line_number)` (the line
-    // without its newline); fn returns false to stop.
-    void scan(const std::function<bool(std::string_view, std::size_t)>& fn) const;
-    // The entry of index.txt as read with this serial key, from a scan; cached.
-    const IndexEntry* scan_serial(const std::string& key) const;
+    // Streams the lines of the index.txt read at load(), `fn(line, line_number, offset)` (the
+    // line without its newline, where it starts); fn returns false to stop.
+    void scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn) const;
+    // The line of index.txt as read that starts at `offset` (without its newline).
+    std::string line_at(off_t offset) const;
+    // Candidates' offsets for a hash in a table (see m_serial_hashes).
+    static std::vector<off_t> candidates(const std::vector<std::uint64_t>& table,
+                                         const std::vector<std::size_t>& buckets, std::uint64_t h);
     void changed() noexcept;
     void append_index();
     void rewrite_index();
@@ -218,9 +221,12 @@ class CaDb {
     off_t m_disk_keep = -1;
     bool m_disk_needs_newline = false;
     FileStamp m_serial_stamp, m_crlnumber_stamp;
-    // Lookup tables over the file's entries: 64-bit hashes, sorted, of every serial key and of
-    // every valid subject; a hit is confirmed by a scan (a hash collision is not a match).
+    // Lookup tables over the file's entries, one 64-bit word per entry: the top 24 bits of a
+    // hash of its serial key (of its subject, for valid entries), then the 40-bit offset of its
+    // line; grouped in buckets by their top 16 bits (where each bucket starts). A hit is
+    // confirmed by reading that line (a hash collision is no match).
     mutable std::vector<std::uint64_t> m_serial_hashes, m_subject_hashes;
+    mutable std::vector<std::size_t> m_serial_buckets, m_subject_buckets;
     mutable bool m_tables_sorted = false;
     // Entries of the file changed by entry_for_update (serial key -> entry), entries added
     // (stable addresses), entries found by a scan (serial key -> entry).
