@@ -763,7 +763,10 @@ const IndexEntry* CaDb::find_serial(std::string_view hex) const {
         std::string line = line_at(at);
         std::string_view f[6];
         split_fields(line, f, [&] { return m_paths.database; });
-        if (serial_key(f[3]) == key) return &m_found.emplace(key, entry_of(f)).first->second;
+        if (serial_key(f[3]) == key) {
+            m_found_at[key] = at;
+            return &m_found.emplace(key, entry_of(f)).first->second;
+        }
     }
     return nullptr;  // absent, or a hash collision
 }
@@ -784,6 +787,7 @@ const IndexEntry* CaDb::find_valid_subject(std::string_view subject) const {
         if (m_changed.count(key) != 0) continue;  // changed since: seen above
         auto it = m_found.find(key);
         if (it == m_found.end()) it = m_found.emplace(key, entry_of(f)).first;
+        m_found_at[key] = at;
         return &it->second;
     }
     return nullptr;
@@ -920,6 +924,7 @@ IndexEntry& CaDb::entry_for_update(std::string_view hex) {
         if (at->second < m_added_on_disk) m_rewrite_pending = true;
     } else if (const IndexEntry* found = find_serial(hex)) {
         e = &m_changed.emplace(key, *found).first->second;
+        if (auto pos = m_found_at.find(key); pos != m_found_at.end()) m_changed_at[key] = pos->second;
         m_rewrite_pending = true;
     }
     if (e == nullptr)
@@ -993,7 +998,81 @@ void CaDb::append_index() {
     m_disk_needs_newline = false;
 }
 
+namespace {
+
+// Copies [from, to) of `in` to the end of `out`: in the kernel (copy_file_range) where it can,
+// by reads and writes where it cannot (another filesystem, an old kernel).
+void copy_range(int in, off_t from, off_t to, int out, const std::string& path) {
+    bool kernel = true;
+    std::vector<char> buf;
+    while (from < to) {
+        const std::size_t want = static_cast<std::size_t>(std::min<off_t>(to - from, 1 << 24));
+        if (kernel) {
+            loff_t at = from;
+            ssize_t n = ::copy_file_range(in, &at, out, nullptr, want, 0);
+            if (n > 0) {
+                from = at;
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+                errno != EOPNOTSUPP && errno != EBADF)
+                throw CaDbError("cannot copy " + path + ": " + errno_text());
+            kernel = false;  // n == 0 (no progress) or not supported here
+            buf.resize(1 << 20);
+            continue;
+        }
+        ssize_t n = ::pread(in, buf.data(), std::min(buf.size(), want), from);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw CaDbError("cannot read " + path + ": " + errno_text());
+        write_all(out, std::string_view(buf.data(), static_cast<std::size_t>(n)), path);
+        from += n;
+    }
+}
+
+}  // namespace
+
 void CaDb::rewrite_index() {
+    // Every changed line's place is known (the usual case: found through the tables): the file
+    // is copied around those lines in the kernel, the changed lines written in their place.
+    if (m_changed_at.size() == m_changed.size()) {
+        replace_file(m_paths.database, true, 0644, true, [&](int fd, const std::string& tmp) {
+            std::map<off_t, const IndexEntry*> by_offset;
+            for (const auto& [key, at] : m_changed_at) by_offset[at] = &m_changed.at(key);
+            off_t cur = 0;
+            for (const auto& [at, e] : by_offset) {
+                copy_range(m_index_fd, cur, at, fd, tmp);
+                // The old line ends at its newline (or the end of what was read).
+                off_t end = at;
+                char c[4096];
+                for (bool found = false; !found && end < m_index_end;) {
+                    const std::size_t want = static_cast<std::size_t>(
+                        std::min<off_t>(static_cast<off_t>(sizeof c), m_index_end - end));
+                    ssize_t n = ::pread(m_index_fd, c, want, end);
+                    if (n < 0 && errno == EINTR) continue;
+                    if (n <= 0) throw CaDbError("cannot read " + m_paths.database);
+                    const void* nl = std::memchr(c, '\n', static_cast<std::size_t>(n));
+                    if (nl != nullptr) {
+                        end += static_cast<const char*>(nl) - c + 1;
+                        found = true;
+                    } else {
+                        end += n;
+                    }
+                }
+                write_all(fd, e->line() + "\n", tmp);
+                cur = end;
+            }
+            copy_range(m_index_fd, cur, m_index_end, fd, tmp);
+            std::string out;
+            if (m_index_end > 0 && m_disk_needs_newline && cur < m_index_end) out += '\n';
+            for (const auto& e : m_added) out += e.line() + "\n";
+            write_all(fd, out, tmp);
+        });
+        m_disk = stamp_of(m_paths.database);
+        m_disk_keep = -1;
+        m_disk_needs_newline = false;
+        return;
+    }
     replace_file(m_paths.database, true, 0644, true, [&](int fd, const std::string& tmp) {
         std::string out;
         out.reserve(1 << 20);

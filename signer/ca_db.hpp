@@ -237,6 +237,8 @@ class CaDb {
     std::unordered_map<std::string, std::size_t> m_added_by_serial;
     std::unordered_multimap<std::string, std::size_t> m_added_by_subject;
     mutable std::map<std::string, IndexEntry> m_found;
+    mutable std::map<std::string, off_t> m_found_at;  // where the found entries' lines start
+    std::map<std::string, off_t> m_changed_at;        // where the changed entries' lines start
     mutable std::vector<IndexEntry> m_all;
     mutable bool m_all_valid = false;
     bool m_unique_subject = true;

@@ -296,5 +296,36 @@ TEST_F(CaScaleTest, AppendsAndRewritesInOneSessionWriteEachEntryOnce) {
               "V\t271207162046Z\t\t1003\tunknown\t/CN=d\n");
 }
 
+// A revocation copies the file around the changed lines: the lines around them stay byte for
+// byte (a CRLF line too), and a changed last line without a newline, or one after it, comes
+// out as whole lines.
+TEST_F(CaScaleTest, ARewriteCopiesAroundTheChangedLinesAndEndsEveryLine) {
+    const std::string head = "V\t271207162046Z\t\t1000\tunknown\t/C=US/CN=a\r\n";
+    const std::string mid = "V\t271207162046Z\t\t1001\tunknown\t/CN=b\n";
+    const std::string last = "V\t271207162046Z\t\t1002\tunknown\t/CN=c";
+    for (const char* victim : {"1001", "1002"}) {
+        std::ofstream(m_dir.file("index.txt"), std::ios::trunc) << head << mid << last;
+        {
+            auto db = CaDb::open(m_paths);
+            IndexEntry& e = db->entry_for_update(victim);
+            e.status = 'R';
+            e.revocation = "261127162049Z";
+            db->add(entry("1003", "/CN=d"));
+            db->commit();
+        }
+        const std::string added = "V\t271207162046Z\t\t1003\tunknown\t/CN=d\n";
+        if (std::string(victim) == "1001")
+            EXPECT_EQ(slurp(m_dir.file("index.txt")),
+                      head + "R\t271207162046Z\t261127162049Z\t1001\tunknown\t/CN=b\n" + last +
+                          "\n" + added);
+        else
+            EXPECT_EQ(slurp(m_dir.file("index.txt")),
+                      head + mid + "R\t271207162046Z\t261127162049Z\t1002\tunknown\t/CN=c\n" +
+                          added);
+        EXPECT_EQ(slurp(m_dir.file("index.txt.old")), head + mid + last);
+        EXPECT_EQ(CaDb::open_read_only(m_paths)->find_serial(victim)->status, 'R');
+    }
+}
+
 }  // namespace
 }  // namespace ts::signer
