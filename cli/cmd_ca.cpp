@@ -519,8 +519,8 @@ void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
         if (st == "R" || st == "REVOKED") want = 'R';
         if (st == "E" || st == "EXPIRED") want = 'E';
         if (want == 0)
-            throw CLI::ValidationError("--status must be V, R or E (valid, revoked, expired), not '" +
-                                       o.status + "'");
+            throw CLI::ValidationError(
+                "--status must be V, R or E (valid, revoked, expired), not '" + o.status + "'");
     }
     // Streamed from index.txt, one entry at a time: a database of millions lists in constant
     // memory (the text table reads it twice, once for the column widths).
@@ -561,7 +561,8 @@ void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
         const std::vector<std::string> header{"SERIAL", "STATUS", "EXPIRES", "REVOKED", "SUBJECT"};
         std::vector<std::size_t> width(4, 0);
         auto widen = [&](const std::vector<std::string>& r) {
-            for (std::size_t i = 0; i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+            for (std::size_t i = 0; i < width.size(); ++i)
+                width[i] = std::max(width[i], r[i].size());
         };
         auto print = [&](const std::vector<std::string>& r) {
             for (std::size_t i = 0; i < width.size(); ++i)

@@ -225,8 +225,7 @@ void split_fields(std::string_view line, std::string_view (&f)[6], const Where& 
         throw CaDbError(where() + ": bad serial number length (" + std::to_string(s.size()) + ")");
     for (char c : s)
         if (!hex_digit(c))
-            throw CaDbError(where() + ": bad serial number character '" + std::string(1, c) +
-                            "'");
+            throw CaDbError(where() + ": bad serial number character '" + std::string(1, c) + "'");
 }
 
 IndexEntry entry_of(const std::string_view (&f)[6]) {
@@ -924,7 +923,8 @@ IndexEntry& CaDb::entry_for_update(std::string_view hex) {
         if (at->second < m_added_on_disk) m_rewrite_pending = true;
     } else if (const IndexEntry* found = find_serial(hex)) {
         e = &m_changed.emplace(key, *found).first->second;
-        if (auto pos = m_found_at.find(key); pos != m_found_at.end()) m_changed_at[key] = pos->second;
+        if (auto pos = m_found_at.find(key); pos != m_found_at.end())
+            m_changed_at[key] = pos->second;
         m_rewrite_pending = true;
     }
     if (e == nullptr)

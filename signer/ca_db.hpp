@@ -3,9 +3,8 @@
 // openssl's formats, changed only through one locked, atomic commit path.
 #pragma once
 
-#include <sys/types.h>
-
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <deque>

@@ -220,7 +220,8 @@ TEST_F(CaScaleTest, ATornLastLineIsCutAndRecoveredFromTheJournal) {
         db->journal(pem);
     }
     // What the crash left: half of the line (its subject cut: "/CN=to" would parse).
-    std::ofstream(m_dir.file("index.txt"), std::ios::app) << "V\t271207162046Z\t\t1002\tunknown\t/CN=to";
+    std::ofstream(m_dir.file("index.txt"), std::ios::app)
+        << "V\t271207162046Z\t\t1002\tunknown\t/CN=to";
     {
         auto reader = CaDb::open_read_only(m_paths);
         const IndexEntry* e = reader->find_serial("1002");
@@ -252,8 +253,9 @@ TEST_F(CaScaleTest, AHandWrittenLastLineWithoutANewlineStaysAnEntry) {
         db->commit();
     }
     const std::string index = slurp(m_dir.file("index.txt"));
-    EXPECT_NE(index.find("/CN=typed.example\nV\t271207162046Z\t\t1006\tunknown\t/CN=next.example\n"),
-              std::string::npos)
+    EXPECT_NE(
+        index.find("/CN=typed.example\nV\t271207162046Z\t\t1006\tunknown\t/CN=next.example\n"),
+        std::string::npos)
         << index;
     EXPECT_EQ(CaDb::open(m_paths)->size(), 4u);
 }
@@ -263,7 +265,8 @@ TEST_F(CaScaleTest, AHandWrittenLastLineWithoutANewlineStaysAnEntry) {
 TEST_F(CaScaleTest, AMalformedLineDeepInALargeIndexIsNamed) {
     {
         std::ofstream out(m_dir.file("index.txt"));
-        for (int i = 0; i < 30000; ++i) out << "V\t271207162046Z\t\t" << 100000 + i << "\tunknown\t/CN=h" << i << "\n";
+        for (int i = 0; i < 30000; ++i)
+            out << "V\t271207162046Z\t\t" << 100000 + i << "\tunknown\t/CN=h" << i << "\n";
         out << "V\t271207162046Z\t\t1\tunknown\t/CN=bad\n";
     }
     try {
@@ -319,9 +322,9 @@ TEST_F(CaScaleTest, ARewriteCopiesAroundTheChangedLinesAndEndsEveryLine) {
                       head + "R\t271207162046Z\t261127162049Z\t1001\tunknown\t/CN=b\n" + last +
                           "\n" + added);
         else
-            EXPECT_EQ(slurp(m_dir.file("index.txt")),
-                      head + mid + "R\t271207162046Z\t261127162049Z\t1002\tunknown\t/CN=c\n" +
-                          added);
+            EXPECT_EQ(
+                slurp(m_dir.file("index.txt")),
+                head + mid + "R\t271207162046Z\t261127162049Z\t1002\tunknown\t/CN=c\n" + added);
         EXPECT_EQ(slurp(m_dir.file("index.txt.old")), head + mid + last);
         EXPECT_EQ(CaDb::open_read_only(m_paths)->find_serial(victim)->status, 'R');
     }
