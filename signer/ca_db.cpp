@@ -659,10 +659,13 @@ void CaDb::load(bool write) {
         throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
     if (!S_ISREG(st.st_mode))
         throw CaDbError("the CA database " + m_paths.database + " is not a regular file");
-    m_disk = stamp_of(m_paths.database);
-    if (m_disk.ino != st.st_ino || m_disk.dev != st.st_dev)
-        throw CaDbError("the CA database " + m_paths.database +
-                        " was replaced while it was opened (by another program); try again");
+    // The stamp of exactly the file read (fstat of the open descriptor, not the path again).
+    m_disk.exists = true;
+    m_disk.dev = st.st_dev;
+    m_disk.ino = st.st_ino;
+    m_disk.size = st.st_size;
+    m_disk.mtime = st.st_mtim;
+    m_disk.ctime = st.st_ctim;
     m_index_end = st.st_size;
     // The last line without a newline: openssl ca's TXT_DB_read does not read it. While a
     // journal exists, it is an append a crash cut short (every append happens while the journal
