@@ -76,7 +76,7 @@ TEST_F(CaOutputTest, GencrlCountsTheRevokedCertificatesFromZero) {
     auto none = gencrl();
     ASSERT_EQ(none.exit_code, 0) << none.err;
     EXPECT_TRUE(contains(none.err, "CRL with 0 revoked certificates written to")) << none.err;
-    EXPECT_FALSE(contains(none.err, "-1")) << none.err;
+    EXPECT_FALSE(contains(none.err, "with -1")) << none.err;  // not the temp dir's name
 
     ASSERT_EQ(tokensign({"ca", "revoke", "--config", conf(), "--serial", "1000"}).exit_code, 0);
     auto one = gencrl();
