@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -90,6 +91,7 @@ struct CaGencrlOptions {
 struct CaListOptions {
     CaTarget ca;
     bool json = false;
+    std::string status;  // "" (all), V, R or E
 };
 
 struct CaStatusOptions {
@@ -222,6 +224,8 @@ std::string unprocessed_text(const std::vector<std::string>& names) {
 // An interrupted run's certificates, recorded by CaDb::open from its journal: said once, by the
 // command that found them, so the operator can check (and revoke) them.
 void report_recovered(const CaDb& db, bool read_only = false) {
+    // Loud: two certificates with one serial exist (openssl ca beside tokensign).
+    for (const auto& c : db.conflicts()) std::cerr << "tokensign: WARNING: " << c << "\n";
     const auto& r = db.recovered();
     if (r.empty()) return;
     if (read_only) {
@@ -527,35 +531,70 @@ void run_ca_list(const CaListOptions& o, const GlobalOptions&) {
     OpenCa ca(o.ca);
     auto db = CaDb::open_read_only(db_paths(ca.cfg));
     report_recovered(*db, true);
-    std::ostringstream out;
+    char want = 0;
+    if (!o.status.empty()) {
+        std::string st = o.status;
+        for (auto& c : st) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (st == "V" || st == "VALID") want = 'V';
+        if (st == "R" || st == "REVOKED") want = 'R';
+        if (st == "E" || st == "EXPIRED") want = 'E';
+        if (want == 0)
+            throw CLI::ValidationError(
+                "--status must be V, R or E (valid, revoked, expired), not '" + o.status + "'");
+    }
+    // Streamed from index.txt, one entry at a time: a database of millions lists in constant
+    // memory (the text table reads it twice, once for the column widths).
+    std::string out;
+    auto flush = [&](bool all) {
+        if (out.size() >= (1 << 16) || all) {
+            std::cout << out;
+            out.clear();
+        }
+    };
     if (o.json) {
-        nlohmann::ordered_json json_entries = nlohmann::ordered_json::array();
-        for (const auto& e : db->entries()) json_entries.push_back(entry_json(e));
-        out << json_text(json_entries) << "\n";
+        out += "[";
+        bool first = true;
+        db->for_each([&](const signer::IndexEntry& e) {
+            if (want != 0 && e.status != want) return;
+            out += (first ? "" : ",") + json_text(entry_json(e));
+            first = false;
+            flush(false);
+        });
+        out += "]\n";
     } else {
         // Aligned columns under a header; the subject, of any length, last.
-        std::vector<std::vector<std::string>> rows{
-            {"SERIAL", "STATUS", "EXPIRES", "REVOKED", "SUBJECT"}};
-        for (const auto& e : db->entries()) {
+        auto row = [](const signer::IndexEntry& e) {
             std::string revoked = "-";
             if (!e.revocation.empty()) {
                 auto [when, reason] = split_revocation(e.revocation);
                 revoked = index_time(when, false) + (reason.empty() ? "" : " " + reason);
             }
-            rows.push_back(
-                {e.serial, status_word(e.status), index_time(e.expiry, false), revoked, e.subject});
-        }
+            return std::vector<std::string>{e.serial, status_word(e.status),
+                                            index_time(e.expiry, false), revoked, e.subject};
+        };
+        const std::vector<std::string> header{"SERIAL", "STATUS", "EXPIRES", "REVOKED", "SUBJECT"};
         std::vector<std::size_t> width(4, 0);
-        for (const auto& r : rows)
+        auto widen = [&](const std::vector<std::string>& r) {
             for (std::size_t i = 0; i < width.size(); ++i)
                 width[i] = std::max(width[i], r[i].size());
-        for (const auto& r : rows) {
+        };
+        auto print = [&](const std::vector<std::string>& r) {
             for (std::size_t i = 0; i < width.size(); ++i)
-                out << r[i] << std::string(width[i] - r[i].size() + 2, ' ');
-            out << r[4] << "\n";
-        }
+                out += r[i] + std::string(width[i] - r[i].size() + 2, ' ');
+            out += r[4] + "\n";
+            flush(false);
+        };
+        widen(header);
+        db->for_each([&](const signer::IndexEntry& e) {
+            if (want == 0 || e.status == want) widen(row(e));
+        });
+        print(header);
+        db->for_each([&](const signer::IndexEntry& e) {
+            if (want == 0 || e.status == want) print(row(e));
+        });
     }
-    std::cout << out.str();
+    flush(true);
+    std::cout << std::flush;
 }
 
 void run_ca_status(const CaStatusOptions& o, const GlobalOptions&) {
@@ -772,6 +811,9 @@ void setup_ca(CLI::App& app, const GlobalOptions& g) {
     list->add_flag("--json", list_o->json,
                    "JSON output: index.txt's fields, plus expires_at, revoked_at (ISO 8601) and "
                    "reason");
+    list->add_option("--status", list_o->status,
+                     "only the entries with this status: V (valid), R (revoked) or E (expired)")
+        ->type_name("V|R|E");
     list->callback([list_o, &g] { run_ca_list(*list_o, g); });
 
     auto status_o = std::make_shared<CaStatusOptions>();

@@ -164,41 +164,123 @@ std::string IndexEntry::line() const {
     return l;
 }
 
-IndexEntry IndexEntry::parse(std::string_view line, const std::string& where) {
-    std::vector<std::string> f;
-    std::size_t start = 0;
+namespace {
+
+// A date as index.txt holds them, checked without a call into OpenSSL when it is plainly valid
+// (digits, Z, fields in range, a day that every month has); anything else is left to
+// ASN1_TIME_set_string_X509, the check openssl itself applies.
+bool plainly_valid_time(std::string_view t) {
+    const std::size_t n = t.size();
+    if ((n != 13 && n != 15) || t[n - 1] != 'Z') return false;
+    for (std::size_t i = 0; i + 1 < n; ++i)
+        if (t[i] < '0' || t[i] > '9') return false;
+    auto two = [&](std::size_t at) { return (t[at] - '0') * 10 + (t[at + 1] - '0'); };
+    const std::size_t o = n == 15 ? 2 : 0;
+    const int year = n == 15 ? two(0) * 100 + two(2) : (two(0) >= 50 ? 1900 : 2000) + two(0);
+    if (n == 15 && year < 2050) return false;  // UTCTime's range in X.509: left to OpenSSL
+    const int month = two(o + 2), day = two(o + 4);
+    if (month < 1 || month > 12 || day < 1) return false;
+    static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    const int days = kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+    return day <= days && two(o + 6) < 24 && two(o + 8) < 60 && two(o + 10) < 60;
+}
+
+bool hex_digit(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+}
+
+char upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+
+// The six fields of an index line, checked as IndexEntry::parse checks them; `where()` names
+// the line in an error (built only then).
+template <class Where>
+void split_fields(std::string_view line, std::string_view (&f)[6], const Where& where) {
+    std::size_t n = 0, start = 0;
     for (;;) {
         auto tab = line.find('\t', start);
-        f.emplace_back(line.substr(start, tab == std::string_view::npos ? line.npos : tab - start));
+        std::string_view field =
+            line.substr(start, tab == std::string_view::npos ? line.npos : tab - start);
+        if (n < 6) f[n] = field;
+        ++n;
         if (tab == std::string_view::npos) break;
         start = tab + 1;
     }
-    if (f.size() != 6)
-        throw CaDbError(where + ": expected 6 tab-separated fields, found " +
-                        std::to_string(f.size()));
-    IndexEntry e;
+    if (n != 6)
+        throw CaDbError(where() + ": expected 6 tab-separated fields, found " + std::to_string(n));
     if (f[0].size() != 1 || (f[0][0] != 'V' && f[0][0] != 'R' && f[0][0] != 'E'))
-        throw CaDbError(where + ": status must be V, R or E, not '" + f[0] + "'");
-    e.status = f[0][0];
-    e.expiry = f[1];
-    if (!ASN1_TIME_set_string_X509(nullptr, e.expiry.c_str())) {
-        ERR_clear_error();
-        throw CaDbError(where + ": invalid expiry date '" + e.expiry + "'");
+        throw CaDbError(where() + ": status must be V, R or E, not '" + std::string(f[0]) + "'");
+    if (!plainly_valid_time(f[1])) {
+        std::string expiry(f[1]);
+        if (!ASN1_TIME_set_string_X509(nullptr, expiry.c_str())) {
+            ERR_clear_error();
+            throw CaDbError(where() + ": invalid expiry date '" + expiry + "'");
+        }
     }
-    e.revocation = f[2];
-    if (e.status == 'R' && e.revocation.empty())
-        throw CaDbError(where + ": revoked entry without a revocation date");
-    e.serial = f[3];
-    std::string_view s = e.serial;
+    if (f[0][0] == 'R' && f[2].empty())
+        throw CaDbError(where() + ": revoked entry without a revocation date");
+    std::string_view s = f[3];
     if (!s.empty() && s[0] == '-') s.remove_prefix(1);
     if (s.size() < 2 || s.size() % 2 != 0)
-        throw CaDbError(where + ": bad serial number length (" + std::to_string(s.size()) + ")");
+        throw CaDbError(where() + ": bad serial number length (" + std::to_string(s.size()) + ")");
     for (char c : s)
-        if (!std::isxdigit(static_cast<unsigned char>(c)))
-            throw CaDbError(where + ": bad serial number character '" + std::string(1, c) + "'");
+        if (!hex_digit(c))
+            throw CaDbError(where() + ": bad serial number character '" + std::string(1, c) + "'");
+}
+
+IndexEntry entry_of(const std::string_view (&f)[6]) {
+    IndexEntry e;
+    e.status = f[0][0];
+    e.expiry = f[1];
+    e.revocation = f[2];
+    e.serial = f[3];
     e.file = f[4];
     e.subject = f[5];
     return e;
+}
+
+// serial_key() without an allocation, hashed.
+std::uint64_t serial_key_hash(std::string_view hex) {
+    const std::string_view original = hex;
+    char buf[128];
+    std::size_t n = 0;
+    bool neg = !hex.empty() && hex[0] == '-';
+    if (neg) hex.remove_prefix(1);
+    while (hex.size() > 1 && hex[0] == '0') hex.remove_prefix(1);
+    if (hex.size() + 1 > sizeof buf) return std::hash<std::string>()(serial_key(original));
+    if (neg) buf[n++] = '-';
+    for (char c : hex) buf[n++] = upper(c);
+    return std::hash<std::string_view>()(std::string_view(buf, n));
+}
+
+std::uint64_t subject_hash(std::string_view subject) {
+    return std::hash<std::string_view>()(subject);
+}
+
+// A table word: the hash's top 24 bits, then a 40-bit offset (a 1 TiB index.txt).
+constexpr int kOffsetBits = 40;
+std::uint64_t table_word(std::uint64_t hash, off_t offset) {
+    return (hash >> kOffsetBits << kOffsetBits) | static_cast<std::uint64_t>(offset);
+}
+
+// Buckets by the top 16 bits (one counting pass, one scatter pass): `start[b]` is where
+// bucket b begins. A lookup reads one bucket (16 words on average at a million entries).
+void bucket_sort(std::vector<std::uint64_t>& v, std::vector<std::size_t>& start) {
+    start.assign((std::size_t{1} << 16) + 1, 0);
+    for (auto x : v) ++start[(x >> 48) + 1];
+    for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
+    std::vector<std::size_t> at(start.begin(), start.end() - 1);
+    std::vector<std::uint64_t> tmp(v.size());
+    for (auto x : v) tmp[at[x >> 48]++] = x;
+    v.swap(tmp);
+}
+
+}  // namespace
+
+IndexEntry IndexEntry::parse(std::string_view line, const std::string& where) {
+    std::string_view f[6];
+    split_fields(line, f, [&] { return where; });
+    return entry_of(f);
 }
 
 std::string serial_hex(const BIGNUM* bn) {
@@ -232,8 +314,11 @@ void sync_filesystem(const std::string& dir) {
     if (rc != 0) throw CaDbError("cannot sync the filesystem of " + dir + ": " + errno_text());
 }
 
-void write_atomic(const std::string& path, std::string_view contents, bool keep_old, mode_t mode,
-                  bool durable) {
+namespace {
+
+// write_atomic with the contents written by `fill(fd, tmp_path)`.
+void replace_file(const std::string& path, bool keep_old, mode_t mode, bool durable,
+                  const std::function<void(int, const std::string&)>& fill) {
     std::string dir = dir_of(path);
     // Renaming over a device, FIFO or directory would replace it (as root, even /dev/null).
     struct stat st;
@@ -244,7 +329,24 @@ void write_atomic(const std::string& path, std::string_view contents, bool keep_
     // and is never group- or world-writable whatever the umask.
     const mode_t final_mode = (existed ? st.st_mode & 07777 : mode) & ~static_cast<mode_t>(022);
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    write_new_file(tmp, contents, final_mode, durable);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, final_mode);
+    if (fd < 0) throw CaDbError("cannot create " + tmp + ": " + errno_text());
+    try {
+        // The mode asked for exactly, not as the umask leaves it.
+        if (::fchmod(fd, final_mode) != 0)
+            throw CaDbError("cannot chmod " + tmp + ": " + errno_text());
+        fill(fd, tmp);
+        if (durable && ::fsync(fd) != 0)
+            throw CaDbError("cannot fsync " + tmp + ": " + errno_text());
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    if (::close(fd) != 0) {
+        ::unlink(tmp.c_str());
+        throw CaDbError("cannot close " + tmp + ": " + errno_text());
+    }
     if (keep_old && exists(path)) {
         // path.old becomes the current file without a moment where path is missing (openssl
         // renames path to path.old first, which leaves such a moment).
@@ -267,16 +369,50 @@ void write_atomic(const std::string& path, std::string_view contents, bool keep_
     if (durable) fsync_dir(dir);
 }
 
+CaDb::FileStamp stamp_of(const std::string& path) {
+    CaDb::FileStamp s;
+    struct stat st;
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return s;
+    s.exists = true;
+    s.dev = st.st_dev;
+    s.ino = st.st_ino;
+    s.size = st.st_size;
+    s.mtime = st.st_mtim;
+    s.ctime = st.st_ctim;
+    return s;
+}
+
+}  // namespace
+
+bool CaDb::FileStamp::operator==(const FileStamp& o) const noexcept {
+    if (exists != o.exists) return false;
+    if (!exists) return true;
+    return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec &&
+           ctime.tv_nsec == o.ctime.tv_nsec;
+}
+
+void write_atomic(const std::string& path, std::string_view contents, bool keep_old, mode_t mode,
+                  bool durable) {
+    replace_file(path, keep_old, mode, durable,
+                 [&](int fd, const std::string& tmp) { write_all(fd, contents, tmp); });
+}
+
 CaDb::CaDb(CaDbPaths paths, int lock_fd) : m_paths(std::move(paths)), m_lock_fd(lock_fd) {}
 
 CaDb::~CaDb() {
     for (const auto& [final_path, tmp] : m_prewritten) ::unlink(tmp.c_str());
     // The journal stays: what it holds was signed and is recorded by the next open().
     if (m_journal_fd >= 0) ::close(m_journal_fd);
+    if (m_index_fd >= 0) ::close(m_index_fd);
     if (m_lock_fd >= 0) ::close(m_lock_fd);  // closing releases the flock
 }
 
 std::string CaDb::journal_path(const std::string& database) { return database + ".journal"; }
+
+std::string CaDb::conflicts_path(const std::string& database) {
+    return database + ".journal.conflicts";
+}
 
 void CaDb::journal(std::string_view certificate_pem) {
     std::lock_guard<std::mutex> l(m_journal_mu);
@@ -300,13 +436,33 @@ void CaDb::recover_journal(bool write) {
     OsslPtr<BIO> bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
     if (!bio) throw OpenSslError("BIO_new_mem_buf");
     std::set<std::string> seen;
+    std::string conflicting;
     for (;;) {
         OsslPtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
         if (!cert) break;  // the end, or a record torn by a crash: nothing after it was written
         IndexEntry e = index_entry_for(cert.get());
-        if (find_serial(e.serial) != nullptr || !seen.insert(serial_key(e.serial)).second)
-            continue;  // recorded before the crash (index.txt written, journal not yet removed)
+        if (!seen.insert(serial_key(e.serial)).second) continue;
         std::string file = m_paths.new_certs_dir + "/" + e.serial + ".pem";
+        if (const IndexEntry* have = find_serial(e.serial)) {
+            // Recorded before the crash (index.txt written, journal not yet removed): the same
+            // certificate, and newcerts/ holds it (or nothing). Otherwise another program
+            // (openssl ca, which takes no lock) gave this serial to a different certificate
+            // after tokensign reserved it: two certificates with one serial exist now.
+            bool same = have->subject == e.subject && have->expiry == e.expiry;
+            if (same && !m_paths.new_certs_dir.empty()) {
+                if (auto theirs = slurp(file))
+                    same = theirs->find(certificate_pem(cert.get())) != std::string::npos;
+            }
+            if (same) continue;
+            conflicting += certificate_pem(cert.get());
+            m_conflicts.push_back(
+                "serial " + e.serial + " was signed by tokensign for " + e.subject +
+                ", but another program (openssl ca beside tokensign?) has since recorded it in " +
+                m_paths.database + " for " + have->subject + " (expires " + have->expiry +
+                "): two certificates carry this serial; tokensign's is kept in " +
+                conflicts_path(m_paths.database) + "; revoke one of them");
+            continue;
+        }
         if (write && !m_paths.new_certs_dir.empty() && !exists(file))
             add_certificate_file(e.serial, certificate_file_text(cert.get()));
         m_recovered.push_back(e.serial);
@@ -318,6 +474,21 @@ void CaDb::recover_journal(bool write) {
         m_index_dirty = m_attr_dirty = false;
         m_journal_exists = false;
         return;
+    }
+    if (!conflicting.empty()) {
+        // Kept before the journal goes: appended, durable.
+        const std::string cpath = conflicts_path(m_paths.database);
+        int fd = ::open(cpath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) throw CaDbError("cannot open " + cpath + ": " + errno_text());
+        try {
+            write_all(fd, conflicting, cpath);
+            if (::fsync(fd) != 0) throw CaDbError("cannot fsync " + cpath + ": " + errno_text());
+        } catch (...) {
+            ::close(fd);
+            throw;
+        }
+        ::close(fd);
+        fsync_dir(dir_of(cpath));
     }
     commit();  // records the recovered certificates and removes the journal
 }
@@ -358,7 +529,7 @@ std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
     }
     std::unique_ptr<CaDb> db(new CaDb(paths, fd));
     remove_stale_temps(paths);
-    db->load();
+    db->load(true);
     db->recover_journal(true);
     return db;
 }
@@ -393,24 +564,162 @@ std::unique_ptr<const CaDb> CaDb::open_read_only(const CaDbPaths& paths, int loc
         }
     }
     std::unique_ptr<CaDb> db(new CaDb(paths, fd));
-    db->load();
+    db->load(false);
     db->recover_journal(false);
     return db;
 }
 
-void CaDb::load() {
-    auto text = slurp(m_paths.database);
-    if (!text) throw CaDbError("the CA database " + m_paths.database + " disappeared");
-    std::istringstream in(*text);
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) continue;
-        m_entries.push_back(IndexEntry::parse(line, m_paths.database + ":" + std::to_string(n)));
+void CaDb::scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn) const {
+    constexpr std::size_t kChunk = 1 << 20;
+    std::vector<char> buf(kChunk);
+    std::string carry;  // a line split across two reads
+    off_t pos = 0, line_start = 0;
+    std::size_t n = 0;
+    while (pos < m_index_end) {
+        const std::size_t want = static_cast<std::size_t>(
+            std::min<off_t>(static_cast<off_t>(kChunk), m_index_end - pos));
+        ssize_t got = ::pread(m_index_fd, buf.data(), want, pos);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
+        }
+        if (got == 0)
+            throw CaDbError("the CA database " + m_paths.database +
+                            " became shorter while it was read (changed by another program)");
+        const char* p = buf.data();
+        const char* end = p + got;
+        const off_t chunk_at = pos;
+        pos += got;
+        while (p < end) {
+            const char* nl =
+                static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+            if (nl == nullptr) {
+                carry.append(p, end);
+                break;
+            }
+            std::string_view line;
+            if (carry.empty()) {
+                line = std::string_view(p, static_cast<std::size_t>(nl - p));
+            } else {
+                carry.append(p, nl);
+                line = carry;
+            }
+            if (!fn(line, ++n, line_start)) return;
+            p = nl + 1;
+            line_start = chunk_at + (p - buf.data());
+            carry.clear();
+        }
     }
+    if (!carry.empty()) fn(carry, ++n, line_start);  // the last line, without a newline
+}
+
+std::string CaDb::line_at(off_t offset) const {
+    std::string line;
+    char buf[4096];
+    off_t at = offset;
+    while (at < m_index_end) {
+        const std::size_t want = static_cast<std::size_t>(
+            std::min<off_t>(static_cast<off_t>(sizeof buf), m_index_end - at));
+        ssize_t got = ::pread(m_index_fd, buf, want, at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
+        const char* nl =
+            static_cast<const char*>(std::memchr(buf, '\n', static_cast<std::size_t>(got)));
+        if (nl != nullptr) {
+            line.append(buf, static_cast<std::size_t>(nl - buf));
+            break;
+        }
+        line.append(buf, static_cast<std::size_t>(got));
+        at += got;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+std::vector<off_t> CaDb::candidates(const std::vector<std::uint64_t>& table,
+                                    const std::vector<std::size_t>& buckets, std::uint64_t h) {
+    const std::uint64_t mask = (std::uint64_t{1} << kOffsetBits) - 1;
+    const std::uint64_t want = h & ~mask;
+    std::vector<off_t> out;
+    if (buckets.empty()) return out;
+    for (std::size_t i = buckets[h >> 48]; i < buckets[(h >> 48) + 1]; ++i)
+        if ((table[i] & ~mask) == want) out.push_back(static_cast<off_t>(table[i] & mask));
+    return out;
+}
+
+void CaDb::load(bool write) {
+    m_index_fd = ::open(m_paths.database.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (m_index_fd < 0) {
+        if (errno == ENOENT)
+            throw CaDbError("the CA database " + m_paths.database + " disappeared");
+        throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
+    }
+    struct stat st;
+    if (::fstat(m_index_fd, &st) != 0)
+        throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
+    if (!S_ISREG(st.st_mode))
+        throw CaDbError("the CA database " + m_paths.database + " is not a regular file");
+    // The stamp of exactly the file read (fstat of the open descriptor, not the path again).
+    m_disk.exists = true;
+    m_disk.dev = st.st_dev;
+    m_disk.ino = st.st_ino;
+    m_disk.size = st.st_size;
+    m_disk.mtime = st.st_mtim;
+    m_disk.ctime = st.st_ctim;
+    m_index_end = st.st_size;
+    // The last line without a newline: openssl ca's TXT_DB_read does not read it. While a
+    // journal exists, it is an append a crash cut short (every append happens while the journal
+    // holds its certificates): left out, cut off before the next append, and recovered whole
+    // from the journal. Without a journal a person wrote it: it is read as an entry (checked
+    // like every other line) and ended with a newline before anything is appended.
+    off_t last_newline = -1;
+    if (m_index_end > 0) {
+        char tail[4096];
+        off_t at = m_index_end;
+        while (at > 0 && last_newline < 0) {
+            const off_t from = std::max<off_t>(0, at - static_cast<off_t>(sizeof tail));
+            ssize_t got = ::pread(m_index_fd, tail, static_cast<std::size_t>(at - from), from);
+            if (got != at - from)
+                throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
+            for (ssize_t i = got - 1; i >= 0; --i)
+                if (tail[i] == '\n') {
+                    last_newline = from + i;
+                    break;
+                }
+            at = from;
+        }
+    }
+    const bool unterminated = m_index_end > 0 && last_newline != m_index_end - 1;
+    m_disk_keep = -1;
+    m_disk_needs_newline = false;
+    if (unterminated) {
+        if (exists(journal_path(m_paths.database))) {
+            m_index_end = last_newline + 1;
+            m_disk_keep = m_index_end;
+        } else {
+            m_disk_needs_newline = true;
+        }
+    }
+    (void)write;
+    // One pass: every line checked, and two 64-bit hashes kept per entry (not the entry).
+    m_file_entries = 0;
+    m_serial_hashes.clear();
+    m_subject_hashes.clear();
+    m_tables_sorted = false;
+    if (m_index_end >= (off_t{1} << kOffsetBits))
+        throw CaDbError("the CA database " + m_paths.database + " is larger than 1 TiB");
+    scan([&](std::string_view line, std::size_t n, off_t at) {
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) return true;
+        std::string_view f[6];
+        split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
+        ++m_file_entries;
+        m_serial_hashes.push_back(table_word(serial_key_hash(f[3]), at));
+        if (f[0][0] == 'V') m_subject_hashes.push_back(table_word(subject_hash(f[5]), at));
+        return true;
+    });
     // index.txt.attr: "unique_subject = yes|no" (apps/apps.c load_index reads it as a config).
+    std::string line;
     if (auto attr = slurp(m_paths.database + ".attr")) {
         m_attr_exists = true;
         std::istringstream ain(*attr);
@@ -429,32 +738,89 @@ void CaDb::load() {
                                    value[0] == 't' || value[0] == 'T' || value[0] == '1';
         }
     }
+    m_serial_stamp = stamp_of(m_paths.serial);
+    m_crlnumber_stamp = stamp_of(m_paths.crlnumber);
     if (!m_paths.serial.empty() && exists(m_paths.serial))
         m_serial = read_number_file(m_paths.serial, "serial");
     if (!m_paths.crlnumber.empty() && exists(m_paths.crlnumber))
         m_crlnumber = read_number_file(m_paths.crlnumber, "crlnumber");
 }
 
-void CaDb::reindex() const {
-    m_by_serial.clear();
-    m_valid_by_subject.clear();
-    for (std::size_t i = 0; i < m_entries.size(); ++i) {
-        m_by_serial.emplace(serial_key(m_entries[i].serial), i);
-        if (m_entries[i].status == 'V') m_valid_by_subject.emplace(m_entries[i].subject, i);
-    }
-    m_index_stale = false;
+void CaDb::build_tables() const {
+    bucket_sort(m_serial_hashes, m_serial_buckets);
+    bucket_sort(m_subject_hashes, m_subject_buckets);
+    m_tables_sorted = true;
 }
 
+void CaDb::changed() noexcept { m_all_valid = false; }
+
 const IndexEntry* CaDb::find_serial(std::string_view hex) const {
-    if (m_index_stale) reindex();
-    auto it = m_by_serial.find(serial_key(hex));
-    return it == m_by_serial.end() ? nullptr : &m_entries[it->second];
+    const std::string key = serial_key(hex);
+    if (auto it = m_changed.find(key); it != m_changed.end()) return &it->second;
+    if (auto it = m_added_by_serial.find(key); it != m_added_by_serial.end())
+        return &m_added[it->second];
+    if (auto it = m_found.find(key); it != m_found.end()) return &it->second;
+    if (!m_tables_sorted) build_tables();
+    for (off_t at : candidates(m_serial_hashes, m_serial_buckets, serial_key_hash(hex))) {
+        std::string line = line_at(at);
+        std::string_view f[6];
+        split_fields(line, f, [&] { return m_paths.database; });
+        if (serial_key(f[3]) == key) {
+            m_found_at[key] = at;
+            return &m_found.emplace(key, entry_of(f)).first->second;
+        }
+    }
+    return nullptr;  // absent, or a hash collision
 }
 
 const IndexEntry* CaDb::find_valid_subject(std::string_view subject) const {
-    if (m_index_stale) reindex();
-    auto it = m_valid_by_subject.find(std::string(subject));
-    return it == m_valid_by_subject.end() ? nullptr : &m_entries[it->second];
+    auto range = m_added_by_subject.equal_range(std::string(subject));
+    for (auto it = range.first; it != range.second; ++it)
+        if (m_added[it->second].status == 'V') return &m_added[it->second];
+    for (const auto& [key, e] : m_changed)
+        if (e.status == 'V' && e.subject == subject) return &e;
+    if (!m_tables_sorted) build_tables();
+    for (off_t at : candidates(m_subject_hashes, m_subject_buckets, subject_hash(subject))) {
+        std::string line = line_at(at);
+        std::string_view f[6];
+        split_fields(line, f, [&] { return m_paths.database; });
+        if (f[0][0] != 'V' || f[5] != subject) continue;
+        std::string key = serial_key(f[3]);
+        if (m_changed.count(key) != 0) continue;  // changed since: seen above
+        auto it = m_found.find(key);
+        if (it == m_found.end()) it = m_found.emplace(key, entry_of(f)).first;
+        m_found_at[key] = at;
+        return &it->second;
+    }
+    return nullptr;
+}
+
+void CaDb::for_each(const std::function<void(const IndexEntry&)>& fn) const {
+    scan([&](std::string_view line, std::size_t n, off_t) {
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) return true;
+        std::string_view f[6];
+        split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
+        if (!m_changed.empty()) {
+            if (auto it = m_changed.find(serial_key(f[3])); it != m_changed.end()) {
+                fn(it->second);
+                return true;
+            }
+        }
+        fn(entry_of(f));
+        return true;
+    });
+    for (const auto& e : m_added) fn(e);
+}
+
+const std::vector<IndexEntry>& CaDb::entries() const {
+    if (!m_all_valid) {
+        m_all.clear();
+        m_all.reserve(size());
+        for_each([&](const IndexEntry& e) { m_all.push_back(e); });
+        m_all_valid = true;
+    }
+    return m_all;
 }
 
 void CaDb::set_unique_subject(bool v) {
@@ -501,14 +867,22 @@ OsslPtr<BIGNUM> reserve_numbers(const std::string& path, OsslPtr<BIGNUM>& curren
 
 OsslPtr<BIGNUM> CaDb::reserve_serials(std::size_t count) {
     if (!m_serial) next_serial();  // throws the explanation
+    // openssl ca (no lock) may have issued since the read: its serials must not be handed out
+    // again, so nothing is reserved (and nothing signed) then.
+    check_unchanged(m_paths.serial, m_serial_stamp, "serial file");
     m_serial_dirty = false;
-    return reserve_numbers(m_paths.serial, m_serial, count);
+    auto first = reserve_numbers(m_paths.serial, m_serial, count);
+    m_serial_stamp = stamp_of(m_paths.serial);
+    return first;
 }
 
 OsslPtr<BIGNUM> CaDb::reserve_crlnumber() {
     if (!m_crlnumber) next_crlnumber();  // throws the explanation
+    check_unchanged(m_paths.crlnumber, m_crlnumber_stamp, "crlnumber file");
     m_crlnumber_dirty = false;
-    return reserve_numbers(m_paths.crlnumber, m_crlnumber, 1);
+    auto first = reserve_numbers(m_paths.crlnumber, m_crlnumber, 1);
+    m_crlnumber_stamp = stamp_of(m_paths.crlnumber);
+    return first;
 }
 
 OsslPtr<BIGNUM> CaDb::next_crlnumber() const {
@@ -531,35 +905,233 @@ void CaDb::set_next_crlnumber(const BIGNUM* bn) {
 }
 
 void CaDb::add(IndexEntry e) {
-    m_entries.push_back(std::move(e));
-    if (!m_index_stale) {
-        const IndexEntry& n = m_entries.back();
-        m_by_serial.emplace(serial_key(n.serial), m_entries.size() - 1);
-        if (n.status == 'V') m_valid_by_subject.emplace(n.subject, m_entries.size() - 1);
-    }
+    m_added.push_back(std::move(e));
+    const IndexEntry& n = m_added.back();
+    m_added_by_serial.emplace(serial_key(n.serial), m_added.size() - 1);
+    m_added_by_subject.emplace(n.subject, m_added.size() - 1);
     m_index_dirty = true;
     // openssl ca writes index.txt.attr with every index.txt.
     m_attr_dirty = true;
+    changed();
 }
 
 IndexEntry& CaDb::entry_for_update(std::string_view hex) {
     std::string key = serial_key(hex);
-    for (auto& e : m_entries) {
-        if (serial_key(e.serial) == key) {
-            m_index_stale = true;  // the caller may change the status
-            m_index_dirty = true;
-            m_attr_dirty = true;
-            return e;
-        }
+    IndexEntry* e = nullptr;
+    if (auto it = m_changed.find(key); it != m_changed.end()) {
+        e = &it->second;
+        m_rewrite_pending = true;  // an entry of the file as read: only a rewrite changes it
+    } else if (auto at = m_added_by_serial.find(key); at != m_added_by_serial.end()) {
+        e = &m_added[at->second];
+        if (at->second < m_added_on_disk) m_rewrite_pending = true;
+    } else if (const IndexEntry* found = find_serial(hex)) {
+        e = &m_changed.emplace(key, *found).first->second;
+        if (auto pos = m_found_at.find(key); pos != m_found_at.end())
+            m_changed_at[key] = pos->second;
+        m_rewrite_pending = true;
     }
-    throw CaDbError("serial " + std::string(hex) + " is not in " + m_paths.database);
+    if (e == nullptr)
+        throw CaDbError("serial " + std::string(hex) + " is not in " + m_paths.database);
+    m_index_dirty = true;  // the caller may change the status
+    m_attr_dirty = true;
+    changed();
+    return *e;
 }
 
 void CaDb::add_certificate_file(const std::string& serial, std::string contents) {
     m_new_certs.emplace_back(m_paths.new_certs_dir + "/" + serial + ".pem", std::move(contents));
 }
 
+void CaDb::check_unchanged(const std::string& path, const FileStamp& stamp,
+                           const char* what) const {
+    if (path.empty() || stamp_of(path) == stamp) return;
+    const std::size_t journaled = m_journal_exists ? 1 : 0;
+    throw CaDbError(
+        "the " + std::string(what) + " " + path +
+        " changed after tokensign read it: another program wrote it meanwhile (openssl ca takes "
+        "no lock, so tokensign cannot keep it out; or it was edited by hand). tokensign wrote "
+        "nothing to it and does not overwrite the other program's lines." +
+        (journaled != 0
+             ? " The certificates signed in this run are kept in the journal " +
+                   journal_path(m_paths.database) +
+                   ": the next tokensign ca command records them in the new index (and warns if "
+                   "the other program used one of their serials)."
+             : std::string(" Run the command again.")));
+}
+
+void CaDb::append_index() {
+    std::string out;
+    if (m_disk_needs_newline) out += '\n';
+    for (std::size_t i = m_added_on_disk; i < m_added.size(); ++i) out += m_added[i].line() + "\n";
+    const std::string& path = m_paths.database;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) throw CaDbError("cannot open " + path + " for appending: " + errno_text());
+    try {
+        struct stat st;
+        if (::fstat(fd, &st) != 0 || st.st_ino != m_disk.ino || st.st_dev != m_disk.dev)
+            throw CaDbError("the CA database " + path + " was replaced while it was opened");
+        off_t at = st.st_size;
+        if (m_disk_keep >= 0) {
+            // A line a crash cut short, recovered from the journal: cut off first.
+            if (::ftruncate(fd, m_disk_keep) != 0)
+                throw CaDbError("cannot cut the torn last line of " + path + ": " + errno_text());
+            at = m_disk_keep;
+        }
+        // pwrite at the end read under the lock, in one call: a kill lands before or after it,
+        // a power loss leaves whole lines and at most one torn last line, which openssl does
+        // not read and the next open() cuts off (the journal still holds its certificate).
+        std::string_view rest = out;
+        while (!rest.empty()) {
+            ssize_t n = ::pwrite(fd, rest.data(), rest.size(), at);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                throw CaDbError("cannot append to " + path + ": " + errno_text());
+            }
+            rest.remove_prefix(static_cast<std::size_t>(n));
+            at += n;
+        }
+        if (::fdatasync(fd) != 0) throw CaDbError("cannot fsync " + path + ": " + errno_text());
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    ::close(fd);
+    m_disk = stamp_of(path);
+    m_disk_keep = -1;
+    m_disk_needs_newline = false;
+}
+
+namespace {
+
+// Copies [from, to) of `in` to the end of `out`: in the kernel (copy_file_range) where it can,
+// by reads and writes where it cannot (another filesystem, an old kernel).
+void copy_range(int in, off_t from, off_t to, int out, const std::string& path) {
+    bool kernel = true;
+    std::vector<char> buf;
+    while (from < to) {
+        const std::size_t want = static_cast<std::size_t>(std::min<off_t>(to - from, 1 << 24));
+        if (kernel) {
+            loff_t at = from;
+            ssize_t n = ::copy_file_range(in, &at, out, nullptr, want, 0);
+            if (n > 0) {
+                from = at;
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+                errno != EOPNOTSUPP && errno != EBADF)
+                throw CaDbError("cannot copy " + path + ": " + errno_text());
+            kernel = false;  // n == 0 (no progress) or not supported here
+            buf.resize(1 << 20);
+            continue;
+        }
+        ssize_t n = ::pread(in, buf.data(), std::min(buf.size(), want), from);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw CaDbError("cannot read " + path + ": " + errno_text());
+        write_all(out, std::string_view(buf.data(), static_cast<std::size_t>(n)), path);
+        from += n;
+    }
+}
+
+}  // namespace
+
+void CaDb::rewrite_index() {
+    // Every changed line's place is known (the usual case: found through the tables): the file
+    // is copied around those lines in the kernel, the changed lines written in their place.
+    if (m_changed_at.size() == m_changed.size()) {
+        replace_file(m_paths.database, true, 0644, true, [&](int fd, const std::string& tmp) {
+            std::map<off_t, const IndexEntry*> by_offset;
+            for (const auto& [key, at] : m_changed_at) by_offset[at] = &m_changed.at(key);
+            off_t cur = 0;
+            for (const auto& [at, e] : by_offset) {
+                copy_range(m_index_fd, cur, at, fd, tmp);
+                // The old line ends at its newline (or the end of what was read).
+                off_t end = at;
+                char c[4096];
+                for (bool found = false; !found && end < m_index_end;) {
+                    const std::size_t want = static_cast<std::size_t>(
+                        std::min<off_t>(static_cast<off_t>(sizeof c), m_index_end - end));
+                    ssize_t n = ::pread(m_index_fd, c, want, end);
+                    if (n < 0 && errno == EINTR) continue;
+                    if (n <= 0) throw CaDbError("cannot read " + m_paths.database);
+                    const void* nl = std::memchr(c, '\n', static_cast<std::size_t>(n));
+                    if (nl != nullptr) {
+                        end += static_cast<const char*>(nl) - c + 1;
+                        found = true;
+                    } else {
+                        end += n;
+                    }
+                }
+                write_all(fd, e->line() + "\n", tmp);
+                cur = end;
+            }
+            copy_range(m_index_fd, cur, m_index_end, fd, tmp);
+            std::string out;
+            if (m_index_end > 0 && m_disk_needs_newline && cur < m_index_end) out += '\n';
+            for (const auto& e : m_added) out += e.line() + "\n";
+            write_all(fd, out, tmp);
+        });
+        m_disk = stamp_of(m_paths.database);
+        m_disk_keep = -1;
+        m_disk_needs_newline = false;
+        return;
+    }
+    replace_file(m_paths.database, true, 0644, true, [&](int fd, const std::string& tmp) {
+        std::string out;
+        out.reserve(1 << 20);
+        auto flush = [&](bool all) {
+            if (out.size() >= (1 << 20) || (all && !out.empty())) {
+                write_all(fd, out, tmp);
+                out.clear();
+            }
+        };
+        // Lines copied as they are; only a line whose serial field hashes like a changed
+        // entry's is split and compared.
+        std::set<std::uint64_t> changed_hashes;
+        for (const auto& [key, e] : m_changed) changed_hashes.insert(serial_key_hash(key));
+        scan([&](std::string_view line, std::size_t n, off_t) {
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            if (line.empty()) return true;
+            std::string_view serial_field;
+            std::size_t t1 = line.find('\t'), t2 = std::string_view::npos,
+                        t3 = std::string_view::npos, t4 = std::string_view::npos;
+            if (t1 != std::string_view::npos) t2 = line.find('\t', t1 + 1);
+            if (t2 != std::string_view::npos) t3 = line.find('\t', t2 + 1);
+            if (t3 != std::string_view::npos) t4 = line.find('\t', t3 + 1);
+            if (t4 != std::string_view::npos) serial_field = line.substr(t3 + 1, t4 - t3 - 1);
+            if (!m_changed.empty() && changed_hashes.count(serial_key_hash(serial_field)) != 0) {
+                std::string_view f[6];
+                split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
+                if (auto it = m_changed.find(serial_key(f[3])); it != m_changed.end()) {
+                    out += it->second.line();
+                    out += '\n';
+                    flush(false);
+                    return true;
+                }
+            }
+            out += line;
+            out += '\n';
+            flush(false);
+            return true;
+        });
+        for (const auto& e : m_added) {
+            out += e.line();
+            out += '\n';
+            flush(false);
+        }
+        flush(true);
+    });
+    m_disk = stamp_of(m_paths.database);
+    m_disk_keep = -1;
+    m_disk_needs_newline = false;
+}
+
 void CaDb::commit() {
+    // Nothing is written, not even newcerts/ (openssl ca may have used the same serials), when a
+    // file to be written is no longer the one read under the lock.
+    if (m_index_dirty) check_unchanged(m_paths.database, m_disk, "CA database");
+    if (m_serial_dirty) check_unchanged(m_paths.serial, m_serial_stamp, "serial file");
+    if (m_crlnumber_dirty) check_unchanged(m_paths.crlnumber, m_crlnumber_stamp, "crlnumber file");
     // Many certificate files: written first, then made durable together (one syncfs instead of
     // an fsync each), all before the serial and index that refer to them.
     for (const auto& [path, contents] : m_new_certs)
@@ -577,10 +1149,12 @@ void CaDb::commit() {
     }
     if (m_serial_dirty) {
         write_atomic(m_paths.serial, serial_hex(m_serial.get()) + "\n", true);
+        m_serial_stamp = stamp_of(m_paths.serial);
         m_serial_dirty = false;
     }
     if (m_crlnumber_dirty) {
         write_atomic(m_paths.crlnumber, serial_hex(m_crlnumber.get()) + "\n", true);
+        m_crlnumber_stamp = stamp_of(m_paths.crlnumber);
         m_crlnumber_dirty = false;
     }
     if (m_attr_dirty) {
@@ -591,9 +1165,12 @@ void CaDb::commit() {
         m_attr_dirty = false;
     }
     if (m_index_dirty) {
-        std::string out;
-        for (const auto& e : m_entries) out += e.line() + "\n";
-        write_atomic(m_paths.database, out, true);
+        if (m_rewrite_pending)
+            rewrite_index();
+        else
+            append_index();
+        m_added_on_disk = m_added.size();
+        m_rewrite_pending = false;
         m_index_dirty = false;
     }
     // index.txt now holds everything the journal recorded.

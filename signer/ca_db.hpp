@@ -3,8 +3,13 @@
 // openssl's formats, changed only through one locked, atomic commit path.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -86,8 +91,17 @@ class CaDb {
     ~CaDb();
 
     const CaDbPaths& paths() const noexcept { return m_paths; }
-    const std::vector<IndexEntry>& entries() const noexcept { return m_entries; }
-    /// The entry with this serial (any case, leading zeros ignored), or nullptr.
+    /// Every entry (index.txt as read, with the staged changes and additions), materialised on
+    /// the first call and after each change: costs memory in proportion to the database. Prefer
+    /// for_each() where one pass is enough.
+    const std::vector<IndexEntry>& entries() const;
+    /// Calls `fn` for every entry, in file order then the staged additions, streaming index.txt
+    /// (one entry in memory at a time). Throws CaDbError.
+    void for_each(const std::function<void(const IndexEntry&)>& fn) const;
+    /// The number of entries.
+    std::size_t size() const noexcept { return m_file_entries + m_added.size(); }
+    /// The entry with this serial (any case, leading zeros ignored), or nullptr. The pointer
+    /// stays valid until the CaDb is destroyed, but does not follow a later entry_for_update.
     const IndexEntry* find_serial(std::string_view hex) const;
     /// A valid (V) entry with this subject, or nullptr: the unique_subject check.
     const IndexEntry* find_valid_subject(std::string_view subject) const;
@@ -124,6 +138,12 @@ class CaDb {
     /// open_read_only(), the journal's certificates not yet in index.txt (in entries(), not
     /// written).
     const std::vector<std::string>& recovered() const noexcept { return m_recovered; }
+    /// Journaled certificates whose serial another program (openssl ca beside tokensign) used
+    /// meanwhile for a different certificate in index.txt: one sentence each. open() moved them
+    /// to conflicts_path() (they were signed: they must not vanish) and did not record them.
+    const std::vector<std::string>& conflicts() const noexcept { return m_conflicts; }
+    /// Where open() keeps journaled certificates that clash with another program's entries.
+    static std::string conflicts_path(const std::string& database);
 
     /// Stages a new index line.
     void add(IndexEntry e);
@@ -143,25 +163,83 @@ class CaDb {
     /// Stages a prewritten file (the CaDb now owns it: removed if never committed).
     void add_prewritten_certificate_file(const std::string& serial, std::string temp_path);
 
-    /// Writes everything staged, each file with write_atomic, in the order that keeps the
-    /// database consistent at every step: new certificate files, then serial and crlnumber
-    /// (a crash after them only skips numbers), then index.txt.attr and index.txt. Keeps .old
-    /// copies as openssl ca does. Throws CaDbError.
+    /// Writes everything staged in the order that keeps the database consistent at every step:
+    /// new certificate files, then serial and crlnumber (a crash after them only skips numbers),
+    /// then index.txt.attr and index.txt. When only entries were added, index.txt gets them
+    /// appended (one write, fsync: openssl ca reads the result as if it had written it) and
+    /// index.txt.old is left as it is; when an entry changed, index.txt is rewritten by streaming
+    /// it to a temp file that replaces it (rename), with the previous file kept as
+    /// index.txt.old by a hard link, as openssl ca keeps it. First of all it checks that
+    /// index.txt (and the serial and crlnumber files it writes) are still the files it read:
+    /// openssl ca takes no lock, and when it (or a person) changed them meanwhile, commit()
+    /// writes nothing and throws CaDbError; the journal keeps what was signed for the next
+    /// open(). Throws CaDbError.
     void commit();
+
+    /// What identifies a file's contents without reading them: a rewrite by rename changes the
+    /// inode, an edit in place the size or the modification time (nanoseconds).
+    struct FileStamp {
+        bool exists = false;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        off_t size = 0;
+        struct timespec mtime = {};
+        struct timespec ctime = {};
+        bool operator==(const FileStamp& o) const noexcept;
+    };
 
   private:
     CaDb(CaDbPaths paths, int lock_fd);
-    void load();
+    void load(bool write);
     void recover_journal(bool write);
-    void reindex() const;
+    void build_tables() const;
+    void check_unchanged(const std::string& path, const FileStamp& stamp, const char* what) const;
+    // Streams the lines of the index.txt read at load(), `fn(line, line_number, offset)` (the
+    // line without its newline, where it starts); fn returns false to stop.
+    void scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn) const;
+    // The line of index.txt as read that starts at `offset` (without its newline).
+    std::string line_at(off_t offset) const;
+    // Candidates' offsets for a hash in a table (see m_serial_hashes).
+    static std::vector<off_t> candidates(const std::vector<std::uint64_t>& table,
+                                         const std::vector<std::size_t>& buckets, std::uint64_t h);
+    void changed() noexcept;
+    void append_index();
+    void rewrite_index();
     CaDbPaths m_paths;
     int m_lock_fd;
-    std::vector<IndexEntry> m_entries;
-    // Lookup indexes over m_entries (serial_key -> position; valid subject -> position),
-    // rebuilt lazily after an entry is changed in place.
-    mutable std::unordered_map<std::string, std::size_t> m_by_serial;
-    mutable std::unordered_map<std::string, std::size_t> m_valid_by_subject;
-    mutable bool m_index_stale = true;
+    // index.txt as read at load(): kept open, read again only within its first m_index_end
+    // bytes (the lines openssl reads; a torn last line, recovered from the journal, is left
+    // out), so every later scan sees exactly what was checked under the lock.
+    int m_index_fd = -1;
+    off_t m_index_end = 0;
+    std::size_t m_file_entries = 0;
+    // index.txt on disk as this CaDb last read or wrote it, and how to append to it: cut it
+    // back to m_disk_keep bytes first (a torn line), add a newline first (an entry a person
+    // wrote without one).
+    FileStamp m_disk;
+    off_t m_disk_keep = -1;
+    bool m_disk_needs_newline = false;
+    FileStamp m_serial_stamp, m_crlnumber_stamp;
+    // Lookup tables over the file's entries, one 64-bit word per entry: the top 24 bits of a
+    // hash of its serial key (of its subject, for valid entries), then the 40-bit offset of its
+    // line; grouped in buckets by their top 16 bits (where each bucket starts). A hit is
+    // confirmed by reading that line (a hash collision is no match).
+    mutable std::vector<std::uint64_t> m_serial_hashes, m_subject_hashes;
+    mutable std::vector<std::size_t> m_serial_buckets, m_subject_buckets;
+    mutable bool m_tables_sorted = false;
+    // Entries of the file changed by entry_for_update (serial key -> entry), entries added
+    // (stable addresses), entries found by a scan (serial key -> entry).
+    std::map<std::string, IndexEntry> m_changed;
+    std::deque<IndexEntry> m_added;
+    std::size_t m_added_on_disk = 0;
+    bool m_rewrite_pending = false;  // a change to an entry already on disk: rewrite, not append
+    std::unordered_map<std::string, std::size_t> m_added_by_serial;
+    std::unordered_multimap<std::string, std::size_t> m_added_by_subject;
+    mutable std::map<std::string, IndexEntry> m_found;
+    mutable std::map<std::string, off_t> m_found_at;  // where the found entries' lines start
+    std::map<std::string, off_t> m_changed_at;        // where the changed entries' lines start
+    mutable std::vector<IndexEntry> m_all;
+    mutable bool m_all_valid = false;
     bool m_unique_subject = true;
     bool m_attr_exists = false;
     OsslPtr<BIGNUM> m_serial;
@@ -174,6 +252,7 @@ class CaDb {
     int m_journal_fd = -1;
     bool m_journal_exists = false;  // on disk (ours or a crashed run's): commit() removes it
     std::vector<std::string> m_recovered;
+    std::vector<std::string> m_conflicts;
 };
 
 }  // namespace ts::signer

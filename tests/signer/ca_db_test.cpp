@@ -87,8 +87,12 @@ TEST_F(CaDbTest, ReadsEntriesSerialAndCrlNumber) {
     EXPECT_EQ(db->find_valid_subject("/C=US/CN=b"), nullptr);  // revoked does not count
 }
 
+// New entries are appended to index.txt in place (the same file, no copy): index.txt.old is
+// the file before the last rewrite, not touched by an append (docs/tokensign-ca.md).
 TEST_F(CaDbTest, CommitWritesEverythingAndKeepsOldCopies) {
     std::string old_index = slurp(m_dir.file("index.txt"));
+    struct stat before {};
+    ASSERT_EQ(::stat(m_dir.file("index.txt").c_str(), &before), 0);
     {
         auto db = CaDb::open(m_paths);
         IndexEntry e;
@@ -105,14 +109,39 @@ TEST_F(CaDbTest, CommitWritesEverythingAndKeepsOldCopies) {
     }
     EXPECT_EQ(slurp(m_dir.file("serial")), "1003\n");
     EXPECT_EQ(slurp(m_dir.file("serial.old")), "1002\n");
-    EXPECT_EQ(slurp(m_dir.file("index.txt.old")), old_index);
+    EXPECT_FALSE(std::filesystem::exists(m_dir.file("index.txt.old")));
     EXPECT_EQ(slurp(m_dir.file("index.txt")),
               old_index + "V\t271207162046Z\t\t1002\tunknown\t/C=US/CN=c\n");
+    struct stat after {};
+    ASSERT_EQ(::stat(m_dir.file("index.txt").c_str(), &after), 0);
+    EXPECT_EQ(after.st_ino, before.st_ino) << "appended, not rewritten";
     EXPECT_EQ(slurp(m_dir.file("index.txt.attr")), "unique_subject = yes\n");
     EXPECT_EQ(slurp(m_dir.file("newcerts/1002.pem")), "CERT TEXT\n");
     // No temp files are left behind.
     for (const auto& f : std::filesystem::directory_iterator(m_dir.path()))
         EXPECT_EQ(f.path().string().find(".tmp."), std::string::npos) << f.path();
+}
+
+// A changed entry rewrites index.txt (streamed into a new file renamed over it) and keeps the
+// previous file as index.txt.old by a hard link, as openssl ca keeps it.
+TEST_F(CaDbTest, ARevocationRewritesTheIndexAndKeepsThePreviousAsOld) {
+    std::string old_index = slurp(m_dir.file("index.txt"));
+    {
+        auto db = CaDb::open(m_paths);
+        IndexEntry& e = db->entry_for_update("1000");
+        e.status = 'R';
+        e.revocation = "261127162049Z";
+        db->commit();
+        EXPECT_EQ(db->find_serial("1000")->status, 'R');
+        EXPECT_EQ(db->find_valid_subject("/C=US/CN=a"), nullptr);
+    }
+    EXPECT_EQ(slurp(m_dir.file("index.txt.old")), old_index);
+    EXPECT_EQ(slurp(m_dir.file("index.txt")),
+              "R\t271207162046Z\t261127162049Z\t1000\tunknown\t/C=US/CN=a\n"
+              "R\t271207162046Z\t261127162049Z,superseded\t1001\tunknown\t/C=US/CN=b\n");
+    auto db = CaDb::open(m_paths);
+    EXPECT_EQ(db->find_serial("1000")->status, 'R');
+    EXPECT_EQ(db->find_valid_subject("/C=US/CN=a"), nullptr);
 }
 
 TEST_F(CaDbTest, NothingIsWrittenWithoutCommit) {

@@ -76,7 +76,7 @@ TEST_F(CaOutputTest, GencrlCountsTheRevokedCertificatesFromZero) {
     auto none = gencrl();
     ASSERT_EQ(none.exit_code, 0) << none.err;
     EXPECT_TRUE(contains(none.err, "CRL with 0 revoked certificates written to")) << none.err;
-    EXPECT_FALSE(contains(none.err, "-1")) << none.err;
+    EXPECT_FALSE(contains(none.err, "with -1")) << none.err;  // not the temp dir's name
 
     ASSERT_EQ(tokensign({"ca", "revoke", "--config", conf(), "--serial", "1000"}).exit_code, 0);
     auto one = gencrl();
@@ -128,6 +128,24 @@ TEST_F(CaOutputTest, ListHasAHeaderAndReadableDates) {
                              " +" + revoked1 + " keyCompromise +/CN=b\\.example")))
         << lines[2];
     EXPECT_FALSE(contains(r.out, index_field(index[0], 1))) << "raw index.txt date shown";
+}
+
+// --status keeps only the entries of that status, in the table and in JSON; a wrong one is a
+// usage error.
+TEST_F(CaOutputTest, ListStatusShowsOnlyThatStatus) {
+    sign("a.example");
+    sign("b.example");
+    ASSERT_EQ(tokensign({"ca", "revoke", "--config", conf(), "--serial", "1001"}).exit_code, 0);
+    auto v = tokensign({"ca", "list", "--config", conf(), "--status", "V"});
+    ASSERT_EQ(v.exit_code, 0) << v.err;
+    EXPECT_TRUE(contains(v.out, "/CN=a.example")) << v.out;
+    EXPECT_FALSE(contains(v.out, "/CN=b.example")) << v.out;
+    EXPECT_TRUE(contains(v.out, "SERIAL")) << v.out;
+    auto r = tokensign({"ca", "list", "--config", conf(), "--status", "revoked", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(contains(r.out, "/CN=a.example")) << r.out;
+    EXPECT_TRUE(contains(r.out, "\"serial\":\"1001\"")) << r.out;
+    EXPECT_EQ(tokensign({"ca", "list", "--config", conf(), "--status", "X"}).exit_code, 2);
 }
 
 TEST_F(CaOutputTest, ListAndStatusJsonKeepIndexFieldsAndAddIso8601Dates) {

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The CA database at scale: what one `tokensign ca sign` costs against an index.txt of 1 k to
+# 1 M entries, beside `openssl ca` on the same directory. For each SIZE an index.txt of SIZE
+# valid entries is written directly (the format openssl ca writes; no certificates behind
+# them) with the serial file past them, and each measurement starts from a fresh copy of it:
+#   - one CSR: `tokensign ca sign --batch` and `openssl ca -batch` (key through tokensign.so),
+#     wall time and peak RSS (GNU time), unique_subject = yes (the default) enforced
+#   - a batch of BATCH CSRs in one `tokensign ca sign --batch`: certificates per second, and
+#     (TOKENSIGN_TIMING) the host CPU per certificate outside the token's signing
+#   - `tokensign ca revoke --serial` of one entry, and `tokensign ca list --status V`
+# Prints Markdown tables for BENCHMARKS.md ("CA database at scale").
+# Usage: bench/ca_scale.sh [BUILD_DIR] [SIZES] [BATCH] [KEY_SPEC]
+#   SIZES: space-separated entry counts (default "1000 10000 100000 1000000")
+set -euo pipefail
+BUILD=$(cd "${1:-build}" && pwd)
+SIZES=${2:-1000 10000 100000 1000000}
+BATCH=${3:-1000}
+SPEC=${4:-ec:p-256}
+CLI=$BUILD/cli/tokensign
+TOOL=$BUILD/bench/ca_batch_tool
+export TOKENSIGN_PROVIDER_DIR=$BUILD/provider
+for f in "$CLI" "$TOOL" "$TOKENSIGN_PROVIDER_DIR/tokensign.so" /usr/bin/time; do
+    [ -e "$f" ] || { echo "missing $f: build tokensign, tokensign_provider and ca_batch_tool (GNU time: apt-get install time)" >&2; exit 1; }
+done
+MODULE=
+for p in /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/softhsm/libsofthsm2.so; do
+    [ -r "$p" ] && MODULE=$p && break
+done
+[ -n "$MODULE" ] || { echo "SoftHSM2 is not installed: run scripts/install-deps.sh" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokensign-cascale-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+mkdir "$WORK/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+    "$WORK/tokens" >"$WORK/softhsm2.conf"
+export SOFTHSM2_CONF=$WORK/softhsm2.conf TOKENSIGN_MODULE=$MODULE TOKENSIGN_PIN=1234
+softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 123456 >/dev/null
+cd "$WORK"
+"$CLI" ca init --dir ca --key "pkcs11:token=bench;object=ca" --generate "$SPEC" \
+    --subject "/O=Bench/CN=Bench CA" >/dev/null 2>&1
+mkdir csrs
+"$TOOL" csrs "$((BATCH + 1))" csrs >/dev/null
+ONE=$(printf '%s\n' csrs/*.csr | head -1)
+printf '%s\n' csrs/*.csr | tail -n "$BATCH" >batch.list
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# index.txt of $1 valid entries, serials 0100000000.. (even length), subjects unlike the CSRs'.
+make_index() {
+    awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "V\t301231235959Z\t\t01%08X\tunknown\t/O=Bench/CN=device%d.fleet.example\n", i, i }' >"index.$1"
+    printf '01%08X\n' "$1" >"serial.$1"
+}
+# A fresh CA directory $2 whose database is the $1-entry index.
+fresh() {
+    rm -rf "$2"
+    cp -a ca "$2"
+    sed -i "s|^dir .*|dir               = $WORK/$2|" "$2/openssl.cnf"
+    cp "index.$1" "$2/index.txt"
+    cp "serial.$1" "$2/serial"
+    sync
+}
+# Runs "$@" under GNU time: prints "seconds peak_rss_MB".
+measure() {
+    /usr/bin/time -f "%e %M" -o time.out "$@" >/dev/null 2>err.out || { cat err.out >&2; exit 1; }
+    awk '{ printf "%.2f %.0f", $1, $2 / 1024 }' time.out
+}
+
+echo "| entries | tokensign: one CSR, s | MB | openssl ca: one CSR, s | MB | tokensign batch of $BATCH, /s | host CPU µs/cert | revoke one, s | list --status V, s | MB |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for n in $SIZES; do
+    make_index "$n"
+    fresh "$n" d
+    read -r ts_s ts_mb <<<"$(measure "$CLI" ca sign --config d/openssl.cnf --batch --in "$ONE")"
+    [ "$(wc -l <d/index.txt)" -eq $((n + 1)) ] || { echo "tokensign did not add one entry" >&2; exit 1; }
+    # unique_subject is enforced at this size: the same request again is refused.
+    if "$CLI" ca sign --config d/openssl.cnf --batch --in "$ONE" >/dev/null 2>&1; then
+        echo "a duplicate subject was issued at $n entries" >&2; exit 1
+    fi
+    fresh "$n" d
+    read -r os_s os_mb <<<"$(measure openssl ca -batch -config d/openssl.cnf -in "$ONE")"
+    [ "$(wc -l <d/index.txt)" -eq $((n + 1)) ] || { echo "openssl ca did not add one entry" >&2; exit 1; }
+    fresh "$n" d
+    t0=$(now)
+    TOKENSIGN_TIMING=1 "$CLI" ca sign --config d/openssl.cnf --batch --in $(cat batch.list) \
+        >/dev/null 2>timing.out || { cat timing.out >&2; exit 1; }
+    t1=$(now)
+    [ "$(wc -l <d/index.txt)" -eq $((n + BATCH)) ] || { echo "the batch issued the wrong count" >&2; exit 1; }
+    rate=$(awk -v b="$BATCH" -v t="$(secs "$t0" "$t1")" 'BEGIN { printf "%.0f", b / t }')
+    # check+build, verify+format and write threads' CPU: everything but the token's signing.
+    cpu=$(awk -v b="$BATCH" '/pipeline cpu ms/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "check+build") c = $(i + 1); if ($i == "verify+format") v = $(i + 1); if ($i == "write") w = $(i + 1) } } END { printf "%.0f", 1000 * (c + v + w) / b }' timing.out)
+    victim=$(printf '01%08X' $((n / 2)))
+    read -r rv_s _ <<<"$(measure "$CLI" ca revoke --config d/openssl.cnf --serial "$victim")"
+    grep -q "^R.*	$victim	" d/index.txt || { echo "revoke did not revoke $victim" >&2; exit 1; }
+    read -r ls_s ls_mb <<<"$(measure "$CLI" ca list --config d/openssl.cnf --status V)"
+    echo "| $n | $ts_s | $ts_mb | $os_s | $os_mb | $rate | $cpu | $rv_s | $ls_s | $ls_mb |"
+    rm -f "index.$n" "serial.$n"
+done
