@@ -14,7 +14,9 @@
 #include <string>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#include <sanitizer/allocator_interface.h>
+// The sanitizer runtimes' allocator statistics (sanitizer/allocator_interface.h in LLVM; GCC 12
+// ships the function without the header).
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 #include "tests/support/process.hpp"
