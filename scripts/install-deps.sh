@@ -14,6 +14,8 @@ packages=(
     libbenchmark-dev
     opensc libp11-dev libengine-pkcs11-openssl
     gnutls-bin
+    libasan8 libubsan1 libtsan2
+    clang libclang-rt-14-dev
 )
 
 missing=()
