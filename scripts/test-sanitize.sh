@@ -79,8 +79,9 @@ run_tsan() {
     (
         cd "$dir"
         export TSAN_OPTIONS="$common:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
-        # TSan needs its fixed memory layout; with more ASLR bits than it knows it cannot map
-        # its shadow ("unexpected memory mapping"): setarch -R turns randomisation off.
+        # GCC 12's TSan needs its fixed memory layout; on kernels with a raised
+        # vm.mmap_rnd_bits it cannot map it ("unexpected memory mapping"): setarch -R turns
+        # address randomisation off for the tests (harmless where it is not needed).
         setarch "$(uname -m)" -R ctest --output-on-failure -j "$jobs" --timeout 900 \
             -R "$tsan_tests" "$@"
     )
