@@ -27,10 +27,15 @@ void install_atfork() {
 }
 
 // One Module per (how it was loaded, path) per process; weak so the last user finalizes it.
+// A static object, not a leaked heap one: in tokensign.so it is freed when the provider is
+// unloaded or at exit, so no load/unload cycle leaves entries behind. Only weak references
+// live here and no destructor reaches it, so its destruction order does not matter.
 std::mutex g_cache_mutex;
 std::map<std::string, std::weak_ptr<Module>>& cache() {
-    static auto* m = new std::map<std::string, std::weak_ptr<Module>>();  // never destroyed:
-    return *m;  // modules may outlive static destruction order
+    static std::map<std::string, std::weak_ptr<Module>> m;
+    // Entries of modules that are gone (and their control blocks) are dropped on every use.
+    std::erase_if(m, [](const auto& e) { return e.second.expired(); });
+    return m;
 }
 
 std::string take_string(char* s) {

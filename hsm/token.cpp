@@ -12,9 +12,12 @@ namespace ts::hsm {
 namespace {
 
 std::mutex g_tokens_mutex;
+// Weak references only, freed at unload or exit like hsm/module.cpp's module cache; entries of
+// tokens that are gone are dropped on every use (a new Module may reuse a freed address).
 std::map<std::pair<Module*, CK_SLOT_ID>, std::weak_ptr<Token>>& tokens() {
-    static auto* m = new std::map<std::pair<Module*, CK_SLOT_ID>, std::weak_ptr<Token>>();
-    return *m;
+    static std::map<std::pair<Module*, CK_SLOT_ID>, std::weak_ptr<Token>> m;
+    std::erase_if(m, [](const auto& e) { return e.second.expired(); });
+    return m;
 }
 
 std::string list_candidates(const std::vector<TokenInfo>& ts) {

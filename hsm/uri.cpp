@@ -243,10 +243,15 @@ bool is_pkcs11_uri(std::string_view text) {
 
 Uri parse_uri(std::string_view text) {
     if (!is_pkcs11_uri(text)) {
-        std::string head(text.substr(0, std::min<std::size_t>(text.size(), 20)));
+        // The text is shown, but never from a pin-value on: not a URI, it may still hold a PIN
+        // (found by fuzzing).
+        std::size_t shown = std::min<std::size_t>(text.size(), 20);
+        for (std::size_t i = 0; i + 9 <= shown; ++i)
+            if (strncasecmp(text.data() + i, "pin-value", 9) == 0) shown = i;
+        std::string head(text.substr(0, shown));
         for (auto& c : head)
             if (std::iscntrl(static_cast<unsigned char>(c))) c = '?';
-        throw UriError("'" + head + (text.size() > 20 ? "..." : "") +
+        throw UriError("'" + head + (text.size() > shown ? "..." : "") +
                        "' is not a pkcs11: URI (RFC 7512); it must start with 'pkcs11:'");
     }
     if (text.find('\0') != std::string_view::npos) {

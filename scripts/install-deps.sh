@@ -16,6 +16,8 @@ packages=(
     opensc libp11-dev libengine-pkcs11-openssl
     gnutls-bin
     dpkg-dev man-db
+    libasan8 libubsan1 libtsan2
+    clang libclang-rt-14-dev
 )
 
 missing=()

@@ -33,6 +33,9 @@ OsslPtr<EVP_PKEY> key_from_params(OSSL_LIB_CTX* libctx, const char* type, OSSL_P
 // OpenSSL's INTEGER decoding refuses non-minimal encodings). Nothing if it is not exactly that.
 std::optional<std::pair<OsslPtr<BIGNUM>, OsslPtr<BIGNUM>>> rsa_numbers(const unsigned char* der,
                                                                        int len) {
+    // d2i_ASN1_SEQUENCE_ANY also takes a primitive SEQUENCE tag (0x10), which OpenSSL's RSA
+    // decoder refuses: only the constructed SEQUENCE tag is an RSAPublicKey (found by fuzzing).
+    if (len < 2 || der[0] != (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED)) return std::nullopt;
     const unsigned char* p = der;
     std::unique_ptr<ASN1_SEQUENCE_ANY, AsnSequenceFree> seq(
         d2i_ASN1_SEQUENCE_ANY(nullptr, &p, len));

@@ -102,6 +102,21 @@ TEST(UriTest, PinValueIsKeptAsPinAndNeverFormatted) {
     EXPECT_EQ(u.to_string().find("s3cr"), std::string::npos) << u.to_string();
 }
 
+// Found by fuzzing (tests/fuzz/corpus/uri/no-scheme-pin-value.txt): text without the scheme was
+// echoed in the error, pin-value and PIN included.
+TEST(UriTest, TextWithoutTheSchemeIsNeverEchoedFromItsPinValueOn) {
+    for (const std::string text :
+         {"pin-value=12345678", "object=k?pin-value=4711x", "token=a?PIN-VALUE=s3cret"}) {
+        const std::string e = uri_error(text);
+        EXPECT_NE(e.find("is not a pkcs11: URI"), std::string::npos) << e;
+        EXPECT_EQ(e.find("pin-value"), std::string::npos) << e;
+        EXPECT_EQ(e.find("PIN-VALUE"), std::string::npos) << e;
+        for (const char* pin : {"12345678", "4711", "s3cret"})
+            EXPECT_EQ(e.find(pin), std::string::npos) << e;
+    }
+    EXPECT_NE(uri_error("object=k?pin-value=4711").find("'object=k?...'"), std::string::npos);
+}
+
 TEST(UriTest, SchemeIsCaseInsensitive) {
     EXPECT_TRUE(is_pkcs11_uri("PKCS11:token=a"));
     EXPECT_TRUE(is_pkcs11_uri("pkcs11:"));

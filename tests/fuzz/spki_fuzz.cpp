@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// signer::decode_public_key on any DER SubjectPublicKeyInfo: it builds a key exactly when
+// OpenSSL's decoders do (d2i_PUBKEY), and the same key.
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "signer/spki.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using ts::OsslPtr;
+    const unsigned char* p = data;
+    // The structure only; decode_public_key reads the key's bytes from it.
+    std::unique_ptr<X509_PUBKEY, decltype(&X509_PUBKEY_free)> spki(
+        d2i_X509_PUBKEY(nullptr, &p, static_cast<long>(size)), &X509_PUBKEY_free);
+    ERR_clear_error();
+    if (!spki) return 0;
+    const std::size_t used = static_cast<std::size_t>(p - data);
+    OsslPtr<EVP_PKEY> ours = ts::signer::decode_public_key(spki.get(), nullptr);
+    ERR_clear_error();
+    p = data;
+    OsslPtr<EVP_PKEY> theirs(d2i_PUBKEY(nullptr, &p, static_cast<long>(used)));
+    ERR_clear_error();
+    if (static_cast<bool>(ours) != static_cast<bool>(theirs)) std::abort();
+    if (ours && EVP_PKEY_eq(ours.get(), theirs.get()) != 1) std::abort();
+    return 0;
+}
