@@ -504,6 +504,33 @@ void CaDb::add_prewritten_certificate_file(const std::string& serial, std::strin
     m_prewritten.emplace_back(m_paths.new_certs_dir + "/" + serial + ".pem", std::move(temp_path));
 }
 
+namespace {
+
+// flock(`op` | LOCK_NB) on `fd`, retried until `timeout_ms` has passed; closes `fd` and throws
+// CaDbError on failure ("locked by another signer" when it timed out).
+void lock_or_throw(int fd, int op, const CaDbPaths& paths, const std::string& lock_path,
+                   int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        if (::flock(fd, op | LOCK_NB) == 0) return;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            std::string why = errno_text();
+            ::close(fd);
+            throw CaDbError("cannot lock " + lock_path + (op == LOCK_SH ? " for reading" : "") +
+                            ": " + why);
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::close(fd);
+            throw CaDbError("the CA database " + paths.database +
+                            " is locked by another signer (waited " +
+                            std::to_string(timeout_ms / 1000) + " s); try again later");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+}  // namespace
+
 std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
     if (!exists(paths.database))
         throw CaDbError("the CA database " + paths.database +
@@ -511,22 +538,7 @@ std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
     std::string lock_path = paths.database + ".lock";
     int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) throw CaDbError("cannot open the lock file " + lock_path + ": " + errno_text());
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(lock_timeout_ms);
-    for (;;) {
-        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) break;
-        if (errno != EWOULDBLOCK && errno != EINTR) {
-            std::string why = errno_text();
-            ::close(fd);
-            throw CaDbError("cannot lock " + lock_path + ": " + why);
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            ::close(fd);
-            throw CaDbError("the CA database " + paths.database +
-                            " is locked by another signer (waited " +
-                            std::to_string(lock_timeout_ms / 1000) + " s); try again later");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    lock_or_throw(fd, LOCK_EX, paths, lock_path, lock_timeout_ms);
     std::unique_ptr<CaDb> db(new CaDb(paths, fd));
     remove_stale_temps(paths);
     db->load(true);
@@ -544,25 +556,7 @@ std::unique_ptr<const CaDb> CaDb::open_read_only(const CaDbPaths& paths, int loc
     int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EPERM)
         throw CaDbError("cannot open the lock file " + lock_path + ": " + errno_text());
-    if (fd >= 0) {
-        auto deadline =
-            std::chrono::steady_clock::now() + std::chrono::milliseconds(lock_timeout_ms);
-        for (;;) {
-            if (::flock(fd, LOCK_SH | LOCK_NB) == 0) break;
-            if (errno != EWOULDBLOCK && errno != EINTR) {
-                std::string why = errno_text();
-                ::close(fd);
-                throw CaDbError("cannot lock " + lock_path + " for reading: " + why);
-            }
-            if (std::chrono::steady_clock::now() >= deadline) {
-                ::close(fd);
-                throw CaDbError("the CA database " + paths.database +
-                                " is locked by another signer (waited " +
-                                std::to_string(lock_timeout_ms / 1000) + " s); try again later");
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    }
+    if (fd >= 0) lock_or_throw(fd, LOCK_SH, paths, lock_path, lock_timeout_ms);
     std::unique_ptr<CaDb> db(new CaDb(paths, fd));
     db->load(false);
     db->recover_journal(false);
