@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/provider/provider_libs.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/softhsm.hpp"
 
@@ -42,20 +43,16 @@ class OperationsTest : public ::testing::Test {
         keygen("EC:prime256v1", "ecdsa-sha256", "05", "ECDSA-SHA256");
         keygen("rsa:2048", "rsa-pkcs1", "06", "RSA-PKCS");  // no CKM_RSA_X_509
 
-        s_ctx = OSSL_LIB_CTX_new();
-        OSSL_PROVIDER_set_default_search_path(s_ctx, ts::test::provider_dir().c_str());
-        s_tokensign = OSSL_PROVIDER_load(s_ctx, "tokensign");
-        s_default = OSSL_PROVIDER_load(s_ctx, "default");
-        s_plain = OSSL_LIB_CTX_new();
-        s_plain_default = OSSL_PROVIDER_load(s_plain, "default");
+        s_libs.load();
+        s_ctx = s_libs.ctx;
+        s_tokensign = s_libs.tokensign;
+        s_default = s_libs.default_provider;
+        s_plain = s_libs.plain;
+        s_plain_default = s_libs.plain_default;
     }
 
     static void TearDownTestSuite() {
-        OSSL_PROVIDER_unload(s_plain_default);
-        OSSL_LIB_CTX_free(s_plain);
-        OSSL_PROVIDER_unload(s_default);
-        OSSL_PROVIDER_unload(s_tokensign);
-        OSSL_LIB_CTX_free(s_ctx);
+        s_libs.unload();
         delete s_hsm;
     }
 
@@ -126,6 +123,7 @@ class OperationsTest : public ::testing::Test {
     }
 
     static inline SoftHsm* s_hsm = nullptr;
+    static inline ts::test::ProviderLibs s_libs;
     static inline OSSL_LIB_CTX* s_ctx = nullptr;
     static inline OSSL_PROVIDER* s_tokensign = nullptr;
     static inline OSSL_PROVIDER* s_default = nullptr;
