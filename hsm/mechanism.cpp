@@ -24,14 +24,34 @@ std::vector<std::string> mechanism_flag_names(CK_FLAGS f) {
     return out;
 }
 
+namespace {
+
+// C_GetMechanismList's size query and fetch. The buffer has room to spare and its real size is
+// passed: p11-kit-client.so (0.24) was seen, under ASan, writing past a buffer sized by its own
+// answer to the size query. The count is the fetch's; a list that grew meanwhile is asked again.
+std::vector<CK_MECHANISM_TYPE> fetch_mechanism_list(CK_FUNCTION_LIST* f, CK_SLOT_ID slot) {
+    const std::string ctx = "listing mechanisms of slot " + std::to_string(slot);
+    CK_ULONG n = 0;
+    check_rv(f->C_GetMechanismList(slot, nullptr, &n), "C_GetMechanismList", ctx);
+    for (int attempt = 0;; ++attempt) {
+        std::vector<CK_MECHANISM_TYPE> types(2 * n + 64);
+        CK_ULONG got = static_cast<CK_ULONG>(types.size());
+        CK_RV rv = f->C_GetMechanismList(slot, types.data(), &got);
+        if (rv == CKR_BUFFER_TOO_SMALL && attempt < 3) {
+            n = got;
+            continue;
+        }
+        check_rv(rv, "C_GetMechanismList", ctx);
+        types.resize(std::min<std::size_t>(got, types.size()));
+        return types;
+    }
+}
+
+}  // namespace
+
 std::vector<MechanismInfo> list_mechanisms(Module& m, CK_SLOT_ID slot) {
     CK_FUNCTION_LIST* f = m.fn();
-    CK_ULONG n = 0;
-    const std::string ctx = "listing mechanisms of slot " + std::to_string(slot);
-    check_rv(f->C_GetMechanismList(slot, nullptr, &n), "C_GetMechanismList", ctx);
-    std::vector<CK_MECHANISM_TYPE> types(n);
-    if (n) check_rv(f->C_GetMechanismList(slot, types.data(), &n), "C_GetMechanismList", ctx);
-    types.resize(n);
+    std::vector<CK_MECHANISM_TYPE> types = fetch_mechanism_list(f, slot);
     std::vector<MechanismInfo> out;
     for (CK_MECHANISM_TYPE t : types) {
         MechanismInfo mi{t, {}};
@@ -41,13 +61,7 @@ std::vector<MechanismInfo> list_mechanisms(Module& m, CK_SLOT_ID slot) {
 }
 
 std::vector<CK_MECHANISM_TYPE> mechanism_types(Module& m, CK_SLOT_ID slot) {
-    CK_FUNCTION_LIST* f = m.fn();
-    CK_ULONG n = 0;
-    const std::string ctx = "listing mechanisms of slot " + std::to_string(slot);
-    check_rv(f->C_GetMechanismList(slot, nullptr, &n), "C_GetMechanismList", ctx);
-    std::vector<CK_MECHANISM_TYPE> types(n);
-    if (n) check_rv(f->C_GetMechanismList(slot, types.data(), &n), "C_GetMechanismList", ctx);
-    types.resize(n);
+    std::vector<CK_MECHANISM_TYPE> types = fetch_mechanism_list(m.fn(), slot);
     std::sort(types.begin(), types.end());
     return types;
 }

@@ -60,7 +60,17 @@ run_asan() {
         # Stock openssl runs with whole (slow) stacks, see tests/CMakeLists.txt.
         export ASAN_OPTIONS="$common:detect_leaks=1:intercept_tls_get_addr=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
         export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
-        ctest --output-on-failure -j "$jobs" --timeout 900 "$@"
+        # Two exclusions, each for a reason outside our code:
+        # - label package: a .deb of an instrumented build depends on libasan and needs the
+        #   runtime preloaded into the installed /usr/bin/openssl; the package is built and
+        #   tested from the normal build by scripts/test.sh.
+        # - ReqTest.Ed25519RequestNeedsNoDigest: SoftHSM2 2.6.1 leaks 37 B per C_SignInit with
+        #   an EdDSA key (lsan.supp suppresses it by module), but signed in the tokensign process
+        #   itself the leak's stack ends in libcrypto (no frame pointers) and cannot be matched
+        #   to SoftHSM2 (Ed25519 signing through tokensign.so runs under ASan in the e2e tests,
+        #   where stock openssl runs with whole stacks).
+        ctest --output-on-failure -j "$jobs" --timeout 900 -LE package \
+            -E '^ReqTest\.Ed25519RequestNeedsNoDigest$' "$@"
     )
 }
 
