@@ -79,48 +79,15 @@ class OperationsTest : public ::testing::Test {
     }
 
     static EVP_PKEY* load(const std::string& uri) {
-        OSSL_STORE_CTX* st = OSSL_STORE_open_ex(uri.c_str(), s_ctx, nullptr, nullptr, nullptr,
-                                                nullptr, nullptr, nullptr);
-        if (st == nullptr) return nullptr;
-        OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
-        EVP_PKEY* pkey = nullptr;
-        while (pkey == nullptr && !OSSL_STORE_eof(st)) {
-            OSSL_STORE_INFO* info = OSSL_STORE_load(st);
-            if (info == nullptr) break;
-            if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) {
-                pkey = OSSL_STORE_INFO_get1_PKEY(info);
-            }
-            OSSL_STORE_INFO_free(info);
-        }
-        OSSL_STORE_close(st);
-        return pkey;
+        return ts::test::store_load_key(s_ctx, uri, OSSL_STORE_INFO_PKEY);
     }
 
     // The public key as a default-provider key (re-decoded from its SPKI).
     static EVP_PKEY* plain_public(EVP_PKEY* pkey) {
-        unsigned char* der = nullptr;
-        int len = i2d_PUBKEY(pkey, &der);
-        if (len <= 0) return nullptr;
-        const unsigned char* p = der;
-        EVP_PKEY* out = d2i_PUBKEY_ex(nullptr, &p, len, s_plain, nullptr);
-        OPENSSL_free(der);
-        return out;
+        return ts::test::plain_public_key(pkey, s_plain);
     }
 
-    static std::string errors() {
-        std::string out;
-        unsigned long e;
-        const char* data = nullptr;
-        int flags = 0;
-        while ((e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags)) != 0) {
-            char buf[256];
-            ERR_error_string_n(e, buf, sizeof buf);
-            out += buf;
-            if ((flags & ERR_TXT_STRING) != 0 && data != nullptr) out += std::string(": ") + data;
-            out += "\n";
-        }
-        return out;
-    }
+    static std::string errors() { return ts::test::drain_errors(); }
 
     static inline SoftHsm* s_hsm = nullptr;
     static inline ts::test::ProviderLibs s_libs;

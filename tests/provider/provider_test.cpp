@@ -68,34 +68,12 @@ class ProviderTest : public ::testing::Test {
 
     // The first key of the wanted kind a URI gives through tokensign's store.
     static EVP_PKEY* load(const std::string& uri, int expect) {
-        OSSL_STORE_CTX* st = OSSL_STORE_open_ex(uri.c_str(), s_ctx, nullptr, nullptr, nullptr,
-                                                nullptr, nullptr, nullptr);
-        if (st == nullptr) return nullptr;
-        OSSL_STORE_expect(st, expect);
-        EVP_PKEY* pkey = nullptr;
-        while (pkey == nullptr && !OSSL_STORE_eof(st)) {
-            OSSL_STORE_INFO* info = OSSL_STORE_load(st);
-            if (info == nullptr) break;
-            if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) {
-                pkey = OSSL_STORE_INFO_get1_PKEY(info);
-            } else if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PUBKEY) {
-                pkey = OSSL_STORE_INFO_get1_PUBKEY(info);
-            }
-            OSSL_STORE_INFO_free(info);
-        }
-        OSSL_STORE_close(st);
-        return pkey;
+        return ts::test::store_load_key(s_ctx, uri, expect);
     }
 
     // The public key of a token key as a default-provider key (re-decoded from its SPKI).
     static EVP_PKEY* plain_public(EVP_PKEY* pkey) {
-        unsigned char* der = nullptr;
-        int len = i2d_PUBKEY(pkey, &der);
-        if (len <= 0) return nullptr;
-        const unsigned char* p = der;
-        EVP_PKEY* out = d2i_PUBKEY_ex(nullptr, &p, len, s_plain, nullptr);
-        OPENSSL_free(der);
-        return out;
+        return ts::test::plain_public_key(pkey, s_plain);
     }
 
     static std::vector<unsigned char> sign(EVP_PKEY* pkey, const std::string& data) {
