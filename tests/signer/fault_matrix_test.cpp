@@ -25,7 +25,15 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kToken = "fault-matrix";
-constexpr const char* kRv = "CKR_DEVICE_ERROR";
+// The failures the matrix injects, one per point in turn: what tokens and HSMs return when a
+// device, its connection or its memory fails, or the session is lost under the caller. Each
+// must end the same way: exit 5, the function and this name on the first line. (CKR_PIN_* and
+// CKR_SESSION_COUNT have their own handling and tests: OtherReturnValuesKeepTheirExitCodeAndName,
+// the session pool's tests.)
+const std::vector<std::string> kRvs = {
+    "CKR_DEVICE_ERROR",   "CKR_GENERAL_ERROR",     "CKR_FUNCTION_FAILED",
+    "CKR_DEVICE_REMOVED", "CKR_TOKEN_NOT_PRESENT", "CKR_DEVICE_MEMORY",
+    "CKR_HOST_MEMORY",    "CKR_SESSION_CLOSED",    "CKR_SESSION_HANDLE_INVALID"};
 constexpr const char* kEmptyToken = "fault-empty";
 
 // Calls made after the command's result is committed (files renamed into place, objects made):
@@ -246,7 +254,11 @@ class FaultMatrixTest : public ::testing::Test {
         }
 
         unsigned handled = 0;
+        std::size_t index = 0;
+        std::map<std::string, unsigned> per_rv;
         for (const auto& [f, n] : points) {
+            const std::string& rv = kRvs[index++ % kRvs.size()];
+            ++per_rv[rv];
             restore();
             std::string point = f + ":" + std::to_string(n);
             std::string retrace = m_dir.file("retrace");
@@ -263,7 +275,7 @@ class FaultMatrixTest : public ::testing::Test {
                 if (attempt > 0) restore();
                 fs::remove(retrace);
                 r = run_path(p.argv,
-                             {{"TS_FAULT_FAIL", point + ":" + kRv}, {"TS_FAULT_TRACE", retrace}});
+                             {{"TS_FAULT_FAIL", point + ":" + rv}, {"TS_FAULT_TRACE", retrace}});
                 again = 0;
                 std::istringstream relines(read_text(retrace));
                 for (std::string g; std::getline(relines, g);) again += g == f ? 1U : 0U;
@@ -305,10 +317,10 @@ class FaultMatrixTest : public ::testing::Test {
                     check(r.exit_code == 5, "exit " + std::to_string(r.exit_code) + ", not 5");
                     check(!first.empty(), "no error line");
                     check(
-                        first.find(f) != std::string::npos && first.find(kRv) != std::string::npos,
-                        "the first line does not name " + f + " and " + kRv);
+                        first.find(f) != std::string::npos && first.find(rv) != std::string::npos,
+                        "the first line does not name " + f + " and " + rv);
                 } else {
-                    check(r.err.find(kRv) != std::string::npos,
+                    check(r.err.find(rv) != std::string::npos,
                           "the error does not name the CKR_*");
                 }
                 check(part_of(after, before, done),
@@ -325,7 +337,9 @@ class FaultMatrixTest : public ::testing::Test {
             if (ok) ++handled;
         }
         std::cout << p.name << ": " << points.size() << " faults injected, " << handled
-                  << " handled (" << calls.size() << " distinct functions)\n";
+                  << " handled (" << calls.size() << " distinct functions;";
+        for (const auto& [rv, count] : per_rv) std::cout << " " << rv << " " << count;
+        std::cout << ")\n";
         EXPECT_EQ(handled, points.size());
         restore();
     }
