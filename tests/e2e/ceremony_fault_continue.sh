@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The token fails in the middle of the intermediate step (tests/fault: the 2nd C_Sign, the
+# issuing CA's certificate, returns CKR_DEVICE_ERROR): the run stops with exit 5, its
+# transcript ends "stopped" with an error record naming the step and what is on the token,
+# earlier outputs stay, nothing of the failed step is left, verify accepts it as a stopped
+# ceremony; `run --from issuing-1 --previous DIR1` completes it, chained to DIR1's head, with
+# the key made in DIR1 found on the token (generated:false).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+: "${TS_CLI:?TS_CLI (the tokensign binary) must be set; ctest sets it}"
+: "${TS_SOURCE_DIR:?TS_SOURCE_DIR must be set; ctest sets it}"
+: "${TS_FAULT_MODULE:?TS_FAULT_MODULE must be set; ctest sets it}"
+
+ts_setup_token root-hsm
+export TOKENSIGN_PROVIDER_DIR=$TS_PROVIDER_DIR TS_FAULT_TARGET=$TS_MODULE
+unset TOKENSIGN_MODULE
+cd "$TS_WORK"
+cp -r "$TS_SOURCE_DIR/docs/examples" ex
+FILE=ex/root-ceremony.yaml
+record() { grep "\"event\":\"$2\"" "$1/transcript.jsonl"; }
+
+ts_log "the 2nd signature (issuing-1) fails on the token"
+rc=0
+TS_FAULT_FAIL=C_Sign:2:CKR_DEVICE_ERROR TS_FAULT_COUNT_FILE=$TS_WORK/signs \
+    "$TS_CLI" --module "$TS_FAULT_MODULE" ceremony run "$FILE" --out d1 --yes \
+    --pin-source "$TS_PIN_FILE" >d1.out 2>d1.err || rc=$?
+[ "$rc" -eq 5 ] || { cat d1.out d1.err; ts_fail "a token failure exits $rc, not 5"; }
+grep -q "STOPPED at step 'issuing-1'" d1.out || ts_fail "the stop is not reported"
+grep -q 'CKR_DEVICE_ERROR' d1.err || ts_fail "the token's error is not shown"
+record d1 end | grep -q '"status":"stopped"' || ts_fail "end.status is not stopped"
+record d1 end | grep -q '"stopped_at":"issuing-1"' || ts_fail "end.stopped_at"
+record d1 end | grep -q '"steps_done":3' || ts_fail "end.steps_done"
+err=$(record d1 error)
+echo "$err" | grep -q '"step":"issuing-1"' || ts_fail "the error record names another step"
+echo "$err" | grep -q 'CKR_DEVICE_ERROR' || ts_fail "the error record lacks the token's error"
+echo "$err" | grep -q '"token_state":"nothing"' || ts_fail "token_state: $err"
+echo "$err" | grep -q '"removed":\[\]' || ts_fail "removed: $err"
+[ -f d1/root-cert.crt ] || ts_fail "an earlier output was removed"
+[ ! -e d1/issuing-1.crt ] || ts_fail "the failed step left its certificate"
+if record d1 step-begin | grep -q '"step":"partner-cross"'; then
+    ts_fail "the run went on after the failure"
+fi
+"$TS_CLI" ceremony verify d1 >v1.out 2>&1 || { cat v1.out; ts_fail "verify rejects d1"; }
+head1=$(sed -n 's/^sha256: //p' d1/transcript.head)
+records1=$(sed -n 's/^records: //p' d1/transcript.head)
+
+ts_log "refused continuations write nothing"
+ts_expect_fail 'no step' "$TS_CLI" --module "$TS_MODULE" ceremony run "$FILE" --out bad \
+    --yes --from nosuch --previous d1 --pin-source "$TS_PIN_FILE"
+ts_expect_fail 'did not complete' "$TS_CLI" --module "$TS_MODULE" ceremony run "$FILE" \
+    --out bad --yes --from partner-cross --previous d1 --pin-source "$TS_PIN_FILE"
+ts_expect_fail 'together' "$TS_CLI" ceremony run "$FILE" --out bad --yes --from issuing-1
+[ ! -e bad ] || ts_fail "a refused continuation wrote its --out"
+
+ts_log "--from issuing-1 --previous d1 completes it"
+"$TS_CLI" --module "$TS_MODULE" ceremony run "$FILE" --out d2 --yes --from issuing-1 \
+    --previous d1 --pin-source "$TS_PIN_FILE" >d2.out 2>d2.err ||
+    { cat d2.out d2.err; ts_fail "the continuation failed"; }
+grep -q 'Ceremony complete' d2.out || ts_fail "the continuation did not complete"
+record d2 begin | grep -q "\"previous\":{\"head\":\"$head1\",\"records\":$records1}" ||
+    ts_fail "begin.previous is not d1's head"
+record d2 begin | grep -q '"from":"issuing-1"' || ts_fail "begin.from"
+record d2 key | grep -q '"generated":false' || ts_fail "the key was not found as generated:false"
+[ "$(record d1 key | sed 's/.*"spki":"\([^"]*\)".*/\1/')" = \
+    "$(record d2 key | sed 's/.*"spki":"\([^"]*\)".*/\1/')" ] || ts_fail "another key was used"
+if record d2 step-begin | grep -qE '"step":"(root-key|root-cert|store-root)"'; then
+    ts_fail "steps done in d1 ran again"
+fi
+record d2 end | grep -q '"status":"complete"' || ts_fail "d2 end.status"
+"$TS_CLI" ceremony verify d2 >v2.out 2>&1 || { cat v2.out; ts_fail "verify rejects d2"; }
+at=$(date -d 2027-02-01T00:00:00Z +%s)
+ossl_plain verify -attime "$at" -CAfile d1/root-cert.crt d2/issuing-1.crt d2/partner-cross.crt \
+    >ov.txt || { cat ov.txt; ts_fail "the continued certificates do not chain to d1's root"; }
+grep -c '^V' d2/root-ca/index.txt | grep -qx 2 || ts_fail "d2 root-ca/index.txt"
+ts_log "ok"
