@@ -274,6 +274,13 @@ class Runner {
             if (ev == "output" && r.value("type", "") == "crl")
                 m_prev_crls[r.value("step", "")] = r.value("path", "");
         }
+        if (b.contains("from") && b["from"].is_string())
+            throw PolicyError("--previous " + m_o.previous_dir + " itself continues a ceremony "
+                              "(from step '" + b["from"].get<std::string>() + "'): the steps "
+                              "before that were done in an earlier directory, whose outputs "
+                              "it does not hold; continuing a continued ceremony is not "
+                              "supported: continue the first stopped directory again instead; "
+                              "nothing was run or written");
         for (size_t i = 0; i < idx; ++i)
             if (!ended.count(m_f.steps[i].id))
                 throw PolicyError("--from " + m_o.from + ": step '" + m_f.steps[i].id +
@@ -286,6 +293,14 @@ class Runner {
         // The certificates and CRLs of the steps done: read from the verified directory.
         for (size_t i = 0; i < idx; ++i) {
             const Step& s = m_f.steps[i];
+            bool makes_cert = s.kind == StepKind::Root || s.kind == StepKind::Intermediate ||
+                              s.kind == StepKind::CrossCertificate;
+            if (makes_cert && !m_prev_certs.count(s.id))
+                throw PolicyError("--previous " + m_o.previous_dir +
+                                  " does not hold the certificate of step '" + s.id +
+                                  "' (it was made in an earlier directory of this ceremony); "
+                                  "continue the directory that holds it; nothing was run or "
+                                  "written");
             if (auto it = m_prev_certs.find(s.id); it != m_prev_certs.end()) {
                 std::string bytes = read_file(m_o.previous_dir + "/" + it->second);
                 remember_cert(s, parse_cert(bytes, it->second));

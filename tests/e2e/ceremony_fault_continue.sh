@@ -73,4 +73,37 @@ at=$(date -d 2027-02-01T00:00:00Z +%s)
 ossl_plain verify -attime "$at" -CAfile d1/root-cert.crt d2/issuing-1.crt d2/partner-cross.crt \
     >ov.txt || { cat ov.txt; ts_fail "the continued certificates do not chain to d1's root"; }
 grep -c '^V' d2/root-ca/index.txt | grep -qx 2 || ts_fail "d2 root-ca/index.txt"
+
+ts_log "a continuation of a continuation is refused when the certificates are further back"
+ts_expect_fail 'not a stopped ceremony' "$TS_CLI" --module "$TS_MODULE" ceremony run "$FILE" \
+    --out bad --yes --from root-crl-1 --previous d2 --pin-source "$TS_PIN_FILE"
+rc=0
+TS_FAULT_FAIL=C_Sign:4:CKR_DEVICE_ERROR "$TS_CLI" --module "$TS_FAULT_MODULE" ceremony run \
+    "$FILE" --out d2x --yes --from issuing-1 --previous d1 --pin-source "$TS_PIN_FILE" \
+    >d2x.out 2>&1 || rc=$?
+[ "$rc" -eq 5 ] || { cat d2x.out; ts_fail "d2x: a token failure exits $rc, not 5"; }
+record d2x end | grep -q '"stopped_at":"root-crl-1"' || ts_fail "d2x: stopped_at"
+ts_expect_fail 'continues a ceremony' "$TS_CLI" --module "$TS_MODULE" ceremony run "$FILE" \
+    --out bad --yes --from root-crl-1 --previous d2x --pin-source "$TS_PIN_FILE"
+[ ! -e bad ] || ts_fail "a refused continuation wrote its --out"
+
+ts_log "a wrong PIN: exit 4, nothing written"
+(umask 077 && echo wrong-pin >wrong.pin)
+rc=0
+"$TS_CLI" --module "$TS_MODULE" ceremony run "$FILE" --out wrong --yes \
+    --pin-source wrong.pin >wrong.out 2>&1 || rc=$?
+[ "$rc" -eq 4 ] || { cat wrong.out; ts_fail "a wrong PIN exits $rc, not 4"; }
+[ ! -e wrong ] || ts_fail "a wrong PIN wrote its --out"
+
+ts_log "the token refuses to store the root: stopped at store-root, the key stays"
+softhsm2-util --init-token --free --label other-hsm --pin "$TS_PIN" --so-pin "$TS_SO_PIN" >/dev/null
+sed 's/root-hsm/other-hsm/g' "$FILE" >ex/other.yaml
+rc=0
+TS_FAULT_CREATE_FAIL=1 "$TS_CLI" --module "$TS_FAULT_MODULE" ceremony run ex/other.yaml \
+    --out d3 --yes --pin-source "$TS_PIN_FILE" >d3.out 2>&1 || rc=$?
+[ "$rc" -eq 5 ] || { cat d3.out; ts_fail "a failed certificate store exits $rc, not 5"; }
+record d3 error | grep -q '"step":"store-root"' || ts_fail "d3: the error names another step"
+record d3 error | grep -q '"token_state":"nothing"' || ts_fail "d3: token_state"
+record d3 end | grep -q '"steps_done":2' || ts_fail "d3: steps_done"
+"$TS_CLI" ceremony verify d3 >/dev/null 2>&1 || ts_fail "verify rejects d3"
 ts_log "ok"
