@@ -798,7 +798,7 @@ class Runner {
         std::string prefix = s.dir + "/";
         output(s, prefix + "openssl.cnf",
                ca_config_text(dir.string(), k.uri, md, provider_dir(), intermediate), "file");
-        output(s, prefix + "certs/ca.pem", certificate_pem(c.cert.get()), "certificate");
+        output(s, prefix + "certs/ca.pem", certificate_pem(c.cert.get()), "file");
         if (intermediate) {
             std::string chain = certificate_pem(c.cert.get());
             X509* anchor = nullptr;

@@ -126,4 +126,17 @@ rc=0
 "$TS_CLI" ceremony rehearse ex2/root-ceremony.yaml --out changed --yes >changed.out 2>&1 || rc=$?
 [ "$rc" -eq 6 ] && [ ! -e changed ] || ts_fail "rehearse: an input mismatch is not refused"
 
+ts_log "the ceremony's CA directory is continued by openssl ca and tokensign ca (a copy)"
+cp -r run cont
+TOKENSIGN_PIN=$TS_PIN TOKENSIGN_CA_DIR=$TS_WORK/cont/root-ca openssl ca \
+    -config cont/root-ca/openssl.cnf -gencrl -crldays 30 -out crl2.pem >oca.txt 2>&1 ||
+    { cat oca.txt; ts_fail "openssl ca -gencrl cannot continue the CA directory"; }
+ossl_plain crl -in crl2.pem -CAfile run/root-cert.crt -noout -text >crl2.txt 2>&1
+grep -q 'verify OK' crl2.txt || ts_fail "openssl ca's CRL does not verify"
+grep -A1 'CRL Number' crl2.txt | grep -qx ' *2' || ts_fail "openssl ca's CRL number is not 2"
+TOKENSIGN_PIN=$TS_PIN "$TS_CLI" ca gencrl --config cont/root-ca/openssl.cnf --out crl3.pem \
+    >tca.txt 2>&1 || { cat tca.txt; ts_fail "tokensign ca gencrl cannot continue it"; }
+ossl_plain crl -in crl3.pem -CAfile run/root-cert.crt -noout -text >crl3.txt 2>&1
+grep -q 'verify OK' crl3.txt || ts_fail "tokensign ca's CRL does not verify"
+grep -A1 'CRL Number' crl3.txt | grep -qx ' *3' || ts_fail "tokensign ca's CRL number is not 3"
 ts_log "ok"
