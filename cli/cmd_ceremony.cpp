@@ -4,13 +4,16 @@
 // on throwaway SoftHSM2 tokens), run (the ceremony itself, step by step with confirmations;
 // --from/--previous continues a stopped one) and verify (the auditor's check of an output
 // directory). This file only parses options and prints: the work is in signer/ceremony/.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cli/admin.hpp"
 #include "cli/common.hpp"
 #include "cli/signals.hpp"
 #include "signer/ceremony/file.hpp"
@@ -117,16 +120,61 @@ void run_verify(const VerifyOptions& o) {
                                   " problem(s) found; this transcript does not verify");
 }
 
+// The operator's answer, typed at the terminal (never stdin: it may carry data). A signal while
+// it waits stops the ceremony there (StopOnSignal: the read returns EINTR).
+void ask_operator(const cer::PlanStep& p) {
+    int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        throw signer::Declined("step " + std::to_string(p.number) + " (" + p.id +
+                               ") not confirmed: there is no terminal to ask on; an automated run "
+                               "gives --yes");
+    std::string q = "Carry out step " + std::to_string(p.number) + " (" + p.id +
+                    ")? Type 'yes' to go on, anything else stops the ceremony: ";
+    (void)!::write(fd, q.data(), q.size());
+    std::string answer;
+    char c;
+    for (;;) {
+        ssize_t n = ::read(fd, &c, 1);
+        if (n < 0 && errno == EINTR) {
+            if (int sig = StopOnSignal::flag().load(); sig != 0) {
+                ::close(fd);
+                throw cer::StepInterrupted(sig, "stopped by signal " + std::to_string(sig) +
+                                                    " at the confirmation of step " +
+                                                    std::to_string(p.number) + " (" + p.id + ")");
+            }
+            continue;
+        }
+        if (n <= 0 || c == '\n') break;
+        if (answer.size() < 1024) answer += c;
+    }
+    ::close(fd);
+    if (int sig = StopOnSignal::flag().load(); sig != 0)
+        throw cer::StepInterrupted(sig, "stopped by signal " + std::to_string(sig) +
+                                            " at the confirmation of step " +
+                                            std::to_string(p.number) + " (" + p.id + ")");
+    if (!answer.empty() && answer.back() == '\r') answer.pop_back();
+    if (answer != "yes")
+        throw signer::Declined("step " + std::to_string(p.number) + " (" + p.id +
+                               ") not confirmed (the answer was not 'yes')");
+}
+
 // Before each step: its sentence, then "yes" typed at the terminal (or --yes).
 std::function<std::string(const cer::PlanStep&)> confirmer(bool yes) {
     return [yes](const cer::PlanStep& p) -> std::string {
         std::cout << "\n" << p.number << ". " << p.text << "\n" << std::flush;
         if (yes) return "--yes";
-        confirm_typed("Carry out step " + std::to_string(p.number) + " (" + p.id +
-                          ")? Type 'yes' to go on, anything else stops the ceremony: ",
-                      "yes", "--yes");
+        ask_operator(p);
         return "operator";
     };
+}
+
+// The exception that stopped the ceremony, as main() maps it to an exit code.
+[[noreturn]] void rethrow_stop(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const cer::StepInterrupted& e) {
+        throw Interrupted(e.signal(), e.what());
+    }
 }
 
 void print_result(const cer::RunResult& r, const std::string& dir) {
@@ -159,9 +207,11 @@ void run_run(const RunCliOptions& o, const GlobalOptions& g) {
     ro.confirm = confirmer(o.yes);
     ro.log = &std::cout;
     ro.version = TS_VERSION;
+    StopOnSignal stop;
+    ro.stop = &StopOnSignal::flag();
     cer::RunResult r = cer::run_ceremony(ctx, f, ro);
     print_result(r, o.out);
-    if (r.error) std::rethrow_exception(r.error);
+    if (r.error) rethrow_stop(r.error);
 }
 
 void run_rehearse(const RunCliOptions& o, const GlobalOptions& g) {
@@ -190,9 +240,11 @@ void run_rehearse(const RunCliOptions& o, const GlobalOptions& g) {
     ro.confirm = confirmer(o.yes);
     ro.log = &std::cout;
     ro.version = TS_VERSION;
+    StopOnSignal stop;
+    ro.stop = &StopOnSignal::flag();
     cer::RunResult r = cer::run_ceremony(ctx, f, ro);
     print_result(r, o.out);
-    if (r.error) std::rethrow_exception(r.error);
+    if (r.error) rethrow_stop(r.error);
     cer::VerifyResult v = cer::verify(o.out, r.head.hex);
     for (const auto& p : v.problems) std::cerr << "tokensign: verify: " << p << "\n";
     if (!v.ok())

@@ -176,6 +176,10 @@ class Runner {
             m_outputs.clear();
             m_made.clear();
             try {
+                if (m_o.stop != nullptr && m_o.stop->load() != 0)
+                    throw StepInterrupted(m_o.stop->load(),
+                                          "stopped by signal " + std::to_string(m_o.stop->load()) +
+                                              " before step '" + s.id + "' began");
                 run_step(s, plan_for(i));
                 ++r.steps_done;
             } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 // with a hash-chained transcript (see /docs/ceremony.md, "Running the ceremony").
 #pragma once
 
+#include <atomic>
 #include <exception>
 #include <functional>
 #include <map>
@@ -15,6 +16,7 @@
 #include "signer/ceremony/file.hpp"
 #include "signer/ceremony/plan.hpp"
 #include "signer/ceremony/transcript.hpp"
+#include "signer/error.hpp"
 #include "signer/libctx.hpp"
 
 namespace ts::signer::ceremony {
@@ -25,6 +27,16 @@ struct TokenOverride {
     std::string uri;
     hsm::Config cfg;
     std::shared_ptr<const hsm::Pin> pin;
+};
+
+/// The ceremony was stopped by a signal (SIGINT, SIGTERM, SIGHUP) between or before steps.
+class StepInterrupted : public Error {
+  public:
+    StepInterrupted(int signal, const std::string& what) : Error(what), m_signal(signal) {}
+    int signal() const noexcept { return m_signal; }
+
+  private:
+    int m_signal;
 };
 
 struct RunOptions {
@@ -40,6 +52,9 @@ struct RunOptions {
     std::function<std::string(const PlanStep&)> confirm;
     std::ostream* log = nullptr;  // progress lines; null: none
     std::string version;          // begin.version: the tool's version
+    /// Polled before each step: a signal number stops the ceremony there (the step under way
+    /// finishes first); null or 0: run on.
+    const std::atomic<int>* stop = nullptr;
 };
 
 struct RunResult {

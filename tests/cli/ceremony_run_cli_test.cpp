@@ -77,6 +77,23 @@ TEST_F(CeremonyRunCliTest, ANoAtTheTerminalStopsTheCeremonyWithExitEight) {
     EXPECT_FALSE(fs::exists(out + "/root-cert.crt"));
 }
 
+TEST_F(CeremonyRunCliTest, ControlCAtAPromptStopsTheCeremonyAndRecordsIt) {
+    std::string out = file("interrupted");
+    auto r = run_on_tty_script({cli_path(), "ceremony", "rehearse", kExamples + "/root-ceremony.yaml",
+                                "--out", out},
+                               {{kQuestion, "yes"}, {kQuestion, "\x03"}});
+    EXPECT_EQ(r.exit_code, 128 + SIGINT) << r.screen;
+    auto recs = records(out);
+    ASSERT_FALSE(recs.empty());
+    auto errors = events(recs, "error");
+    ASSERT_EQ(errors.size(), 1u) << r.screen;
+    EXPECT_EQ(errors[0]["step"], "root-cert");
+    EXPECT_TRUE(contains(errors[0]["message"].get<std::string>(), "signal")) << errors[0];
+    EXPECT_EQ(recs.back()["status"], "stopped");
+    EXPECT_EQ(recs.back()["steps_done"], 1);
+    EXPECT_EQ(ts({"ceremony", "verify", out}).exit_code, 0);
+}
+
 TEST_F(CeremonyRunCliTest, ARunAsksThePinOnceAndEveryStepAtTheTerminal) {
     std::string file_path = example_for(file("pin-run-input"), kToken);
     std::string out = file("pin-run");
