@@ -502,7 +502,26 @@ class Runner {
         TokenState& t = m_tokens.at(s.token);
         hsm::KeySpec spec = hsm::KeySpec::parse(s.algorithm);
         hsm::Session sess = t.token->acquire();
-        hsm::GeneratedKey g = hsm::generate_key_pair(sess, spec, s.label, std::nullopt);
+        hsm::GeneratedKey g;
+        try {
+            g = hsm::generate_key_pair(sess, spec, s.label, std::nullopt);
+        } catch (const hsm::Pkcs11Error&) {
+            // generate_key_pair removes what a failed generation left; say what is still there.
+            try {
+                hsm::ObjectQuery q;
+                q.label = s.label;
+                size_t left = hsm::find_objects(sess, q).size();
+                if (left > 0)
+                    m_made.push_back(std::to_string(left) + " object(s) labelled '" + s.label +
+                                     "' that the failed generation left stay on token '" +
+                                     s.token + "' (list them with tokensign key list)");
+            } catch (const std::exception&) {
+                m_made.push_back("whether the failed generation left objects labelled '" +
+                                 s.label + "' on token '" + s.token +
+                                 "' is unknown (list them with tokensign key list)");
+            }
+            throw;
+        }
         m_made.push_back("the key pair '" + s.label + "' (id " + hex_of(g.private_key.id) +
                          ") was generated and stays on token '" + s.token + "'");
         auto sensitive = hsm::get_bool(sess, g.private_key.handle, CKA_SENSITIVE);

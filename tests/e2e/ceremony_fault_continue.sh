@@ -95,6 +95,19 @@ rc=0
 [ "$rc" -eq 4 ] || { cat wrong.out; ts_fail "a wrong PIN exits $rc, not 4"; }
 [ ! -e wrong ] || ts_fail "a wrong PIN wrote its --out"
 
+ts_log "the token reports a failed key generation after making the keys: they are removed"
+softhsm2-util --init-token --free --label gen-hsm --pin "$TS_PIN" --so-pin "$TS_SO_PIN" >/dev/null
+sed 's/root-hsm/gen-hsm/g' "$FILE" >ex/gen.yaml
+rc=0
+TS_FAULT_AFTER=C_GenerateKeyPair:1:CKR_DEVICE_ERROR "$TS_CLI" --module "$TS_FAULT_MODULE" \
+    ceremony run ex/gen.yaml --out d4 --yes --pin-source "$TS_PIN_FILE" >d4.out 2>&1 || rc=$?
+[ "$rc" -eq 5 ] || { cat d4.out; ts_fail "a failed generation exits $rc, not 5"; }
+record d4 error | grep -q '"step":"root-key"' || ts_fail "d4: the error names another step"
+record d4 error | grep -q '"token_state":"nothing"' || ts_fail "d4: token_state $(record d4 error)"
+[ -z "$(pkcs11-tool --module "$TS_MODULE" --token-label gen-hsm --login --pin "$TS_PIN" \
+    --list-objects 2>/dev/null | grep -E 'Key Object' || true)" ] || ts_fail "d4: keys left"
+"$TS_CLI" ceremony verify d4 >/dev/null 2>&1 || ts_fail "verify rejects d4"
+
 ts_log "the token refuses to store the root: stopped at store-root, the key stays"
 softhsm2-util --init-token --free --label other-hsm --pin "$TS_PIN" --so-pin "$TS_SO_PIN" >/dev/null
 sed 's/root-hsm/other-hsm/g' "$FILE" >ex/other.yaml
