@@ -816,7 +816,22 @@ class Runner {
         KeyState& k = m_keys.at(s.key);
         std::error_code ec;
         fs::path dir = fs::absolute(fs::path(m_o.out_dir) / s.dir, ec).lexically_normal();
-        std::string md = c.digest.empty() ? "sha256" : c.digest;
+        // The digest this CA's key signs with in the file (an intermediate's own digest is its
+        // issuer's); EdDSA keys and a key that signs nothing here: openssl ca's sha256.
+        std::string md;
+        for (const auto& st : m_f.steps) {
+            std::string signer;
+            if (st.kind == StepKind::Root || st.kind == StepKind::Csr) signer = st.key;
+            if (st.kind == StepKind::Intermediate || st.kind == StepKind::CrossCertificate ||
+                st.kind == StepKind::Crl)
+                for (const auto& other : m_f.steps)
+                    if (other.id == st.issuer) signer = other.csr.empty() ? other.key : "";
+            if (signer == s.key && !st.digest.empty()) {
+                md = st.digest;
+                break;
+            }
+        }
+        if (md.empty()) md = "sha256";
         const bool intermediate = !c.issuer_step.empty();
         std::string prefix = s.dir + "/";
         output(s, prefix + "openssl.cnf",

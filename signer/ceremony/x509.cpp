@@ -3,6 +3,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/conf.h>
 #include <openssl/x509v3.h>
 
 #include "signer/error.hpp"
@@ -68,6 +69,11 @@ OsslPtr<X509> build_certificate(LibCtx& ctx, const CertSpec& spec) {
     X509V3_CTX v3;
     X509* issuer = spec.issuer != nullptr ? spec.issuer : cert.get();
     X509V3_set_ctx(&v3, issuer, cert.get(), nullptr, nullptr, 0);
+    // certificatePolicies is parsed by its own r2i function, which OpenSSL only calls with a
+    // configuration database: an empty one (the file gives bare OIDs, no @sections).
+    OsslPtr<CONF> db(NCONF_new_ex(ctx.get(), nullptr));
+    if (!db) throw OpenSslError("NCONF_new_ex");
+    X509V3_set_nconf(&v3, db.get());
     std::string bc = "critical,CA:TRUE";
     if (spec.pathlen) bc += ",pathlen:" + std::to_string(*spec.pathlen);
     add_ext(cert.get(), &v3, NID_basic_constraints, bc);

@@ -84,6 +84,79 @@ grep -c '^V' run/root-ca/index.txt | grep -qx 2 || ts_fail "root-ca/index.txt"
     { cat list.txt; ts_fail "tokensign ca list cannot read the CA directory"; }
 grep -q 'Example Issuing CA 1' list.txt || ts_fail "ca list does not show the intermediate"
 
+ts_log "EC P-384 root, Ed25519 intermediate from a token key with EKU and policies, its CRL"
+cat >ex/ec.yaml <<'YAML'
+tokensign-ceremony: 1
+name: EC and Ed25519 test ceremony
+tokens:
+  - id: hsm-a
+    uri: "pkcs11:token=ec-a"
+  - id: hsm-b
+    uri: "pkcs11:token=ec-b"
+steps:
+  - id: root-key
+    step: key
+    token: hsm-a
+    label: root
+    algorithm: ec:p-384
+  - id: root
+    step: root
+    key: root-key
+    subject: "/O=Test/CN=EC Root"
+    not-before: 2026-01-01T00:00:00Z
+    not-after: 2040-01-01T00:00:00Z
+    serial: "01"
+    digest: sha384
+  - id: sub-key
+    step: key
+    token: hsm-b
+    label: sub
+    algorithm: ed25519
+  - id: sub
+    step: intermediate
+    issuer: root
+    key: sub-key
+    subject: "/O=Test/CN=Ed25519 Issuing CA"
+    not-before: 2026-01-01T00:00:00Z
+    not-after: 2035-01-01T00:00:00Z
+    serial: random
+    digest: sha384
+    pathlen: 0
+    eku: [serverAuth, clientAuth]
+    policies: ["2.23.140.1.2.1"]
+  - id: sub-crl
+    step: crl
+    issuer: sub
+    this-update: 2026-01-01T00:00:00Z
+    next-update: 2026-12-31T00:00:00Z
+    crl-number: 10
+  - id: store-sub
+    step: store-cert
+    certificate: sub
+    token: hsm-b
+    label: sub
+  - id: sub-dir
+    step: ca-dir
+    certificate: sub
+    key: sub-key
+    dir: sub-ca
+YAML
+"$TS_CLI" ceremony rehearse ex/ec.yaml --out ec --yes >ec.out 2>&1 || { cat ec.out; ts_fail "ec"; }
+ossl_plain x509 -in ec/sub.crt -noout -ext extendedKeyUsage,certificatePolicies,basicConstraints \
+    >ec-ext.txt
+grep -q 'TLS Web Server Authentication, TLS Web Client Authentication' ec-ext.txt ||
+    ts_fail "ec: the EKU"
+grep -q 'Policy: 2.23.140.1.2.1' ec-ext.txt || ts_fail "ec: the policy"
+grep -q 'pathlen:0' ec-ext.txt || ts_fail "ec: pathlen"
+ossl_plain x509 -in ec/root.crt -noout -text | grep -q 'ecdsa-with-SHA384' || ts_fail "ec: root"
+ossl_plain verify -CAfile ec/root.crt ec/sub.crt >/dev/null || ts_fail "ec: openssl verify"
+ossl_plain crl -in ec/sub-crl.crl -CAfile ec/sub.crt -noout 2>&1 | grep -q 'verify OK' ||
+    ts_fail "ec: the Ed25519 CRL"
+cat ec/sub.crt ec/root.crt >ec/chain.pem
+certtool --verify-chain --infile ec/chain.pem >ct3.txt 2>&1 || { cat ct3.txt; ts_fail "ec: certtool"; }
+[ "$(cat ec/sub-ca/crlnumber)" = "11" ] || ts_fail "ec: crlnumber"
+cmp -s <(cat ec/sub.crt ec/root.crt) ec/sub-ca/certs/chain.pem || ts_fail "ec: chain.pem"
+
 ts_log "GnuTLS certtool: the same ceremony dated from now (certtool verifies at the current time)"
 sed -e 's/2027-01-15/2026-01-15/g; s/2047-01-15/2046-01-15/g; s/2032-01-15/2031-01-15/g' \
     -e 's/2028-01-15/2027-01-15/g' "$FILE" >ex/now-ceremony.yaml
