@@ -157,6 +157,16 @@ certtool --verify-chain --infile ec/chain.pem >ct3.txt 2>&1 || { cat ct3.txt; ts
 [ "$(cat ec/sub-ca/crlnumber)" = "11" ] || ts_fail "ec: crlnumber"
 cmp -s <(cat ec/sub.crt ec/root.crt) ec/sub-ca/certs/chain.pem || ts_fail "ec: chain.pem"
 
+ts_log "without --module or TOKENSIGN_MODULE the file's module: (p11-kit's softhsm2) is used"
+softhsm2-util --init-token --free --label mod-hsm --pin "$TS_PIN" --so-pin "$TS_SO_PIN" >/dev/null
+sed 's/root-hsm/mod-hsm/g' "$FILE" >ex/mod.yaml
+env -u TOKENSIGN_MODULE "$TS_CLI" ceremony run ex/mod.yaml --out mod --yes \
+    --pin-source "$TS_PIN_FILE" >mod.out 2>&1 || { cat mod.out; ts_fail "the file's module"; }
+record mod token | grep -q '"module":"softhsm2"' || ts_fail "mod: not the registered module"
+record mod token | grep -q '"uri":"pkcs11:token=mod-hsm?module-name=softhsm2"' ||
+    ts_fail "mod: the token URI $(record mod token)"
+grep -q 'module-name=softhsm2' mod/root-ca/openssl.cnf || ts_fail "mod: openssl.cnf's key URI"
+
 ts_log "GnuTLS certtool: the same ceremony dated from now (certtool verifies at the current time)"
 sed -e 's/2027-01-15/2026-01-15/g; s/2047-01-15/2046-01-15/g; s/2032-01-15/2031-01-15/g' \
     -e 's/2028-01-15/2027-01-15/g' "$FILE" >ex/now-ceremony.yaml
