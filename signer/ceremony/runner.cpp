@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,7 @@
 #include "signer/ca_db.hpp"
 #include "signer/ceremony/verify.hpp"
 #include "signer/ceremony/x509.hpp"
+#include "signer/config.hpp"
 #include "signer/crl.hpp"
 #include "signer/error.hpp"
 #include "signer/init.hpp"
@@ -219,6 +221,18 @@ class Runner {
         if (!fs::is_directory(parent, ec))
             throw CaDbError("the parent directory of --out " + m_o.out_dir +
                             " does not exist: create it first");
+        // A CA directory's openssl.cnf holds its own path: it must be one NCONF reads back as it
+        // is (no comment, variable, quote or escape characters).
+        for (const auto& st : m_f.steps) {
+            if (st.kind != StepKind::CaDir) continue;
+            std::string abs = fs::absolute(fs::path(m_o.out_dir) / st.dir, ec).string();
+            for (char ch : abs)
+                if (static_cast<unsigned char>(ch) < ' ' || std::strchr("#$\"'\\", ch) != nullptr)
+                    throw InputError("--out " + m_o.out_dir + ": the CA directory of step '" +
+                                     st.id + "' would be " + abs +
+                                     ", and its openssl.cnf cannot name a path with # $ quotes "
+                                     "or backslashes; choose another --out; nothing was written");
+        }
         // The inputs are read once, here; what is signed is what was hashed.
         for (const auto& in : m_f.inputs) {
             std::string path = (fs::path(base) / in.path).string();
@@ -446,6 +460,17 @@ class Runner {
         json removed = json::array();
         for (const auto& p : m_outputs)
             if (m_w->remove_output(p)) removed.push_back(p);
+        if (s.kind == StepKind::CaDir) {
+            // The directories the step made, now empty, go too (remove() keeps a non-empty one).
+            std::error_code ec;
+            fs::path top = fs::path(m_o.out_dir) / s.dir;
+            std::vector<fs::path> dirs;
+            for (auto it = fs::recursive_directory_iterator(top, ec);
+                 !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+                if (it->is_directory(ec)) dirs.push_back(it->path());
+            for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) fs::remove(*d, ec);
+            fs::remove(top, ec);
+        }
         std::string state = token_state_text(m_made);
         m_w->append("error", {{"step", s.id},
                               {"message", message},
@@ -884,6 +909,16 @@ class Runner {
                "file");
         for (const char* sub : {"crl", "newcerts", "certs"})
             fs::create_directories(dir / sub, ec);
+        // Read back as tokensign ca and openssl ca read it: its own directory, the key, the
+        // certificate, the database files.
+        Conf conf = Conf::load((dir / "openssl.cnf").string(), m_ctx.get());
+        CaConfig cc = CaConfig::load(conf);
+        if (conf.get("default", "TOKENSIGN_CA_DIR").value_or("") != dir.string() ||
+            cc.private_key != k.uri)
+            throw CaDbError("the CA directory " + s.dir +
+                            "/ does not read back as written (its openssl.cnf names " +
+                            conf.get("default", "TOKENSIGN_CA_DIR").value_or("no directory") +
+                            " and the key " + cc.private_key + "); it was removed");
         ::chmod((dir / "private").c_str(), 0700);
         log("CA directory " + s.dir + "/ written (openssl.cnf, certs/ca.pem, index.txt, serial, "
             "crlnumber)");

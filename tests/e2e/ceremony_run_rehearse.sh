@@ -198,6 +198,9 @@ rc=0
     >weak.out 2>&1 || rc=$?
 [ "$rc" -eq 6 ] || { cat weak.out; ts_fail "lint findings exit $rc, not 6"; }
 [ ! -e weak ] || ts_fail "a refused file wrote its --out"
+ts_expect_fail 'cannot name a path' "$TS_CLI" ceremony run "$FILE" --out 'hash#dir' --yes \
+    --pin-source "$TS_PIN_FILE"
+[ ! -e 'hash#dir' ] || ts_fail "an --out openssl.cnf cannot name was written"
 cp -r ex ex2 && printf '\n' >>ex2/issuing-ca-1.csr
 rc=0
 "$TS_CLI" ceremony run ex2/root-ceremony.yaml --out changed --yes \
