@@ -178,8 +178,7 @@ std::function<std::string(const cer::PlanStep&)> confirmer(bool yes) {
 }
 
 void print_result(const cer::RunResult& r, const std::string& dir) {
-    std::cout << "\nTranscript: " << dir << "/transcript.jsonl, " << r.head.records
-              << " records\n"
+    std::cout << "\nTranscript: " << dir << "/transcript.jsonl, " << r.head.records << " records\n"
               << "Head (write it in the paper log, read it aloud):\n  sha256: " << r.head.hex
               << "\n  words:  " << r.head.words << "\n";
     if (r.complete)

@@ -35,9 +35,9 @@ hsm::Pin random_pin() {
 
 std::string find_softhsm2_module(const std::string& given) {
     if (!given.empty()) return given;
-    for (const char* p : {"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-                          "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-                          "/usr/lib/softhsm/libsofthsm2.so"}) {
+    for (const char* p :
+         {"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+          "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/softhsm/libsofthsm2.so"}) {
         std::error_code ec;
         if (fs::exists(p, ec)) return p;
     }

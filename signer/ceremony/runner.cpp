@@ -278,9 +278,8 @@ class Runner {
                               b.value("file_sha256", "") + ", this file " + m_f.sha256 +
                               "); a ceremony continues with the same reviewed file");
         if (b.value("mode", "") != m_o.mode)
-            throw PolicyError("--previous " + m_o.previous_dir + " is a " +
-                              b.value("mode", "?") + ", not a " + m_o.mode +
-                              ": a ceremony is continued the way it began");
+            throw PolicyError("--previous " + m_o.previous_dir + " is a " + b.value("mode", "?") +
+                              ", not a " + m_o.mode + ": a ceremony is continued the way it began");
         std::set<std::string> ended;
         for (const auto& r : recs) {
             if (!r.is_object()) continue;
@@ -293,8 +292,11 @@ class Runner {
                 m_prev_crls[r.value("step", "")] = r.value("path", "");
         }
         if (b.contains("from") && b["from"].is_string())
-            throw PolicyError("--previous " + m_o.previous_dir + " itself continues a ceremony "
-                              "(from step '" + b["from"].get<std::string>() + "'): the steps "
+            throw PolicyError("--previous " + m_o.previous_dir +
+                              " itself continues a ceremony "
+                              "(from step '" +
+                              b["from"].get<std::string>() +
+                              "'): the steps "
                               "before that were done in an earlier directory, whose outputs "
                               "it does not hold; continuing a continued ceremony is not "
                               "supported: continue the first stopped directory again instead; "
@@ -472,10 +474,9 @@ class Runner {
             fs::remove(top, ec);
         }
         std::string state = token_state_text(m_made);
-        m_w->append("error", {{"step", s.id},
-                              {"message", message},
-                              {"token_state", state},
-                              {"removed", removed}});
+        m_w->append(
+            "error",
+            {{"step", s.id}, {"message", message}, {"token_state", state}, {"removed", removed}});
         r.complete = false;
         r.stopped_at = s.id;
         r.head = m_w->finish({{"status", "stopped"},
@@ -502,19 +503,35 @@ class Runner {
         std::string by = m_o.confirm ? m_o.confirm(p) : "--yes";
         m_w->append("confirm", {{"step", s.id}, {"by", by}});
         switch (s.kind) {
-            case StepKind::Key: do_key(s); break;
-            case StepKind::Root: do_root(s); break;
-            case StepKind::Intermediate: do_intermediate(s); break;
-            case StepKind::CrossCertificate: do_cross(s); break;
-            case StepKind::Csr: do_csr(s); break;
-            case StepKind::Crl: do_crl(s); break;
-            case StepKind::StoreCert: do_store(s); break;
-            case StepKind::CaDir: do_ca_dir(s); break;
+            case StepKind::Key:
+                do_key(s);
+                break;
+            case StepKind::Root:
+                do_root(s);
+                break;
+            case StepKind::Intermediate:
+                do_intermediate(s);
+                break;
+            case StepKind::CrossCertificate:
+                do_cross(s);
+                break;
+            case StepKind::Csr:
+                do_csr(s);
+                break;
+            case StepKind::Crl:
+                do_crl(s);
+                break;
+            case StepKind::StoreCert:
+                do_store(s);
+                break;
+            case StepKind::CaDir:
+                do_ca_dir(s);
+                break;
         }
         m_w->append("step-end", {{"step", s.id}, {"outputs", m_outputs}});
         log("Step " + std::to_string(p.number) + " (" + s.id + ") done" +
-            (m_outputs.empty() ? std::string(".") : ": " + std::to_string(m_outputs.size()) +
-                                                        " output(s)."));
+            (m_outputs.empty() ? std::string(".")
+                               : ": " + std::to_string(m_outputs.size()) + " output(s)."));
     }
 
     void output(const Step& s, const std::string& name, const std::string& bytes,
@@ -538,11 +555,11 @@ class Runner {
                 size_t left = hsm::find_objects(sess, q).size();
                 if (left > 0)
                     m_made.push_back(std::to_string(left) + " object(s) labelled '" + s.label +
-                                     "' that the failed generation left stay on token '" +
-                                     s.token + "' (list them with tokensign key list)");
+                                     "' that the failed generation left stay on token '" + s.token +
+                                     "' (list them with tokensign key list)");
             } catch (const std::exception&) {
-                m_made.push_back("whether the failed generation left objects labelled '" +
-                                 s.label + "' on token '" + s.token +
+                m_made.push_back("whether the failed generation left objects labelled '" + s.label +
+                                 "' on token '" + s.token +
                                  "' is unknown (list them with tokensign key list)");
             }
             throw;
@@ -633,7 +650,8 @@ class Runner {
                 c.issuer_step = s.issuer;
                 c.signer_step = m_certs.at(s.issuer).key_step;
                 break;
-            default: break;
+            default:
+                break;
         }
         m_certs[s.id] = std::move(c);
         m_cert_order.push_back(s.id);
@@ -652,12 +670,14 @@ class Runner {
         std::vector<unsigned char> tbs = tbs_der(cert.get());
         json checks = json::array();
         if (X509_verify(cert.get(), signer.pub_evp.get()) != 1)
-            throw OpenSslError("the certificate's signature does not verify with the public key "
-                               "read from the token; it was not written");
+            throw OpenSslError(
+                "the certificate's signature does not verify with the public key "
+                "read from the token; it was not written");
         checks.push_back(kCheckSignature);
         if (tbs != expected)
-            throw PolicyError("the token-signed certificate's to-be-signed bytes differ from the "
-                              "host-signed copy's; it was not written");
+            throw PolicyError(
+                "the token-signed certificate's to-be-signed bytes differ from the "
+                "host-signed copy's; it was not written");
         checks.push_back(kCheckTbs);
         X509* anchor = cert.get();
         std::vector<X509*> between;
@@ -671,16 +691,15 @@ class Runner {
 
         std::string name = s.id + ".crt";
         output(s, name, certificate_pem(cert.get()), "certificate");
-        m_w->append("signed",
-                    {{"step", s.id},
-                     {"type", "certificate"},
-                     {"path", name},
-                     {"key", signer.step},
-                     {"serial", lower_hex(spec.serial)},
-                     {"subject", name_text(X509_get_subject_name(cert.get()))},
-                     {"issuer", name_text(X509_get_issuer_name(cert.get()))},
-                     {"tbs_sha256", sha256_of(tbs)},
-                     {"checks", checks}});
+        m_w->append("signed", {{"step", s.id},
+                               {"type", "certificate"},
+                               {"path", name},
+                               {"key", signer.step},
+                               {"serial", lower_hex(spec.serial)},
+                               {"subject", name_text(X509_get_subject_name(cert.get()))},
+                               {"issuer", name_text(X509_get_issuer_name(cert.get()))},
+                               {"tbs_sha256", sha256_of(tbs)},
+                               {"checks", checks}});
         log("Signed " + name + ": " + name_text(X509_get_subject_name(cert.get())) + ", serial " +
             lower_hex(spec.serial));
         remember_cert(s, std::move(cert));
@@ -711,7 +730,8 @@ class Runner {
         if (!s.csr.empty()) {
             req = parse_req(m_inputs.at(s.csr), "input '" + s.csr + "'");
             key = X509_REQ_get0_pubkey(req.get());
-            if (key == nullptr || X509_REQ_verify_ex(req.get(), key, m_ctx.get(), m_ctx.propq()) != 1)
+            if (key == nullptr ||
+                X509_REQ_verify_ex(req.get(), key, m_ctx.get(), m_ctx.propq()) != 1)
                 throw StepRefused("the request " + s.csr + " does not verify with its own key");
         } else {
             key = m_keys.at(s.key).pub_evp.get();
@@ -733,7 +753,8 @@ class Runner {
 
     void do_cross(const Step& s) {
         KeyState& signer = signer_of_issuer(s.issuer);
-        OsslPtr<X509> orig = parse_cert(m_inputs.at(s.certificate), "input '" + s.certificate + "'");
+        OsslPtr<X509> orig =
+            parse_cert(m_inputs.at(s.certificate), "input '" + s.certificate + "'");
         OsslPtr<BIGNUM> serial = serial_for(s, signer);
         int ski_at = X509_get_ext_by_NID(orig.get(), NID_subject_key_identifier, -1);
         CertSpec spec;
@@ -749,11 +770,15 @@ class Runner {
         X509* o = orig.get();
         certify(s, spec, signer, [o, &s](X509* built) {
             if (name_der(X509_get_subject_name(built)) != name_der(X509_get_subject_name(o)))
-                throw StepRefused("the cross-certificate's subject would not be byte-equal to "
-                                  "that of " + s.certificate + "; nothing was signed");
+                throw StepRefused(
+                    "the cross-certificate's subject would not be byte-equal to "
+                    "that of " +
+                    s.certificate + "; nothing was signed");
             if (spki_der_of(built) != spki_der_of(o))
-                throw StepRefused("the cross-certificate's key would not be byte-equal to that "
-                                  "of " + s.certificate + "; nothing was signed");
+                throw StepRefused(
+                    "the cross-certificate's key would not be byte-equal to that "
+                    "of " +
+                    s.certificate + "; nothing was signed");
         });
     }
 
@@ -767,11 +792,13 @@ class Runner {
         sign_object(m_ctx, req.get(), private_key(k), s.digest);
         std::vector<unsigned char> tbs = tbs_der(req.get());
         if (X509_REQ_verify_ex(req.get(), k.pub_evp.get(), m_ctx.get(), m_ctx.propq()) != 1)
-            throw OpenSslError("the request's signature does not verify with the public key read "
-                               "from the token; it was not written");
+            throw OpenSslError(
+                "the request's signature does not verify with the public key read "
+                "from the token; it was not written");
         if (tbs != expected)
-            throw PolicyError("the token-signed request's to-be-signed bytes differ from the "
-                              "host-signed copy's; it was not written");
+            throw PolicyError(
+                "the token-signed request's to-be-signed bytes differ from the "
+                "host-signed copy's; it was not written");
         std::string name = s.id + ".csr";
         output(s, name, pem_of(req.get()), "csr");
         m_w->append("signed", {{"step", s.id},
@@ -791,15 +818,18 @@ class Runner {
             build_crl(m_ctx, issuer, s.this_update, s.next_update, number.get());
         sign_object(m_ctx, host_copy.get(), host_key(signer), s.digest);
         std::vector<unsigned char> expected = tbs_der(host_copy.get());
-        OsslPtr<X509_CRL> crl = build_crl(m_ctx, issuer, s.this_update, s.next_update, number.get());
+        OsslPtr<X509_CRL> crl =
+            build_crl(m_ctx, issuer, s.this_update, s.next_update, number.get());
         sign_object(m_ctx, crl.get(), private_key(signer), s.digest);
         std::vector<unsigned char> tbs = tbs_der(crl.get());
         if (X509_CRL_verify(crl.get(), signer.pub_evp.get()) != 1)
-            throw OpenSslError("the CRL's signature does not verify with the public key read "
-                               "from the token; it was not written");
+            throw OpenSslError(
+                "the CRL's signature does not verify with the public key read "
+                "from the token; it was not written");
         if (tbs != expected)
-            throw PolicyError("the token-signed CRL's to-be-signed bytes differ from the "
-                              "host-signed copy's; it was not written");
+            throw PolicyError(
+                "the token-signed CRL's to-be-signed bytes differ from the "
+                "host-signed copy's; it was not written");
         if (X509_CRL_verify(crl.get(), X509_get0_pubkey(issuer)) != 1)
             throw PolicyError("the CRL does not verify with its issuer's certificate");
         std::string name = s.id + ".crl";
@@ -905,10 +935,10 @@ class Runner {
         output(s, prefix + "crlnumber", serial_hex(crlnum.get()) + "\n", "file");
         output(s, prefix + "private/README",
                "The CA key is not here: it lives on the token, named in openssl.cnf by\n"
-               "private_key = " + k.uri + "\n",
+               "private_key = " +
+                   k.uri + "\n",
                "file");
-        for (const char* sub : {"crl", "newcerts", "certs"})
-            fs::create_directories(dir / sub, ec);
+        for (const char* sub : {"crl", "newcerts", "certs"}) fs::create_directories(dir / sub, ec);
         // Read back as tokensign ca and openssl ca read it: its own directory, the key, the
         // certificate, the database files.
         Conf conf = Conf::load((dir / "openssl.cnf").string(), m_ctx.get());
@@ -920,7 +950,8 @@ class Runner {
                             conf.get("default", "TOKENSIGN_CA_DIR").value_or("no directory") +
                             " and the key " + cc.private_key + "); it was removed");
         ::chmod((dir / "private").c_str(), 0700);
-        log("CA directory " + s.dir + "/ written (openssl.cnf, certs/ca.pem, index.txt, serial, "
+        log("CA directory " + s.dir +
+            "/ written (openssl.cnf, certs/ca.pem, index.txt, serial, "
             "crlnumber)");
     }
 

@@ -40,9 +40,9 @@ class StepInterrupted : public Error {
 };
 
 struct RunOptions {
-    std::string out_dir;         // must not exist; its parent must
-    std::string mode = "run";    // "run" or "rehearsal" (begin.mode, token.rehearsal)
-    hsm::Config cfg;             // --module, --pin-source, --no-prompt
+    std::string out_dir;       // must not exist; its parent must
+    std::string mode = "run";  // "run" or "rehearsal" (begin.mode, token.rehearsal)
+    hsm::Config cfg;           // --module, --pin-source, --no-prompt
     /// Rehearsal: every declared token by id. Empty for a run.
     std::map<std::string, TokenOverride> overrides;
     /// Continue a stopped ceremony: the step to start at and the stopped ceremony's directory.
@@ -60,7 +60,7 @@ struct RunOptions {
 struct RunResult {
     Head head;
     bool complete = false;
-    std::string stopped_at;    // the step that stopped it, when !complete
+    std::string stopped_at;  // the step that stopped it, when !complete
     int steps_done = 0;
     std::exception_ptr error;  // why it stopped (the exception as thrown), when !complete
 };

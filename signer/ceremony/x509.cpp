@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "signer/ceremony/x509.hpp"
 
+#include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/conf.h>
 #include <openssl/x509v3.h>
 
 #include "signer/error.hpp"
@@ -91,8 +91,8 @@ OsslPtr<X509> build_certificate(LibCtx& ctx, const CertSpec& spec) {
     return cert;
 }
 
-OsslPtr<X509_CRL> build_crl(LibCtx& /*ctx*/, X509* issuer, int64_t this_update,
-                            int64_t next_update, const BIGNUM* number) {
+OsslPtr<X509_CRL> build_crl(LibCtx& /*ctx*/, X509* issuer, int64_t this_update, int64_t next_update,
+                            const BIGNUM* number) {
     OsslPtr<X509_CRL> crl(X509_CRL_new());
     if (!crl || !X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) ||
         !X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer)))

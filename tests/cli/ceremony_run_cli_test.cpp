@@ -45,17 +45,16 @@ std::string example_for(const std::string& dir, const std::string& token) {
     std::stringstream ss;
     ss << in.rdbuf();
     std::string text = ss.str();
-    for (size_t at; (at = text.find("root-hsm")) != std::string::npos;)
-        text.replace(at, 8, token);
+    for (size_t at; (at = text.find("root-hsm")) != std::string::npos;) text.replace(at, 8, token);
     std::ofstream(dir + "/root-ceremony.yaml", std::ios::trunc) << text;
     return dir + "/root-ceremony.yaml";
 }
 
 TEST_F(CeremonyRunCliTest, ANoAtTheTerminalStopsTheCeremonyWithExitEight) {
     std::string out = file("declined");
-    auto r = run_on_tty_script({cli_path(), "ceremony", "rehearse", kExamples + "/root-ceremony.yaml",
-                                "--out", out},
-                               {{kQuestion, "yes"}, {kQuestion, "no"}});
+    auto r = run_on_tty_script(
+        {cli_path(), "ceremony", "rehearse", kExamples + "/root-ceremony.yaml", "--out", out},
+        {{kQuestion, "yes"}, {kQuestion, "no"}});
     EXPECT_EQ(r.exit_code, 8) << r.screen;
     EXPECT_EQ(r.answered, 2u) << r.screen;
     EXPECT_TRUE(contains(r.screen, "1. Generate an RSA 4096-bit key pair")) << r.screen;
@@ -79,9 +78,9 @@ TEST_F(CeremonyRunCliTest, ANoAtTheTerminalStopsTheCeremonyWithExitEight) {
 
 TEST_F(CeremonyRunCliTest, ControlCAtAPromptStopsTheCeremonyAndRecordsIt) {
     std::string out = file("interrupted");
-    auto r = run_on_tty_script({cli_path(), "ceremony", "rehearse", kExamples + "/root-ceremony.yaml",
-                                "--out", out},
-                               {{kQuestion, "yes"}, {kQuestion, "\x03"}});
+    auto r = run_on_tty_script(
+        {cli_path(), "ceremony", "rehearse", kExamples + "/root-ceremony.yaml", "--out", out},
+        {{kQuestion, "yes"}, {kQuestion, "\x03"}});
     EXPECT_EQ(r.exit_code, 128 + SIGINT) << r.screen;
     auto recs = records(out);
     ASSERT_FALSE(recs.empty());
@@ -99,9 +98,9 @@ TEST_F(CeremonyRunCliTest, ARunAsksThePinOnceAndEveryStepAtTheTerminal) {
     std::string out = file("pin-run");
     std::vector<std::pair<std::string, std::string>> script{{"Enter PIN for", kPin}};
     for (int i = 0; i < 8; ++i) script.emplace_back(kQuestion, "yes");
-    auto r = run_on_tty_script({cli_path(), "ceremony", "run", file_path, "--out", out}, script,
-                               {{"SOFTHSM2_CONF", softhsm().conf()},
-                                {"TOKENSIGN_MODULE", softhsm_module()}});
+    auto r = run_on_tty_script(
+        {cli_path(), "ceremony", "run", file_path, "--out", out}, script,
+        {{"SOFTHSM2_CONF", softhsm().conf()}, {"TOKENSIGN_MODULE", softhsm_module()}});
     EXPECT_EQ(r.exit_code, 0) << r.screen;
     EXPECT_EQ(r.answered, 9u) << r.screen;
     ASSERT_FALSE(r.echo_off.empty());

@@ -21,8 +21,9 @@ int64_t at(const char* text) {
                                "\"pkcs11:token=a\"\nsteps:\n  - id: k\n    step: key\n    token: "
                                "a\n    label: l\n    algorithm: ec:p-256\n  - id: r\n    step: "
                                "root\n    key: k\n    subject: /CN=x\n    not-before: ") +
-                       text + "\n    not-after: 2060-01-01T00:00:00Z\n    serial: \"01\"\n"
-                              "    digest: sha256\n",
+                       text +
+                       "\n    not-after: 2060-01-01T00:00:00Z\n    serial: \"01\"\n"
+                       "    digest: sha256\n",
                    "t.yaml");
     return f.steps.at(1).not_before;
 }
@@ -76,8 +77,7 @@ TEST_F(CeremonyX509Test, TheFileValuesLandInTheCertificateAsWritten) {
     sign_object(ctx, cert.get(), host.get(), "sha384");
     EXPECT_EQ(ASN1_STRING_type(X509_get0_notBefore(cert.get())), V_ASN1_UTCTIME);
     EXPECT_EQ(ASN1_STRING_type(X509_get0_notAfter(cert.get())), V_ASN1_GENERALIZEDTIME);
-    EXPECT_EQ(ASN1_TIME_cmp_time_t(X509_get0_notBefore(cert.get()), at("2027-01-15T00:00:00Z")),
-              0);
+    EXPECT_EQ(ASN1_TIME_cmp_time_t(X509_get0_notBefore(cert.get()), at("2027-01-15T00:00:00Z")), 0);
     OsslPtr<BIGNUM> sn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
     EXPECT_EQ(BN_get_word(sn.get()), 0x2027cc01u);
     EXPECT_EQ(X509_get_pathlen(cert.get()), 1);
