@@ -214,8 +214,6 @@ void run_run(const RunCliOptions& o, const GlobalOptions& g) {
 }
 
 void run_rehearse(const RunCliOptions& o, const GlobalOptions& g) {
-    if (o.from.empty() != o.previous.empty())
-        throw UsageError("--from and --previous go together: --from STEP-ID --previous DIR");
     cer::File f = load_file(o.file);
     // Lint and the output directory first: no token is made for a file that will be refused.
     cer::LintResult lr = cer::lint(f, std::filesystem::path(o.file).parent_path().string());
@@ -234,8 +232,6 @@ void run_rehearse(const RunCliOptions& o, const GlobalOptions& g) {
     ro.out_dir = o.out;
     ro.mode = "rehearsal";
     ro.overrides = rehearsal.tokens();
-    ro.from = o.from;
-    ro.previous_dir = o.previous;
     ro.confirm = confirmer(o.yes);
     ro.log = &std::cout;
     ro.version = TS_VERSION;
@@ -252,7 +248,7 @@ void run_rehearse(const RunCliOptions& o, const GlobalOptions& g) {
     std::cout << "Verified: the rehearsal's transcript, every output and the head match.\n";
 }
 
-void add_run_options(CLI::App* cmd, RunCliOptions& o) {
+void add_run_options(CLI::App* cmd, RunCliOptions& o, bool continuation) {
     cmd->add_option("FILE", o.file, "the ceremony file (tokensign-ceremony: 1)")
         ->required()
         ->type_name("FILE");
@@ -264,6 +260,7 @@ void add_run_options(CLI::App* cmd, RunCliOptions& o) {
     cmd->add_flag("--yes", o.yes,
                   "do not ask before each step (automated runs); the transcript records "
                   "each confirmation as --yes");
+    if (!continuation) return;
     cmd->add_option("--from", o.from,
                     "continue a stopped ceremony at this step (with --previous); the steps "
                     "before it must have completed there")
@@ -306,7 +303,7 @@ void setup_ceremony(CLI::App& app, const GlobalOptions& g) {
         "rehearsal only, the file is not edited), into --out DIR, then verify DIR. --module "
         "names SoftHSM2's module when it is not in the Debian location. Exit 0 when the "
         "rehearsal completes and verifies.");
-    add_run_options(reh, *ho);
+    add_run_options(reh, *ho, false);
     reh->callback(command([ho, &g] { run_rehearse(*ho, g); }));
 
     auto ro = std::make_shared<RunCliOptions>();
@@ -320,7 +317,7 @@ void setup_ceremony(CLI::App& app, const GlobalOptions& g) {
         "bytes, and up the chain. Writes DIR/transcript.jsonl, .head, .txt and prints the head "
         "as hex and PGP words. A failing step stops the ceremony: its outputs are removed, the "
         "transcript says what stays on the token, the exit code says why (5 token failure).");
-    add_run_options(run, *ro);
+    add_run_options(run, *ro, true);
     run->callback(command([ro, &g] { run_run(*ro, g); }));
 
     auto vo = std::make_shared<VerifyOptions>();

@@ -544,6 +544,17 @@ class Runner {
         TokenState& t = m_tokens.at(s.token);
         hsm::KeySpec spec = hsm::KeySpec::parse(s.algorithm);
         hsm::Session sess = t.token->acquire();
+        {
+            // A ceremony key is never made beside another object with its label: the token is
+            // checked before it generates anything.
+            hsm::ObjectQuery q;
+            q.label = s.label;
+            if (size_t n = hsm::find_objects(sess, q).size(); n > 0)
+                throw StepRefused("token '" + s.token + "' already holds " + std::to_string(n) +
+                                  " object(s) labelled '" + s.label +
+                                  "'; a ceremony key is made on a token without one (list them "
+                                  "with tokensign key list); nothing was generated");
+        }
         hsm::GeneratedKey g;
         try {
             g = hsm::generate_key_pair(sess, spec, s.label, std::nullopt);

@@ -56,6 +56,16 @@ record run key | grep -q '"generated":true' || ts_fail "key record not generated
 objects | grep -q "label:.*root-2027" || ts_fail "the key is not on the token"
 objects | grep -q "Certificate Object" || ts_fail "store-cert stored nothing"
 
+ts_log "a second run on the same token: the key step is refused, nothing generated"
+keys_before=$(objects | grep -c 'Private Key Object')
+rc=0
+"$TS_CLI" ceremony run "$FILE" --out again --yes --pin-source "$TS_PIN_FILE" >again.out 2>&1 ||
+    rc=$?
+[ "$rc" -eq 6 ] || { cat again.out; ts_fail "an existing label exits $rc, not 6"; }
+record again refused | grep -q '"step":"root-key"' || ts_fail "again: no refused record"
+record again error | grep -q '"token_state":"nothing"' || ts_fail "again: token_state"
+[ "$(objects | grep -c 'Private Key Object')" -eq "$keys_before" ] || ts_fail "again: a key was made"
+
 ts_log "openssl (default provider only): chain, CRL, CSR"
 at=$(date -d 2027-02-01T00:00:00Z +%s)
 ossl_plain verify -attime "$at" -x509_strict -CAfile run/root-cert.crt run/root-cert.crt \
