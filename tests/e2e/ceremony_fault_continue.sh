@@ -87,6 +87,29 @@ ts_expect_fail 'continues a ceremony' "$TS_CLI" --module "$TS_MODULE" ceremony r
     --out bad --yes --from root-crl-1 --previous d2x --pin-source "$TS_PIN_FILE"
 [ ! -e bad ] || ts_fail "a refused continuation wrote its --out"
 
+ts_log "SIGTERM during the key generation: the step finishes, the ceremony stops before the next"
+softhsm2-util --init-token --free --label sig-hsm --pin "$TS_PIN" --so-pin "$TS_SO_PIN" >/dev/null
+sed 's/root-hsm/sig-hsm/g' "$FILE" >ex/sig.yaml
+: >sig.trace
+TS_FAULT_HANG=C_GenerateKeyPair:1:3s TS_FAULT_TRACE=$TS_WORK/sig.trace "$TS_CLI" \
+    --module "$TS_FAULT_MODULE" ceremony run ex/sig.yaml --out d5 --yes \
+    --pin-source "$TS_PIN_FILE" >d5.out 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+    grep -q C_GenerateKeyPair sig.trace && break
+    sleep 0.05
+done
+grep -q C_GenerateKeyPair sig.trace || ts_fail "the key generation never started"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq $((128 + 15)) ] || { cat d5.out; ts_fail "SIGTERM exits $rc, not 143"; }
+record d5 key | grep -q '"step":"root-key"' || ts_fail "d5: the key step did not finish"
+record d5 error | grep -q '"step":"root-cert"' || ts_fail "d5: error step $(record d5 error)"
+record d5 error | grep -q 'signal 15' || ts_fail "d5: the error does not name the signal"
+record d5 end | grep -q '"steps_done":1' || ts_fail "d5: steps_done"
+"$TS_CLI" ceremony verify d5 >/dev/null 2>&1 || ts_fail "verify rejects d5"
+
 ts_log "a wrong PIN: exit 4, nothing written"
 (umask 077 && echo wrong-pin >wrong.pin)
 rc=0
