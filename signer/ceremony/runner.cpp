@@ -184,6 +184,7 @@ class Runner {
                                               " before step '" + s.id + "' began");
                 run_step(s, plan_for(i));
                 ++r.steps_done;
+                m_all_made.insert(m_all_made.end(), m_made.begin(), m_made.end());
             } catch (const std::exception& e) {
                 r.error = std::current_exception();
                 stop(s, e, dynamic_cast<const StepRefused*>(&e) != nullptr, r);
@@ -476,13 +477,21 @@ class Runner {
         std::string state = token_state_text(m_made);
         m_w->append(
             "error",
-            {{"step", s.id}, {"message", message}, {"token_state", state}, {"removed", removed}});
+            {{"step", s.id},
+             {"message", message},
+             {"token_state", state},
+             {"removed", removed},
+             // Not in the schema (verify ignores it): what the earlier steps of this run made.
+             {"earlier_steps_made", m_all_made}});
         r.complete = false;
         r.stopped_at = s.id;
         r.head = m_w->finish({{"status", "stopped"},
                               {"stopped_at", s.id},
                               {"steps_done", m_done_before + r.steps_done}});
         log("Step '" + s.id + "' failed; on the token: " + state + ".");
+        if (!m_all_made.empty())
+            log("Made by the earlier steps of this run, and still there: " +
+                token_state_text(m_all_made) + ".");
         for (const auto& p : removed) log("Removed its output " + p.get<std::string>());
     }
 
@@ -982,8 +991,9 @@ class Runner {
     json m_previous;  // null, or {head, records}
     size_t m_start = 0;
     int m_done_before = 0;
-    std::vector<std::string> m_outputs;  // of the step under way
-    std::vector<std::string> m_made;     // what the step under way made on a token
+    std::vector<std::string> m_outputs;   // of the step under way
+    std::vector<std::string> m_made;      // what the step under way made on a token
+    std::vector<std::string> m_all_made;  // what the completed steps made on tokens
 };
 
 }  // namespace

@@ -36,6 +36,10 @@ echo "$err" | grep -q '"step":"issuing-1"' || ts_fail "the error record names an
 echo "$err" | grep -q 'CKR_DEVICE_ERROR' || ts_fail "the error record lacks the token's error"
 echo "$err" | grep -q '"token_state":"nothing"' || ts_fail "token_state: $err"
 echo "$err" | grep -q '"removed":\[\]' || ts_fail "removed: $err"
+echo "$err" | grep -q "\"earlier_steps_made\":\[\"the key pair 'root-2027' (id [0-9a-f]*) was generated and stays on token 'root-hsm'\",\"the certificate 'root-2027'" ||
+    ts_fail "earlier_steps_made: $err"
+grep -q "Made by the earlier steps of this run, and still there: the key pair 'root-2027'" d1.out ||
+    ts_fail "the officer is not told what the earlier steps made"
 [ -f d1/root-cert.crt ] || ts_fail "an earlier output was removed"
 [ ! -e d1/issuing-1.crt ] || ts_fail "the failed step left its certificate"
 if record d1 step-begin | grep -q '"step":"partner-cross"'; then
