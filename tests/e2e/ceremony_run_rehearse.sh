@@ -11,6 +11,7 @@ TS_PIN='Cer3mony-PIN-q7Zx'
 . "$(dirname "$0")/lib.sh"
 : "${TS_CLI:?TS_CLI (the tokensign binary) must be set; ctest sets it}"
 : "${TS_SOURCE_DIR:?TS_SOURCE_DIR must be set; ctest sets it}"
+: "${TS_FAULT_MODULE:?TS_FAULT_MODULE must be set; ctest sets it}"
 
 ts_setup_token root-hsm
 export TOKENSIGN_PROVIDER_DIR=$TS_PROVIDER_DIR
@@ -21,9 +22,12 @@ objects() { pkcs11-tool --module "$TS_MODULE" --login --pin "$TS_PIN" --list-obj
 record() { grep "\"event\":\"$2\"" "$1/transcript.jsonl"; }
 
 ts_log "rehearse: throwaway tokens, then verify"
-"$TS_CLI" ceremony rehearse "$FILE" --out reh --yes >reh.out 2>reh.err ||
+# TOKENSIGN_MODULE names a module that traces every call it gets: the rehearsal must make none.
+TOKENSIGN_MODULE=$TS_FAULT_MODULE TS_FAULT_TARGET=$TS_MODULE TS_FAULT_TRACE=$TS_WORK/reh.trace \
+    "$TS_CLI" ceremony rehearse "$FILE" --out reh --yes >reh.out 2>reh.err ||
     { cat reh.out reh.err; ts_fail "the rehearsal failed"; }
 grep -q '^Verified: ' reh.out || ts_fail "rehearse did not verify its output"
+[ ! -s reh.trace ] || ts_fail "the rehearsal called the configured (real) module"
 record reh begin | grep -q '"mode":"rehearsal"' || ts_fail "begin.mode is not rehearsal"
 record reh token | grep -q '"rehearsal":true' || ts_fail "token record not marked rehearsal"
 [ -z "$(objects | grep -E 'Private Key|Certificate Object' || true)" ] ||
