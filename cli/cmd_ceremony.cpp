@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // tokensign ceremony: the offline root key ceremony driven by one reviewed file (issue 11).
-// Built so far: lint (every check that needs no token, and the witnesses' plan) and verify (the
-// auditor's check of an output directory). rehearse and run are not built yet.
+// lint (every check that needs no token, and the witnesses' plan), rehearse (the whole ceremony
+// on throwaway SoftHSM2 tokens), run (the ceremony itself, step by step with confirmations;
+// --from/--previous continues a stopped one) and verify (the auditor's check of an output
+// directory). This file only parses options and prints: the work is in signer/ceremony/.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -12,8 +18,11 @@
 #include "cli/signals.hpp"
 #include "signer/ceremony/file.hpp"
 #include "signer/ceremony/plan.hpp"
+#include "signer/ceremony/rehearsal.hpp"
+#include "signer/ceremony/runner.hpp"
 #include "signer/ceremony/verify.hpp"
 #include "signer/error.hpp"
+#include "signer/libctx.hpp"
 
 namespace ts::cli {
 
@@ -25,6 +34,14 @@ namespace cer = signer::ceremony;
 struct LintOptions {
     std::string file;
     bool json = false;
+};
+
+struct RunCliOptions {
+    std::string file;
+    std::string out;
+    bool yes = false;
+    std::string from;
+    std::string previous;
 };
 
 struct VerifyOptions {
@@ -103,13 +120,166 @@ void run_verify(const VerifyOptions& o) {
                                   " problem(s) found; this transcript does not verify");
 }
 
+// The operator's answer, typed at the terminal (never stdin: it may carry data). A signal while
+// it waits stops the ceremony there (StopOnSignal: the read returns EINTR).
+void ask_operator(const cer::PlanStep& p) {
+    int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        throw signer::Declined("step " + std::to_string(p.number) + " (" + p.id +
+                               ") not confirmed: there is no terminal to ask on; an automated run "
+                               "gives --yes");
+    std::string q = "Carry out step " + std::to_string(p.number) + " (" + p.id +
+                    ")? Type 'yes' to go on, anything else stops the ceremony: ";
+    (void)!::write(fd, q.data(), q.size());
+    std::string answer;
+    char c;
+    for (;;) {
+        ssize_t n = ::read(fd, &c, 1);
+        if (n < 0 && errno == EINTR) {
+            if (int sig = StopOnSignal::flag().load(); sig != 0) {
+                ::close(fd);
+                throw cer::StepInterrupted(sig, "stopped by signal " + std::to_string(sig) +
+                                                    " at the confirmation of step " +
+                                                    std::to_string(p.number) + " (" + p.id + ")");
+            }
+            continue;
+        }
+        if (n <= 0 || c == '\n') break;
+        if (answer.size() < 1024) answer += c;
+    }
+    ::close(fd);
+    if (int sig = StopOnSignal::flag().load(); sig != 0)
+        throw cer::StepInterrupted(sig, "stopped by signal " + std::to_string(sig) +
+                                            " at the confirmation of step " +
+                                            std::to_string(p.number) + " (" + p.id + ")");
+    if (!answer.empty() && answer.back() == '\r') answer.pop_back();
+    if (answer != "yes")
+        throw signer::Declined("step " + std::to_string(p.number) + " (" + p.id +
+                               ") not confirmed (the answer was not 'yes')");
+}
+
+// Before each step: its sentence, then "yes" typed at the terminal (or --yes).
+std::function<std::string(const cer::PlanStep&)> confirmer(bool yes) {
+    return [yes](const cer::PlanStep& p) -> std::string {
+        std::cout << "\n" << p.number << ". " << p.text << "\n" << std::flush;
+        if (yes) return "--yes";
+        ask_operator(p);
+        return "operator";
+    };
+}
+
+// The exception that stopped the ceremony, as main() maps it to an exit code.
+[[noreturn]] void rethrow_stop(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const cer::StepInterrupted& e) {
+        throw Interrupted(e.signal(), e.what());
+    }
+}
+
+void print_result(const cer::RunResult& r, const std::string& dir) {
+    std::cout << "\nTranscript: " << dir << "/transcript.jsonl, " << r.head.records << " records\n"
+              << "Head (write it in the paper log, read it aloud):\n  sha256: " << r.head.hex
+              << "\n  words:  " << r.head.words << "\n";
+    if (r.complete)
+        std::cout << "Ceremony complete: " << r.steps_done << " step(s) done.\n";
+    else
+        std::cout << "Ceremony STOPPED at step '" << r.stopped_at << "' after " << r.steps_done
+                  << " step(s); the transcript's error record says what happened and what is "
+                     "on the token. Continue with: tokensign ceremony run FILE --from "
+                  << r.stopped_at << " --previous " << dir << " --out NEW-DIR\n";
+}
+
+cer::File load_file(const std::string& path) { return cer::load(path); }
+
+void run_run(const RunCliOptions& o, const GlobalOptions& g) {
+    if (o.from.empty() != o.previous.empty())
+        throw UsageError("--from and --previous go together: --from STEP-ID --previous DIR");
+    cer::File f = load_file(o.file);
+    signer::LibCtx ctx;
+    cer::RunOptions ro;
+    ro.out_dir = o.out;
+    ro.mode = "run";
+    ro.cfg = g.hsm_config();
+    ro.from = o.from;
+    ro.previous_dir = o.previous;
+    ro.confirm = confirmer(o.yes);
+    ro.log = &std::cout;
+    ro.version = TS_VERSION;
+    StopOnSignal stop;
+    ro.stop = &StopOnSignal::flag();
+    cer::RunResult r = cer::run_ceremony(ctx, f, ro);
+    print_result(r, o.out);
+    if (r.error) rethrow_stop(r.error);
+}
+
+void run_rehearse(const RunCliOptions& o, const GlobalOptions& g) {
+    cer::File f = load_file(o.file);
+    // Lint and the output directory first: no token is made for a file that will be refused.
+    cer::LintResult lr = cer::lint(f, std::filesystem::path(o.file).parent_path().string());
+    if (!lr.ok())
+        throw signer::PolicyError(o.file + ": " + std::to_string(lr.errors.size()) +
+                                  " problem(s); run tokensign ceremony lint " + o.file +
+                                  " to see them; nothing was written");
+    if (std::filesystem::exists(o.out))
+        throw signer::CaDbError(o.out + " already exists; give a new --out");
+    cer::Rehearsal rehearsal(f, cer::find_softhsm2_module(g.module));
+    std::cout << "Rehearsal: " << rehearsal.tokens().size()
+              << " throwaway SoftHSM2 token(s) made with the file's labels (random PINs, never "
+                 "shown); no real token is opened.\n";
+    signer::LibCtx ctx;
+    cer::RunOptions ro;
+    ro.out_dir = o.out;
+    ro.mode = "rehearsal";
+    ro.overrides = rehearsal.tokens();
+    ro.confirm = confirmer(o.yes);
+    ro.log = &std::cout;
+    ro.version = TS_VERSION;
+    StopOnSignal stop;
+    ro.stop = &StopOnSignal::flag();
+    cer::RunResult r = cer::run_ceremony(ctx, f, ro);
+    print_result(r, o.out);
+    if (r.error) rethrow_stop(r.error);
+    cer::VerifyResult v = cer::verify(o.out, r.head.hex);
+    for (const auto& p : v.problems) std::cerr << "tokensign: verify: " << p << "\n";
+    if (!v.ok())
+        throw signer::PolicyError(o.out + ": the rehearsal's output does not verify (" +
+                                  std::to_string(v.problems.size()) + " problem(s))");
+    std::cout << "Verified: the rehearsal's transcript, every output and the head match.\n";
+}
+
+void add_run_options(CLI::App* cmd, RunCliOptions& o, bool continuation) {
+    cmd->add_option("FILE", o.file, "the ceremony file (tokensign-ceremony: 1)")
+        ->required()
+        ->type_name("FILE");
+    cmd->add_option("--out", o.out,
+                    "the output directory: must not exist (its parent must); it receives the "
+                    "transcript and every output, nothing is ever overwritten")
+        ->required()
+        ->type_name("DIR");
+    cmd->add_flag("--yes", o.yes,
+                  "do not ask before each step (automated runs); the transcript records "
+                  "each confirmation as --yes");
+    if (!continuation) return;
+    cmd->add_option("--from", o.from,
+                    "continue a stopped ceremony at this step (with --previous); the steps "
+                    "before it must have completed there")
+        ->type_name("STEP-ID");
+    cmd->add_option("--previous", o.previous,
+                    "the stopped ceremony's output directory (with --from): it must verify; "
+                    "the new transcript starts from its head, keys made there are found on "
+                    "the token")
+        ->type_name("DIR");
+}
+
 }  // namespace
 
-void setup_ceremony(CLI::App& app, const GlobalOptions& /*g*/) {
+void setup_ceremony(CLI::App& app, const GlobalOptions& g) {
     auto* cer = app.add_subcommand(
         "ceremony",
         "Offline CA key ceremonies driven by one reviewed file (docs/ceremony.md): lint the file "
-        "and print the witnesses' plan, verify an output directory's transcript.");
+        "and print the witnesses' plan, rehearse it on throwaway tokens, run it, verify an "
+        "output directory's transcript.");
     cer->require_subcommand(1);
 
     auto lo = std::make_shared<LintOptions>();
@@ -123,6 +293,32 @@ void setup_ceremony(CLI::App& app, const GlobalOptions& /*g*/) {
         ->type_name("FILE");
     lint->add_flag("--json", lo->json, "print the findings and the plan as JSON");
     lint->callback(command([lo] { run_lint(*lo); }));
+
+    auto ho = std::make_shared<RunCliOptions>();
+    auto* reh = cer->add_subcommand(
+        "rehearse",
+        "Run every step of the ceremony file against throwaway SoftHSM2 tokens made in a "
+        "temporary directory with the labels the file's token URIs name (random PINs, never "
+        "shown; no real token is opened, the file's module: is replaced by SoftHSM2 for the "
+        "rehearsal only, the file is not edited), into --out DIR, then verify DIR. --module "
+        "names SoftHSM2's module when it is not in the Debian location. Exit 0 when the "
+        "rehearsal completes and verifies.");
+    add_run_options(reh, *ho, false);
+    reh->callback(command([ho, &g] { run_rehearse(*ho, g); }));
+
+    auto ro = std::make_shared<RunCliOptions>();
+    auto* run = cer->add_subcommand(
+        "run",
+        "Run the ceremony: lint first (exit 6, nothing written), then open and log in to the "
+        "file's tokens (PINs from --pin-source, TOKENSIGN_PIN or a prompt; the module from "
+        "--module, TOKENSIGN_MODULE or the file's module:), then each step after its plan "
+        "sentence is confirmed (type 'yes'; anything else stops with exit 8). Every signature "
+        "is checked with the token's public key, against a host-signed copy's to-be-signed "
+        "bytes, and up the chain. Writes DIR/transcript.jsonl, .head, .txt and prints the head "
+        "as hex and PGP words. A failing step stops the ceremony: its outputs are removed, the "
+        "transcript says what stays on the token, the exit code says why (5 token failure).");
+    add_run_options(run, *ro, true);
+    run->callback(command([ro, &g] { run_run(*ro, g); }));
 
     auto vo = std::make_shared<VerifyOptions>();
     auto* ver = cer->add_subcommand(

@@ -105,7 +105,7 @@ std::string TranscriptWriter::append(const std::string& event, nlohmann::json fi
 }
 
 void TranscriptWriter::write_output(const std::string& name, const std::string& bytes,
-                                    const std::string& step) {
+                                    const std::string& step, const std::string& type) {
     // verify accepts relative paths below DIR only, and not the transcript's own names.
     bool safe = !name.empty() && name.front() != '/' && name.rfind("transcript.", 0) != 0;
     for (const auto& part : std::filesystem::path(name))
@@ -117,11 +117,27 @@ void TranscriptWriter::write_output(const std::string& name, const std::string& 
     write_new_file(p.string(), bytes);
     append(
         "output",
-        {{"path", name}, {"sha256", sha256_hex(bytes)}, {"bytes", bytes.size()}, {"step", step}});
+        {{"path", name},
+         {"sha256", sha256_hex(bytes)},
+         {"bytes", bytes.size()},
+         {"step", step},
+         {"type", type}});
 }
 
-Head TranscriptWriter::finish() {
-    append("end");
+bool TranscriptWriter::remove_output(const std::string& name) {
+    std::string path = (std::filesystem::path(m_dir) / name).string();
+    if (::unlink(path.c_str()) != 0) return false;
+    // The removal is durable before the error record says so.
+    int dfd = ::open(std::filesystem::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        (void)::fsync(dfd);
+        ::close(dfd);
+    }
+    return true;
+}
+
+Head TranscriptWriter::finish(nlohmann::json fields) {
+    append("end", std::move(fields));
     m_finished = true;
     Head head;
     head.hex = m_prev;

@@ -48,12 +48,21 @@ class TranscriptWriter {
     std::string append(const std::string& event, nlohmann::json fields = nlohmann::json::object());
 
     /// Writes DIR/`name` (O_EXCL, mode 0644, fsync'd; `name` relative, subdirectories made) and
-    /// appends {"event":"output","path":name,"sha256":...,"bytes":N,"step":step}.
-    void write_output(const std::string& name, const std::string& bytes, const std::string& step);
+    /// appends {"event":"output","path":name,"sha256":...,"bytes":N,"step":step,"type":type}
+    /// (`type`: "certificate", "crl", "csr" or "file").
+    void write_output(const std::string& name, const std::string& bytes, const std::string& step,
+                      const std::string& type = "file");
 
-    /// Appends {"event":"end"}, writes transcript.head and transcript.txt (O_EXCL) and returns
-    /// the head. No record may be appended after it.
-    Head finish();
+    /// Removes DIR/`name`, an output of a failed step (its output record stays). True when it
+    /// was there and is gone.
+    bool remove_output(const std::string& name);
+
+    /// Appends {"event":"end", ...fields}, writes transcript.head and transcript.txt (O_EXCL)
+    /// and returns the head. No record may be appended after it.
+    Head finish(nlohmann::json fields = nlohmann::json::object());
+
+    /// The head so far: the hash of the last record and how many there are.
+    const std::string& last_hash() const { return m_prev; }
 
     const std::string& dir() const { return m_dir; }
 

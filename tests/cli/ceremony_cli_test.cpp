@@ -110,7 +110,7 @@ TEST_F(CeremonyCliTest, VerifyChecksTheChainOutputsAndPaperHead) {
 TEST_F(CeremonyCliTest, CeremonyWithoutASubcommandIsAUsageError) {
     auto r = ts({"ceremony"});
     EXPECT_EQ(r.exit_code, 2);
-    EXPECT_TRUE(contains(r.err, "lint, verify")) << r.err;
+    EXPECT_TRUE(contains(r.err, "lint, rehearse, run, verify")) << r.err;
 }
 
 }  // namespace
