@@ -41,8 +41,11 @@ cd "$WORK"
     --subject "/O=Bench/CN=Bench CA" >/dev/null 2>&1
 mkdir csrs
 "$TOOL" csrs "$((BATCH + 1))" csrs >/dev/null
-ONE=$(printf '%s\n' csrs/*.csr | head -1)
-printf '%s\n' csrs/*.csr | tail -n "$BATCH" >batch.list
+# An array, not `printf | head -1`: under pipefail, head exiting first made printf fail with
+# SIGPIPE, which stops the script (the likely cause of one failure under load).
+all_csrs=(csrs/*.csr)
+ONE=${all_csrs[0]}
+printf '%s\n' "${all_csrs[@]:1}" >batch.list
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
