@@ -219,6 +219,8 @@ Checked verify_dir(const std::string& dir, const std::string& expected_head,
     std::map<std::string, RecordedKey> keys;  // key step id -> its key record
     std::set<std::string> key_steps, ended_steps;
     nlohmann::json begin_previous;
+    std::string error_step;  // the last error record's step
+    bool saw_error = false;
     for (size_t i = 0; i < recs.size(); ++i) {
         const nlohmann::json& rec = recs[i];
         if (!rec.is_object()) continue;
@@ -257,6 +259,8 @@ Checked verify_dir(const std::string& dir, const std::string& expected_head,
         } else if (event == "step-end") {
             ended_steps.insert(text_field(rec, "step"));
         } else if (event == "error") {
+            error_step = text_field(rec, "step");
+            saw_error = true;
             r.stop_message = text_field(rec, "message");
             r.token_state = text_field(rec, "token_state");
             auto rm = rec.find("removed");
@@ -305,6 +309,12 @@ Checked verify_dir(const std::string& dir, const std::string& expected_head,
                 r.stopped_at = text_field(rec, "stopped_at");
                 if (r.stopped_at.empty())
                     problem(w + " says the ceremony stopped but not at which step (stopped_at)");
+                else if (!saw_error)
+                    problem(w + " says the ceremony stopped at " + r.stopped_at +
+                            ", but no error record says why");
+                else if (error_step != r.stopped_at)
+                    problem(w + " says the ceremony stopped at " + r.stopped_at +
+                            ", but the last error record is for the step " + error_step);
             } else if (r.status != "complete") {
                 problem(w + " has status '" + r.status + "', expected 'complete' or 'stopped'");
             }

@@ -474,6 +474,21 @@ TEST_F(CeremonyVerifyTest, AStoppedCeremonyIsAcceptedAndReported) {
     EXPECT_TRUE(has(r, "issuing.pem is in the directory, but an error record says it was removed"))
         << problems(r);
 
+    // A stop that no error record explains, or another step's.
+    c = stopped();
+    c.end["stopped_at"] = "crl";
+    r = check(c);
+    EXPECT_TRUE(has(r,
+                    "says the ceremony stopped at crl, but the last error record is for the "
+                    "step intermediate"))
+        << problems(r);
+    c = stopped();
+    c.recs.pop_back();
+    c.files["issuing.pem"] = complete().files["issuing.pem"];
+    r = check(c);
+    EXPECT_TRUE(has(r, "says the ceremony stopped at intermediate, but no error record says why"))
+        << problems(r);
+
     // Without an end record: cut short, whatever came before.
     std::string dir = m_tmp.file("cut");
     {
