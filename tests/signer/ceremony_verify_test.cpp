@@ -21,6 +21,7 @@
 #include "signer/ceremony/verify.hpp"
 #include "tests/signer/ceremony_test_util.hpp"
 #include "tests/signer/test_keys.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/softhsm.hpp"
 
 namespace {
@@ -335,6 +336,29 @@ TEST_F(CeremonyVerifyTest, ACompleteCeremonyVerifiesSignaturesAndChain) {
     EXPECT_EQ(r.chain_certificates, 2u);
     EXPECT_TRUE(r.chain_ok);
     EXPECT_TRUE(r.notes.empty());
+}
+
+// The chain verdicts agree with an independent verifier: the openssl binary, default provider,
+// at the intermediate's notBefore.
+TEST_F(CeremonyVerifyTest, TheChainVerdictIsTheOpensslBinarys) {
+    const std::string at = std::to_string(utc("20270115000000Z"));
+    std::string dir = dir_of(complete());
+    auto v = ts::test::run(
+        {"openssl", "verify", "-attime", at, "-CAfile", dir + "/root.pem", dir + "/issuing.pem"});
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    EXPECT_TRUE(verify(dir, "").chain_ok);
+
+    Ceremony c = complete();
+    c.files["issuing.pem"] =
+        make_cert(s_issuing, "Issuing", s_root, "Root", 2, "20260115000000Z", "20320115000000Z");
+    c.find("signed", "intermediate").update(signed_fields("certificate", c.files["issuing.pem"]));
+    dir = dir_of(c);
+    v = ts::test::run({"openssl", "verify", "-attime", std::to_string(utc("20260115000000Z")),
+                       "-CAfile", dir + "/root.pem", dir + "/issuing.pem"});
+    EXPECT_NE(v.exit_code, 0) << v.out;
+    EXPECT_NE((v.out + v.err).find("certificate is not yet valid"), std::string::npos)
+        << v.out << v.err;
+    EXPECT_FALSE(verify(dir, "").chain_ok);
 }
 
 TEST_F(CeremonyVerifyTest, AChangedSignatureByteInEachSignedFileIsNamed) {
