@@ -540,6 +540,14 @@ TEST_F(CeremonyVerifyTest, BeginAndEndMustBeWhatTheSchemaSays) {
     c.add("key", c.find("key", "root-key"));
     r = check(c);
     EXPECT_TRUE(has(r, "is a second key record for the key step root-key")) << problems(r);
+
+    c = complete();
+    std::erase_if(c.recs, [](const Rec& rec) {
+        return rec.event == "key" && rec.fields["step"] == "issuing-key";
+    });
+    r = check(c);
+    EXPECT_TRUE(has(r, "the key step issuing-key ended, but no key record holds its public key"))
+        << problems(r);
 }
 
 TEST_F(CeremonyVerifyTest, AContinuationIsLinkedToThePreviousHead) {
