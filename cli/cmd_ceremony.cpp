@@ -2,7 +2,6 @@
 // tokensign ceremony: the offline root key ceremony driven by one reviewed file (issue 11).
 // Built so far: lint (every check that needs no token, and the witnesses' plan) and verify (the
 // auditor's check of an output directory). rehearse and run are not built yet.
-#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -112,12 +111,12 @@ void run_verify(const VerifyOptions& o) {
     } else {
         for (const auto& p : r.problems) std::cerr << "tokensign: verify: " << p << "\n";
         std::cout << "Transcript: " << o.dir << ", " << r.records << " records\n";
-        for (const auto& out : r.outputs)
-            std::cout << "Output: " << out
-                      << (std::find(r.removed.begin(), r.removed.end(), out) != r.removed.end()
-                              ? " (removed when its step failed)"
-                              : "")
-                      << "\n";
+        for (const auto& out : r.outputs) {
+            std::cout << "Output: " << out;
+            for (const auto& gone : r.removed)
+                if (gone == out) std::cout << " (removed when its step failed)";
+            std::cout << "\n";
+        }
         if (r.status == "stopped")
             std::cout << "Stopped at step " << r.stopped_at
                       << (r.stop_message.empty() ? "" : ": " + r.stop_message) << "\n"
