@@ -47,6 +47,7 @@ struct RunCliOptions {
 struct VerifyOptions {
     std::string dir;
     std::string head;
+    std::string previous;
     bool json = false;
 };
 
@@ -95,24 +96,59 @@ void run_lint(const LintOptions& o) {
 void run_verify(const VerifyOptions& o) {
     cer::VerifyResult r;
     try {
-        r = cer::verify(o.dir, o.head);
+        r = cer::verify(o.dir, o.head, o.previous);
     } catch (const signer::InputError& e) {
         throw UsageError(std::string("--head: ") + e.what());
     }
     if (o.json) {
-        json j{{"dir", o.dir},         {"ok", r.ok()},          {"records", r.records},
-               {"head", r.head_hex},   {"words", r.head_words}, {"head_checked", r.head_checked},
-               {"outputs", r.outputs}, {"problems", r.problems}};
+        json j{{"dir", o.dir},
+               {"ok", r.ok()},
+               {"records", r.records},
+               {"head", r.head_hex},
+               {"words", r.head_words},
+               {"head_checked", r.head_checked},
+               {"status", r.status.empty() ? json(nullptr) : json(r.status)},
+               {"stopped_at", r.stopped_at.empty() ? json(nullptr) : json(r.stopped_at)},
+               {"error", r.stop_message.empty() ? json(nullptr) : json(r.stop_message)},
+               {"token_state", r.token_state.empty() ? json(nullptr) : json(r.token_state)},
+               {"outputs", r.outputs},
+               {"removed", r.removed},
+               {"keys", r.keys},
+               {"signatures", r.signatures},
+               {"chain", {{"certificates", r.chain_certificates}, {"ok", r.chain_ok}}},
+               {"previous",
+                r.previous_head.empty()
+                    ? json(nullptr)
+                    : json{{"head", r.previous_head},
+                           {"dir", r.previous_dir.empty() ? json(nullptr) : json(r.previous_dir)},
+                           {"checked", r.previous_checked}}},
+               {"notes", r.notes},
+               {"problems", r.problems}};
         std::cout << j.dump(2) << "\n";
     } else {
         for (const auto& p : r.problems) std::cerr << "tokensign: verify: " << p << "\n";
         std::cout << "Transcript: " << o.dir << ", " << r.records << " records\n";
-        for (const auto& out : r.outputs) std::cout << "Output: " << out << "\n";
+        for (const auto& out : r.outputs) {
+            std::cout << "Output: " << out;
+            for (const auto& gone : r.removed)
+                if (gone == out) std::cout << " (removed when its step failed)";
+            std::cout << "\n";
+        }
+        if (r.status == "stopped")
+            std::cout << "Stopped at step " << r.stopped_at
+                      << (r.stop_message.empty() ? "" : ": " + r.stop_message) << "\n"
+                      << (r.token_state.empty() ? "" : "On the token: " + r.token_state + "\n");
+        for (const auto& n : r.notes) std::cout << "Note: " << n << "\n";
+        std::cout << "Checked: " << r.records << " records, " << r.outputs.size() << " outputs, "
+                  << r.signatures << " signatures and the chain of " << r.chain_certificates
+                  << " certificates"
+                  << (r.previous_checked ? ", the link to " + r.previous_dir : "") << "\n";
         std::cout << "Head: " << r.head_hex << "\n      " << r.head_words << "\n";
         if (r.ok())
-            std::cout << (r.head_checked ? "Verified: the chain, every output and the head from "
-                                           "the paper log match.\n"
-                                         : "Verified: the chain and every output match. Give "
+            std::cout << (r.status == "stopped" ? "Verified (a stopped ceremony): " : "Verified: ")
+                      << (r.head_checked ? "the records, outputs, signatures, chain and the head "
+                                           "from the paper log match.\n"
+                                         : "the records, outputs, signatures and chain match. Give "
                                            "--head to compare the head with the paper log.\n");
     }
     if (!r.ok())
@@ -324,14 +360,22 @@ void setup_ceremony(CLI::App& app, const GlobalOptions& g) {
     auto* ver = cer->add_subcommand(
         "verify",
         "Verify a ceremony output directory without any token: the hash chain of "
-        "transcript.jsonl, every output's recorded SHA-256, transcript.head, and (--head) the "
-        "head written in the paper log. Exit 0 when all match, 6 when anything does not.");
+        "transcript.jsonl, every output's recorded SHA-256, every signature against the recorded "
+        "public keys, the chain of the ceremony's certificates, transcript.head, (--head) the "
+        "head written in the paper log and (--previous) the stopped ceremony this one continues. "
+        "A stopped ceremony verifies and says where it stopped. Exit 0 when all match, 6 when "
+        "anything does not.");
     ver->add_option("DIR", vo->dir, "the ceremony's output directory")
         ->required()
         ->type_name("DIR");
     ver->add_option("--head", vo->head,
                     "the head from the paper log: 64 hex digits, or the 32 PGP words (quoted)")
         ->type_name("HEX|WORDS");
+    ver->add_option("--previous", vo->previous,
+                    "the output directory of the stopped ceremony this one continues: it must "
+                    "verify as stopped and its head must be the one this transcript's begin "
+                    "record names")
+        ->type_name("DIR");
     ver->add_flag("--json", vo->json, "print the result as JSON");
     ver->callback(command([vo] { run_verify(*vo); }));
 }

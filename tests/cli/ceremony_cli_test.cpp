@@ -6,6 +6,7 @@
 
 #include "signer/ceremony/transcript.hpp"
 #include "tests/cli/cli_fixture.hpp"
+#include "tests/signer/ceremony_test_util.hpp"
 
 namespace ts::test {
 namespace {
@@ -74,15 +75,18 @@ TEST_F(CeremonyCliTest, VerifyChecksTheChainOutputsAndPaperHead) {
     signer::ceremony::Head head;
     {
         signer::ceremony::TranscriptWriter w(dir);
-        w.append("begin", {{"file", "x.yaml"}});
+        w.append("begin", {{"tool", "tokensign"},
+                           {"mode", "run"},
+                           {"file", "x.yaml"},
+                           {"file_sha256", std::string(64, 'a')}});
         w.write_output("root.pem", "root", "root-cert");
-        head = w.finish();
+        head = finish_transcript(w, end_complete(1));
     }
     auto r = ts({"ceremony", "verify", dir, "--head", head.words});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_TRUE(contains(r.out,
-                         "Verified: the chain, every output and the head from the paper log "
-                         "match."))
+                         "Verified: the records, outputs, signatures, chain and the head from "
+                         "the paper log match."))
         << r.out;
     EXPECT_TRUE(contains(r.out, "Head: " + head.hex)) << r.out;
 
@@ -91,6 +95,9 @@ TEST_F(CeremonyCliTest, VerifyChecksTheChainOutputsAndPaperHead) {
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["head"], head.hex);
     EXPECT_EQ(j["records"], 3);
+    EXPECT_EQ(j["status"], "complete");
+    EXPECT_EQ(j["signatures"], 0);
+    EXPECT_EQ(j["chain"]["ok"], true);
 
     write_file(dir + "/root.pem", "r00t");
     r = ts({"ceremony", "verify", dir});
@@ -105,6 +112,54 @@ TEST_F(CeremonyCliTest, VerifyChecksTheChainOutputsAndPaperHead) {
     r = ts({"ceremony", "verify", dir, "--head", other});
     EXPECT_EQ(r.exit_code, 6);
     EXPECT_TRUE(contains(r.err, "is not the transcript's head")) << r.err;
+}
+
+TEST_F(CeremonyCliTest, VerifyReportsAStopAndChecksTheLinkWithPrevious) {
+    const std::string prev = file("verify-prev");
+    signer::ceremony::Head head;
+    {
+        signer::ceremony::TranscriptWriter w(prev);
+        w.append("begin", {{"tool", "tokensign"},
+                           {"mode", "run"},
+                           {"file", "x.yaml"},
+                           {"file_sha256", std::string(64, 'a')}});
+        w.append("error", {{"step", "root"},
+                           {"message", "the token failed"},
+                           {"token_state", "nothing"},
+                           {"removed", nlohmann::json::array()}});
+        head = finish_transcript(
+            w, {{"status", "stopped"}, {"stopped_at", "root"}, {"steps_done", 0}});
+    }
+    auto r = ts({"ceremony", "verify", prev});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "Stopped at step root: the token failed\n")) << r.out;
+    EXPECT_TRUE(contains(r.out, "Verified (a stopped ceremony)")) << r.out;
+
+    const std::string next = file("verify-next");
+    {
+        signer::ceremony::TranscriptWriter w(next);
+        w.append("begin", {{"tool", "tokensign"},
+                           {"mode", "run"},
+                           {"file", "x.yaml"},
+                           {"file_sha256", std::string(64, 'a')},
+                           {"from", "root"},
+                           {"previous", {{"head", head.hex}, {"records", head.records}}}});
+        finish_transcript(w, end_complete(1));
+    }
+    r = ts({"ceremony", "verify", next});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "Note: this ceremony continues the stopped one with head " +
+                                    head.hex + "; the link was not checked"))
+        << r.out;
+    r = ts({"ceremony", "verify", "--json", next, "--previous", prev});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["previous"]["checked"], true);
+    EXPECT_EQ(j["previous"]["head"], head.hex);
+    // The ceremony itself is no stopped ceremony to continue.
+    r = ts({"ceremony", "verify", next, "--previous", next});
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_TRUE(contains(r.err, "did not stop (its status is 'complete')")) << r.err;
 }
 
 TEST_F(CeremonyCliTest, CeremonyWithoutASubcommandIsAUsageError) {

@@ -15,6 +15,7 @@
 #include "signer/ceremony/transcript.hpp"
 #include "signer/ceremony/verify.hpp"
 #include "signer/error.hpp"
+#include "tests/signer/ceremony_test_util.hpp"
 #include "tests/support/softhsm.hpp"
 
 namespace {
@@ -87,14 +88,17 @@ class TranscriptTest : public ::testing::Test {
   protected:
     void SetUp() override {
         TranscriptWriter w(dir());
-        w.append("begin", {{"file", "root-ceremony.yaml"}, {"file_sha256", std::string(64, 'a')}});
+        w.append("begin", {{"tool", "tokensign"},
+                           {"mode", "run"},
+                           {"file", "root-ceremony.yaml"},
+                           {"file_sha256", std::string(64, 'a')}});
         w.append("step", {{"id", "root-key"}, {"result", "generated"}});
         w.write_output("root-cert.pem",
                        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
                        "root-cert");
         w.write_output("root-ca/index.txt", "", "root-ca-dir");
         w.append("step", {{"id", "root-cert"}, {"result", "signed"}});
-        m_head = w.finish();
+        m_head = ts::test::finish_transcript(w, ts::test::end_complete(2));
     }
     std::string dir() const { return m_tmp.file("out"); }
     std::string path(const std::string& name) const { return dir() + "/" + name; }
