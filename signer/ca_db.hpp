@@ -144,6 +144,16 @@ class CaDb {
     const std::vector<std::string>& conflicts() const noexcept { return m_conflicts; }
     /// Where open() keeps journaled certificates that clash with another program's entries.
     static std::string conflicts_path(const std::string& database);
+    /// The lookup sidecar beside the database (`<database>.lookup`): the lookup tables of an
+    /// index.txt prefix and that prefix's SHA-256. open() and open_read_only() use it only when
+    /// the hash matches index.txt's bytes as read under the lock (the rest of the file, lines
+    /// appended since, is read as usual); otherwise they read the whole file and open() writes a
+    /// new one. Never durable and never needed: deleting it costs one full read.
+    static std::string lookup_path(const std::string& database);
+    /// How load() got its lookup tables: from the sidecar (all of index.txt, or a prefix plus the
+    /// lines after it), or by reading every line. For tests and TOKENSIGN_TIMING.
+    enum class LookupSource { sidecar, sidecar_prefix, full_read };
+    LookupSource lookup_source() const noexcept { return m_lookup_source; }
 
     /// Stages a new index line.
     void add(IndexEntry e);
@@ -196,7 +206,12 @@ class CaDb {
     void check_unchanged(const std::string& path, const FileStamp& stamp, const char* what) const;
     // Streams the lines of the index.txt read at load(), `fn(line, line_number, offset)` (the
     // line without its newline, where it starts); fn returns false to stop.
-    void scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn) const;
+    // From `from` (a line start, line number `first_line` + 1 there), feeding every byte read
+    // to `md` when given; returns the number of the last line.
+    std::size_t scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn,
+                     off_t from = 0, std::size_t first_line = 0, EVP_MD_CTX* md = nullptr) const;
+    // Writes the sidecar for index.txt as read at load() (m_index_end bytes), from the tables.
+    void write_lookup() const;
     // The line of index.txt as read that starts at `offset` (without its newline).
     std::string line_at(off_t offset) const;
     // Candidates' offsets for a hash in a table (see m_serial_hashes).
@@ -227,6 +242,11 @@ class CaDb {
     mutable std::vector<std::uint64_t> m_serial_hashes, m_subject_hashes;
     mutable std::vector<std::size_t> m_serial_buckets, m_subject_buckets;
     mutable bool m_tables_sorted = false;
+    LookupSource m_lookup_source = LookupSource::full_read;
+    std::size_t m_lookup_tail = 0;  // entries read after the sidecar's prefix
+    std::size_t m_index_lines = 0;  // lines in the first m_index_end bytes
+    unsigned char m_index_digest[32] = {};  // SHA-256 of the first m_index_end bytes
+    mode_t m_index_mode = 0644;
     // Entries of the file changed by entry_for_update (serial key -> entry), entries added
     // (stable addresses), entries found by a scan (serial key -> entry).
     std::map<std::string, IndexEntry> m_changed;

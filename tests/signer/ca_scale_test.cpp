@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -327,6 +328,151 @@ TEST_F(CaScaleTest, ARewriteCopiesAroundTheChangedLinesAndEndsEveryLine) {
                 head + mid + "R\t271207162046Z\t261127162049Z\t1002\tunknown\t/CN=c\n" + added);
         EXPECT_EQ(slurp(m_dir.file("index.txt.old")), head + mid + last);
         EXPECT_EQ(CaDb::open_read_only(m_paths)->find_serial(victim)->status, 'R');
+    }
+}
+
+// The lookup sidecar (index.txt.lookup): written by a writer's open, used by the next runs while
+// index.txt's first bytes are exactly those it was made from (lines appended since are read as
+// usual), and never by a reader that cannot write.
+TEST_F(CaScaleTest, TheLookupSidecarIsUsedWhileTheIndexOnlyGrew) {
+    const std::string side = CaDb::lookup_path(m_paths.database);
+    EXPECT_EQ(CaDb::open_read_only(m_paths)->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_FALSE(std::filesystem::exists(side)) << "a reader writes nothing";
+    {
+        auto db = CaDb::open(m_paths);
+        EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read);
+        db->add(entry("1002", "/C=US/CN=c"));
+        db->commit();
+    }
+    ASSERT_TRUE(std::filesystem::exists(side));
+    for (std::size_t run = 0; run < 2; ++run) {
+        auto db = CaDb::open(m_paths);
+        EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::sidecar_prefix);
+        EXPECT_EQ(db->size(), 3u + run);
+        EXPECT_NE(db->find_valid_subject("/C=US/CN=a"), nullptr);
+        EXPECT_EQ(db->find_valid_subject("/C=US/CN=b"), nullptr) << "revoked";
+        EXPECT_EQ(db->find_serial("1001")->status, 'R');
+        EXPECT_EQ(db->find_serial("1002")->subject, "/C=US/CN=c");
+        EXPECT_NE(db->find_valid_subject("/C=US/CN=c"), nullptr) << "appended after the sidecar";
+        EXPECT_EQ(db->find_serial("1004"), nullptr);
+        db->add(entry("1003", "/C=US/CN=d"));
+        db->commit();
+    }
+    auto ro = CaDb::open_read_only(m_paths);
+    EXPECT_EQ(ro->lookup_source(), CaDb::LookupSource::sidecar_prefix);
+    EXPECT_NE(ro->find_valid_subject("/C=US/CN=d"), nullptr);
+}
+
+// openssl ca rewrote index.txt between two tokensign runs (revoked one entry, issued another):
+// the sidecar describes other bytes and is not used.
+TEST_F(CaScaleTest, AnIndexRewrittenByOpensslCaBetweenRunsIsReadAgain) {
+    CaDb::open(m_paths);  // writes the sidecar
+    ASSERT_TRUE(std::filesystem::exists(CaDb::lookup_path(m_paths.database)));
+    rewrite_as_openssl_ca(
+        "R\t271207162046Z\t261201120000Z\t1000\tunknown\t/C=US/CN=a\n"
+        "R\t271207162046Z\t261127162049Z,superseded\t1001\tunknown\t/C=US/CN=b\n"
+        "V\t271207162046Z\t\t1002\tunknown\t/C=US/CN=c\n");
+    auto db = CaDb::open(m_paths);
+    EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_EQ(db->find_valid_subject("/C=US/CN=a"), nullptr) << "openssl ca revoked it";
+    EXPECT_NE(db->find_valid_subject("/C=US/CN=c"), nullptr) << "openssl ca issued it";
+    EXPECT_EQ(db->find_serial("1002")->subject, "/C=US/CN=c");
+}
+
+// A person edited index.txt in place, same size, and put its modification time back
+// (touch -d): the bytes are compared, not the size and times.
+TEST_F(CaScaleTest, AHandEditInPlaceWithItsTimesRestoredIsReadAgain) {
+    CaDb::open(m_paths);
+    struct stat before;
+    ASSERT_EQ(::stat(m_paths.database.c_str(), &before), 0);
+    {
+        std::fstream f(m_paths.database, std::ios::in | std::ios::out | std::ios::binary);
+        const std::string text = slurp(m_paths.database);
+        const auto at = text.find("/C=US/CN=a");
+        ASSERT_NE(at, std::string::npos);
+        f.seekp(static_cast<std::streamoff>(at + 9));
+        f << 'z';
+    }
+    const struct timespec times[2] = {before.st_atim, before.st_mtim};
+    ASSERT_EQ(::utimensat(AT_FDCWD, m_paths.database.c_str(), times, 0), 0);
+    struct stat after;
+    ASSERT_EQ(::stat(m_paths.database.c_str(), &after), 0);
+    ASSERT_EQ(after.st_size, before.st_size);
+    ASSERT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    auto db = CaDb::open(m_paths);
+    EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_EQ(db->find_valid_subject("/C=US/CN=a"), nullptr);
+    ASSERT_NE(db->find_valid_subject("/C=US/CN=z"), nullptr);
+    EXPECT_EQ(db->find_valid_subject("/C=US/CN=z")->serial, "1000");
+}
+
+// index.txt cut short (its last line gone, or torn): shorter than the sidecar's bytes, so the
+// sidecar is not used, and the lost entry is not found.
+TEST_F(CaScaleTest, ATruncatedIndexIsReadAgain) {
+    const std::string text = slurp(m_paths.database);
+    const auto first_end = text.find('\n') + 1;
+    for (std::size_t cut : {first_end, first_end + 10}) {
+        std::ofstream(m_paths.database, std::ios::trunc) << text;
+        std::filesystem::remove(CaDb::lookup_path(m_paths.database));
+        std::filesystem::remove(CaDb::journal_path(m_paths.database));
+        CaDb::open(m_paths);  // the sidecar of both lines
+        ASSERT_EQ(CaDb::open(m_paths)->lookup_source(), CaDb::LookupSource::sidecar);
+        std::filesystem::resize_file(m_paths.database, cut);
+        if (cut == first_end + 10) {
+            // A torn line is only cut back while a journal holds its certificate.
+            std::ofstream(CaDb::journal_path(m_paths.database)) << "";
+        }
+        auto db = CaDb::open(m_paths);
+        EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read);
+        EXPECT_EQ(db->size(), 1u);
+        EXPECT_EQ(db->find_serial("1001"), nullptr);
+        EXPECT_NE(db->find_serial("1000"), nullptr);
+    }
+}
+
+// A last line a person is still writing (no newline yet) is never part of a sidecar: when the
+// line is finished later, it is read whole.
+TEST_F(CaScaleTest, ALineWithoutItsNewlineIsNotInTheSidecar) {
+    std::ofstream(m_paths.database, std::ios::app) << "V\t271207162046Z\t\t1002\tunknown\t/C=US/CN=c";
+    {
+        auto db = CaDb::open(m_paths);
+        EXPECT_NE(db->find_valid_subject("/C=US/CN=c"), nullptr);
+    }
+    std::ofstream(m_paths.database, std::ios::app) << "d\n";
+    auto db = CaDb::open(m_paths);
+    EXPECT_EQ(db->find_valid_subject("/C=US/CN=c"), nullptr);
+    EXPECT_NE(db->find_valid_subject("/C=US/CN=cd"), nullptr);
+    EXPECT_EQ(db->size(), 3u);
+}
+
+// The sidecar deleted, corrupted, cut short by a crash while it was written, or a crashed
+// writer's temp file beside it: rebuilt from index.txt, never believed.
+TEST_F(CaScaleTest, ADeletedCorruptOrTornSidecarIsRebuilt) {
+    const std::string side = CaDb::lookup_path(m_paths.database);
+    CaDb::open(m_paths);
+    const std::string good = slurp(side);
+    ASSERT_GT(good.size(), 100u);
+    std::string flipped = good;
+    flipped[100] ^= 1;  // a table word
+    std::string header_flipped = good;
+    header_flipped[20] ^= 1;  // the covered length
+    for (const std::string& bad :
+         {std::string(), flipped, header_flipped, good.substr(0, good.size() / 2),
+          good.substr(0, good.size() - 1), std::string("not a sidecar")}) {
+        if (bad.empty())
+            std::filesystem::remove(side);
+        else
+            std::ofstream(side, std::ios::trunc | std::ios::binary) << bad;
+        std::ofstream(side + ".tmp.999999") << "a crashed writer's";
+        {
+            auto db = CaDb::open(m_paths);
+            EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read) << bad.size();
+            EXPECT_NE(db->find_valid_subject("/C=US/CN=a"), nullptr);
+            EXPECT_EQ(db->find_serial("1001")->status, 'R');
+        }
+        EXPECT_FALSE(std::filesystem::exists(side + ".tmp.999999"));
+        EXPECT_EQ(slurp(side), good) << "rebuilt";
+        EXPECT_EQ(CaDb::open(m_paths)->lookup_source(), CaDb::LookupSource::sidecar);
     }
 }
 
