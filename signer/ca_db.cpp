@@ -144,8 +144,8 @@ void remove_stale_temps(const CaDbPaths& p) {
                is_pid_suffix(std::string_view(name).substr(at + 9));
     });
     std::vector<std::string> bases;
-    for (const std::string& f : {p.database, p.database + ".attr", CaDb::lookup_path(p.database),
-                                 p.serial, p.crlnumber}) {
+    for (const std::string& f :
+         {p.database, p.database + ".attr", CaDb::lookup_path(p.database), p.serial, p.crlnumber}) {
         if (f.empty()) continue;
         std::string base = std::filesystem::path(f).filename().string();
         bases.push_back(base + ".tmp.");
@@ -351,8 +351,8 @@ bool read_exact(int fd, void* buf, std::size_t n, off_t at) {
 bool hash_range(int fd, off_t from, off_t to, EVP_MD_CTX* md) {
     std::vector<char> buf(1 << 20);
     while (from < to) {
-        const std::size_t want = static_cast<std::size_t>(
-            std::min<off_t>(static_cast<off_t>(buf.size()), to - from));
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<off_t>(static_cast<off_t>(buf.size()), to - from));
         if (!read_exact(fd, buf.data(), want, from)) return false;
         if (EVP_DigestUpdate(md, buf.data(), want) != 1) throw OpenSslError("SHA-256");
         from += static_cast<off_t>(want);
@@ -568,20 +568,18 @@ void CaDb::write_lookup() const {
     sha256_final(md.get(), sum);
     // Not durable (no fsync): a sidecar a crash tore fails its own hash and is rebuilt. Its mode
     // is index.txt's: it tells as much (hashes of serials and subjects).
-    replace_file(lookup_path(m_paths.database), false, m_index_mode, false,
-                 [&](int fd, const std::string& tmp) {
-                     write_all(fd, std::string_view(reinterpret_cast<const char*>(&h), sizeof h),
-                               tmp);
-                     write_all(fd,
-                               std::string_view(
-                                   reinterpret_cast<const char*>(m_serial_hashes.data()), ser),
-                               tmp);
-                     write_all(fd,
-                               std::string_view(
-                                   reinterpret_cast<const char*>(m_subject_hashes.data()), sub),
-                               tmp);
-                     write_all(fd, std::string_view(reinterpret_cast<const char*>(sum), 32), tmp);
-                 });
+    replace_file(
+        lookup_path(m_paths.database), false, m_index_mode, false,
+        [&](int fd, const std::string& tmp) {
+            write_all(fd, std::string_view(reinterpret_cast<const char*>(&h), sizeof h), tmp);
+            write_all(fd,
+                      std::string_view(reinterpret_cast<const char*>(m_serial_hashes.data()), ser),
+                      tmp);
+            write_all(fd,
+                      std::string_view(reinterpret_cast<const char*>(m_subject_hashes.data()), sub),
+                      tmp);
+            write_all(fd, std::string_view(reinterpret_cast<const char*>(sum), 32), tmp);
+        });
 }
 
 void CaDb::journal(std::string_view certificate_pem) {
@@ -908,8 +906,8 @@ void CaDb::load(bool write) {
                 m_file_entries = side->h.entries;
                 from = static_cast<off_t>(side->h.covered);
                 lines = side->h.lines;
-                m_lookup_source = from == m_index_end ? LookupSource::sidecar
-                                                      : LookupSource::sidecar_prefix;
+                m_lookup_source =
+                    from == m_index_end ? LookupSource::sidecar : LookupSource::sidecar_prefix;
             }
         }
         if (m_lookup_source == LookupSource::full_read) md = sha256_ctx();

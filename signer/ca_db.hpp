@@ -243,8 +243,8 @@ class CaDb {
     mutable std::vector<std::size_t> m_serial_buckets, m_subject_buckets;
     mutable bool m_tables_sorted = false;
     LookupSource m_lookup_source = LookupSource::full_read;
-    std::size_t m_lookup_tail = 0;  // entries read after the sidecar's prefix
-    std::size_t m_index_lines = 0;  // lines in the first m_index_end bytes
+    std::size_t m_lookup_tail = 0;          // entries read after the sidecar's prefix
+    std::size_t m_index_lines = 0;          // lines in the first m_index_end bytes
     unsigned char m_index_digest[32] = {};  // SHA-256 of the first m_index_end bytes
     mode_t m_index_mode = 0644;
     // Entries of the file changed by entry_for_update (serial key -> entry), entries added

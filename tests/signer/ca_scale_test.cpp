@@ -2,10 +2,10 @@
 // CaDb at scale: the shortcuts (append instead of rewrite, a streaming read with hash tables,
 // a torn last line left to the journal) and the checks that keep them correct when another
 // program (openssl ca, a person) changes the database between tokensign's read and its commit.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -433,7 +433,8 @@ TEST_F(CaScaleTest, ATruncatedIndexIsReadAgain) {
 // A last line a person is still writing (no newline yet) is never part of a sidecar: when the
 // line is finished later, it is read whole.
 TEST_F(CaScaleTest, ALineWithoutItsNewlineIsNotInTheSidecar) {
-    std::ofstream(m_paths.database, std::ios::app) << "V\t271207162046Z\t\t1002\tunknown\t/C=US/CN=c";
+    std::ofstream(m_paths.database, std::ios::app)
+        << "V\t271207162046Z\t\t1002\tunknown\t/C=US/CN=c";
     {
         auto db = CaDb::open(m_paths);
         EXPECT_NE(db->find_valid_subject("/C=US/CN=c"), nullptr);
