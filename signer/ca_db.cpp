@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -360,9 +361,63 @@ bool hash_range(int fd, off_t from, off_t to, EVP_MD_CTX* md) {
     return true;
 }
 
+// The sidecar's last block: the stamp of an index.txt whose first `covered` bytes are the
+// sidecar's and whose other bytes are whole lines after them, as tokensign left it (after its
+// own read or append, under the lock). Rewritten in place after each append; its own SHA-256
+// (over the body's checksum and the fields) makes a torn or stale block fail, never match.
+struct LookupStamp {
+    std::uint64_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns, valid;
+    unsigned char sum[32];
+};
+static_assert(sizeof(LookupStamp) == 96);
+
+LookupStamp stamp_block(const unsigned char (&body_sum)[32], const CaDb::FileStamp* s) {
+    LookupStamp b{};
+    if (s != nullptr) {
+        b.dev = static_cast<std::uint64_t>(s->dev);
+        b.ino = static_cast<std::uint64_t>(s->ino);
+        b.size = static_cast<std::uint64_t>(s->size);
+        b.mtime_s = static_cast<std::uint64_t>(s->mtime.tv_sec);
+        b.mtime_ns = static_cast<std::uint64_t>(s->mtime.tv_nsec);
+        b.ctime_s = static_cast<std::uint64_t>(s->ctime.tv_sec);
+        b.ctime_ns = static_cast<std::uint64_t>(s->ctime.tv_nsec);
+        b.valid = 1;
+    }
+    auto md = sha256_ctx();
+    if (EVP_DigestUpdate(md.get(), body_sum, 32) != 1 ||
+        EVP_DigestUpdate(md.get(), &b, offsetof(LookupStamp, sum)) != 1)
+        throw OpenSslError("SHA-256");
+    sha256_final(md.get(), b.sum);
+    return b;
+}
+
+bool stamp_matches(const LookupStamp& b, const CaDb::FileStamp& s) {
+    return b.valid == 1 && s.exists && b.dev == static_cast<std::uint64_t>(s.dev) &&
+           b.ino == static_cast<std::uint64_t>(s.ino) &&
+           b.size == static_cast<std::uint64_t>(s.size) &&
+           b.mtime_s == static_cast<std::uint64_t>(s.mtime.tv_sec) &&
+           b.mtime_ns == static_cast<std::uint64_t>(s.mtime.tv_nsec) &&
+           b.ctime_s == static_cast<std::uint64_t>(s.ctime.tv_sec) &&
+           b.ctime_ns == static_cast<std::uint64_t>(s.ctime.tv_nsec);
+}
+
+// The clock file times are taken from (coarse: one kernel tick).
+struct timespec coarse_now() {
+    struct timespec t {};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &t);
+    return t;
+}
+
+bool before(const struct timespec& a, const struct timespec& b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
 struct LookupFile {
     LookupHeader h{};
     std::vector<std::uint64_t> serial, subject;
+    unsigned char body_sum[32] = {};
+    LookupStamp stamp{};
+    bool stamp_ok = false;  // the stamp block is whole and valid
 };
 
 // The sidecar at `path` when it is whole and ours (magic, version, byte order, sizes, its own
@@ -383,7 +438,8 @@ std::optional<LookupFile> read_lookup(const std::string& path) {
         f.h.subject_words > f.h.entries || f.h.entries > f.h.covered)
         return std::nullopt;
     const std::uint64_t body = (f.h.serial_words + f.h.subject_words) * 8;
-    if (static_cast<std::uint64_t>(st.st_size) != sizeof f.h + body + 32) return std::nullopt;
+    if (static_cast<std::uint64_t>(st.st_size) != sizeof f.h + body + 32 + sizeof f.stamp)
+        return std::nullopt;
     f.serial.resize(f.h.serial_words);
     f.subject.resize(f.h.subject_words);
     unsigned char want[32], have[32];
@@ -399,6 +455,17 @@ std::optional<LookupFile> read_lookup(const std::string& path) {
         throw OpenSslError("SHA-256");
     sha256_final(md.get(), have);
     if (std::memcmp(want, have, 32) != 0) return std::nullopt;
+    std::memcpy(f.body_sum, want, 32);
+    if (read_exact(fd, &f.stamp, sizeof f.stamp, static_cast<off_t>(sizeof f.h + body + 32))) {
+        const LookupStamp recomputed = f.stamp;
+        auto smd = sha256_ctx();
+        unsigned char ssum[32];
+        if (EVP_DigestUpdate(smd.get(), f.body_sum, 32) != 1 ||
+            EVP_DigestUpdate(smd.get(), &recomputed, offsetof(LookupStamp, sum)) != 1)
+            throw OpenSslError("SHA-256");
+        sha256_final(smd.get(), ssum);
+        f.stamp_ok = f.stamp.valid == 1 && std::memcmp(ssum, f.stamp.sum, 32) == 0;
+    }
     return f;
 }
 
@@ -547,7 +614,25 @@ void CaDb::write_lookup() const {
     // Only whole lines: a last line without its newline may still grow (a person typing it),
     // and the lines after a sidecar's prefix are read from where it ends.
     if (m_disk_needs_newline || m_index_end != m_disk.size) return;
+    if (!m_serial_tail.empty() || !m_subject_tail.empty()) {
+        // One table each again: the sidecar's entries and those read after them.
+        m_serial_hashes.insert(m_serial_hashes.end(), m_serial_tail.begin(), m_serial_tail.end());
+        m_subject_hashes.insert(m_subject_hashes.end(), m_subject_tail.begin(),
+                                m_subject_tail.end());
+        m_serial_tail.clear();
+        m_subject_tail.clear();
+        m_main_sorted = false;
+        m_tables_sorted = false;
+    }
     if (!m_tables_sorted) build_tables();
+    if (!m_digest_known) {
+        // Tables trusted by the stamp: the bytes are hashed now, for the new sidecar.
+        auto all = sha256_ctx();
+        if (!hash_range(m_index_fd, 0, m_index_end, all.get()))
+            throw CaDbError("cannot read " + m_paths.database);
+        sha256_final(all.get(), m_index_digest);
+        m_digest_known = true;
+    }
     LookupHeader h{};
     std::memcpy(h.magic, kLookupMagic, 8);
     h.version = 1;
@@ -566,6 +651,11 @@ void CaDb::write_lookup() const {
         EVP_DigestUpdate(md.get(), m_subject_hashes.data(), sub) != 1)
         throw OpenSslError("SHA-256");
     sha256_final(md.get(), sum);
+    // The stamp only when no change of index.txt can have the stamp read at load(): its last
+    // change was a clock tick before load() looked.
+    const LookupStamp stamp = stamp_block(
+        sum, m_disk == m_load_stamp && before(m_load_stamp.ctime, m_load_clock) ? &m_load_stamp
+                                                                                : nullptr);
     // Not durable (no fsync): a sidecar a crash tore fails its own hash and is rebuilt. Its mode
     // is index.txt's: it tells as much (hashes of serials and subjects).
     replace_file(
@@ -579,7 +669,25 @@ void CaDb::write_lookup() const {
                       std::string_view(reinterpret_cast<const char*>(m_subject_hashes.data()), sub),
                       tmp);
             write_all(fd, std::string_view(reinterpret_cast<const char*>(sum), 32), tmp);
+            write_all(fd, std::string_view(reinterpret_cast<const char*>(&stamp), sizeof stamp),
+                      tmp);
         });
+    std::memcpy(m_lookup_sum, sum, 32);
+    m_lookup_stamp_at = static_cast<off_t>(sizeof h + ser + sub + 32);
+    m_lookup_on_disk = true;
+}
+
+void CaDb::record_lookup_stamp(const FileStamp& s) const {
+    if (!m_lookup_on_disk) return;
+    const LookupStamp b = stamp_block(m_lookup_sum, &s);
+    const std::string path = lookup_path(m_paths.database);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return;  // only a cache: the next run hashes index.txt instead
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size == m_lookup_stamp_at + static_cast<off_t>(sizeof b))
+        (void)::pwrite(fd, &b, sizeof b, m_lookup_stamp_at);
+    ::close(fd);
 }
 
 void CaDb::journal(std::string_view certificate_pem) {
@@ -722,6 +830,12 @@ std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
             // reads the whole file again, as this one did.
             ERR_clear_error();
         }
+    } else if ((db->m_lookup_source == LookupSource::sidecar ||
+                db->m_lookup_source == LookupSource::sidecar_prefix) &&
+               db->m_disk == db->m_load_stamp && before(db->m_load_stamp.ctime, db->m_load_clock)) {
+        // Hashed and found the same, and changed last a tick before it was looked at: the next
+        // run may go by the stamp.
+        db->record_lookup_stamp(db->m_load_stamp);
     }
     return db;
 }
@@ -833,6 +947,7 @@ void CaDb::load(bool write) {
         throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
     }
     struct stat st;
+    m_load_clock = coarse_now();  // before the fstat: a change after it has a later ctime
     if (::fstat(m_index_fd, &st) != 0)
         throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
     if (!S_ISREG(st.st_mode))
@@ -844,6 +959,7 @@ void CaDb::load(bool write) {
     m_disk.size = st.st_size;
     m_disk.mtime = st.st_mtim;
     m_disk.ctime = st.st_ctim;
+    m_load_stamp = m_disk;
     m_index_end = st.st_size;
     // The last line without a newline: openssl ca's TXT_DB_read does not read it. While a
     // journal exists, it is an append a crash cut short (every append happens while the journal
@@ -883,7 +999,10 @@ void CaDb::load(bool write) {
     m_file_entries = 0;
     m_serial_hashes.clear();
     m_subject_hashes.clear();
+    m_serial_tail.clear();
+    m_subject_tail.clear();
     m_tables_sorted = false;
+    m_main_sorted = false;
     if (m_index_end >= (off_t{1} << kOffsetBits))
         throw CaDbError("the CA database " + m_paths.database + " is larger than 1 TiB");
     // The sidecar's tables, when the bytes they were made from are exactly the first bytes of
@@ -895,8 +1014,30 @@ void CaDb::load(bool write) {
     off_t from = 0;
     std::size_t lines = 0;
     m_lookup_source = LookupSource::full_read;
-    if (auto side = read_lookup(lookup_path(m_paths.database));
-        side && static_cast<off_t>(side->h.covered) <= m_index_end) {
+    m_lookup_on_disk = false;
+    m_digest_known = true;
+    auto side = read_lookup(lookup_path(m_paths.database));
+    if (side && static_cast<off_t>(side->h.covered) <= m_index_end) {
+        std::memcpy(m_lookup_sum, side->body_sum, 32);
+        m_lookup_stamp_at = static_cast<off_t>(sizeof side->h + side->serial.size() * 8 +
+                                               side->subject.size() * 8 + 32);
+    }
+    if (side && static_cast<off_t>(side->h.covered) <= m_index_end && side->stamp_ok &&
+        stamp_matches(side->stamp, m_disk)) {
+        // index.txt is the file tokensign left, by its stamp (ctime included, which no touch
+        // can set back): the sidecar's prefix, then whole lines read below.
+        m_serial_hashes = std::move(side->serial);
+        m_subject_hashes = std::move(side->subject);
+        m_file_entries = side->h.entries;
+        from = static_cast<off_t>(side->h.covered);
+        lines = side->h.lines;
+        std::memcpy(m_index_digest, side->h.digest, 32);
+        m_digest_known = from == m_index_end;
+        md.reset();
+        m_lookup_source = from == m_index_end ? LookupSource::sidecar_by_stamp
+                                              : LookupSource::sidecar_prefix_by_stamp;
+        m_lookup_on_disk = true;
+    } else if (side && static_cast<off_t>(side->h.covered) <= m_index_end) {
         unsigned char have[32];
         if (hash_range(m_index_fd, 0, static_cast<off_t>(side->h.covered), md.get())) {
             sha256_peek(md.get(), have);
@@ -908,6 +1049,7 @@ void CaDb::load(bool write) {
                 lines = side->h.lines;
                 m_lookup_source =
                     from == m_index_end ? LookupSource::sidecar : LookupSource::sidecar_prefix;
+                m_lookup_on_disk = true;
             }
         }
         if (m_lookup_source == LookupSource::full_read) md = sha256_ctx();
@@ -922,26 +1064,32 @@ void CaDb::load(bool write) {
             std::string_view f[6];
             split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
             ++m_file_entries;
-            m_serial_hashes.push_back(table_word(serial_key_hash(f[3]), at));
-            if (f[0][0] == 'V') m_subject_hashes.push_back(table_word(subject_hash(f[5]), at));
+            // After a sidecar's prefix, in tables of their own: the sidecar's stay grouped.
+            auto& serials = from > 0 ? m_serial_tail : m_serial_hashes;
+            auto& subjects = from > 0 ? m_subject_tail : m_subject_hashes;
+            serials.push_back(table_word(serial_key_hash(f[3]), at));
+            if (f[0][0] == 'V') subjects.push_back(table_word(subject_hash(f[5]), at));
             return true;
         },
         from, lines, md.get());
-    sha256_final(md.get(), m_index_digest);
+    if (md) sha256_final(md.get(), m_index_digest);
     m_lookup_tail = m_file_entries - before;
     if (std::getenv("TOKENSIGN_TIMING") != nullptr)
         std::fprintf(stderr, "timing: %s: %zu entries, tables %s (%zu entries read), %ld ms\n",
                      m_paths.database.c_str(), m_file_entries,
                      m_lookup_source == LookupSource::full_read ? "from a full read"
-                                                                : "from the lookup sidecar",
+                     : m_lookup_source == LookupSource::sidecar ||
+                             m_lookup_source == LookupSource::sidecar_prefix
+                         ? "from the lookup sidecar, index.txt hashed"
+                         : "from the lookup sidecar, by index.txt's stamp",
                      m_lookup_tail,
                      static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                            std::chrono::steady_clock::now() - load_start)
                                            .count()));
     // The sidecar's tables are grouped already: only where the buckets start is counted.
-    if (m_lookup_source == LookupSource::sidecar)
-        m_tables_sorted = bucket_starts(m_serial_hashes, m_serial_buckets) &&
-                          bucket_starts(m_subject_hashes, m_subject_buckets);
+    if (m_lookup_source != LookupSource::full_read)
+        m_main_sorted = bucket_starts(m_serial_hashes, m_serial_buckets) &&
+                        bucket_starts(m_subject_hashes, m_subject_buckets);
     // index.txt.attr: "unique_subject = yes|no" (apps/apps.c load_index reads it as a config).
     std::string line;
     if (auto attr = slurp(m_paths.database + ".attr")) {
@@ -971,8 +1119,13 @@ void CaDb::load(bool write) {
 }
 
 void CaDb::build_tables() const {
-    bucket_sort(m_serial_hashes, m_serial_buckets);
-    bucket_sort(m_subject_hashes, m_subject_buckets);
+    if (!m_main_sorted) {
+        bucket_sort(m_serial_hashes, m_serial_buckets);
+        bucket_sort(m_subject_hashes, m_subject_buckets);
+        m_main_sorted = true;
+    }
+    bucket_sort(m_serial_tail, m_serial_tail_buckets);
+    bucket_sort(m_subject_tail, m_subject_tail_buckets);
     m_tables_sorted = true;
 }
 
@@ -985,7 +1138,10 @@ const IndexEntry* CaDb::find_serial(std::string_view hex) const {
         return &m_added[it->second];
     if (auto it = m_found.find(key); it != m_found.end()) return &it->second;
     if (!m_tables_sorted) build_tables();
-    for (off_t at : candidates(m_serial_hashes, m_serial_buckets, serial_key_hash(hex))) {
+    auto found = candidates(m_serial_hashes, m_serial_buckets, serial_key_hash(hex));
+    for (off_t at : candidates(m_serial_tail, m_serial_tail_buckets, serial_key_hash(hex)))
+        found.push_back(at);
+    for (off_t at : found) {
         std::string line = line_at(at);
         std::string_view f[6];
         split_fields(line, f, [&] { return m_paths.database; });
@@ -1004,7 +1160,10 @@ const IndexEntry* CaDb::find_valid_subject(std::string_view subject) const {
     for (const auto& [key, e] : m_changed)
         if (e.status == 'V' && e.subject == subject) return &e;
     if (!m_tables_sorted) build_tables();
-    for (off_t at : candidates(m_subject_hashes, m_subject_buckets, subject_hash(subject))) {
+    auto found = candidates(m_subject_hashes, m_subject_buckets, subject_hash(subject));
+    for (off_t at : candidates(m_subject_tail, m_subject_tail_buckets, subject_hash(subject)))
+        found.push_back(at);
+    for (off_t at : found) {
         std::string line = line_at(at);
         std::string_view f[6];
         split_fields(line, f, [&] { return m_paths.database; });
@@ -1223,6 +1382,15 @@ void CaDb::append_index() {
     m_disk = stamp_of(path);
     m_disk_keep = -1;
     m_disk_needs_newline = false;
+    if (m_lookup_on_disk) {
+        // The sidecar's prefix and whole lines after it: what the next run may take by this
+        // stamp, once the clock has moved past the append's ctime (a later change cannot then
+        // keep it). Waits a tick at most; gives up rather than wait longer.
+        for (int i = 0; i < 50 && !before(m_disk.ctime, coarse_now()); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (before(m_disk.ctime, coarse_now()) && stamp_of(path) == m_disk)
+            record_lookup_stamp(m_disk);
+    }
 }
 
 namespace {
@@ -1260,6 +1428,8 @@ void copy_range(int in, off_t from, off_t to, int out, const std::string& path) 
 }  // namespace
 
 void CaDb::rewrite_index() {
+    // The sidecar describes the file being replaced: the next run reads the new one whole.
+    m_lookup_on_disk = false;
     // Every changed line's place is known (the usual case: found through the tables): the file
     // is copied around those lines in the kernel, the changed lines written in their place.
     if (m_changed_at.size() == m_changed.size()) {
