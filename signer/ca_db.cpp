@@ -675,6 +675,7 @@ void CaDb::write_lookup() const {
     std::memcpy(m_lookup_sum, sum, 32);
     m_lookup_stamp_at = static_cast<off_t>(sizeof h + ser + sub + 32);
     m_lookup_on_disk = true;
+    m_lookup_written = true;
 }
 
 void CaDb::record_lookup_stamp(const FileStamp& s) const {
@@ -819,24 +820,6 @@ std::unique_ptr<CaDb> CaDb::open(const CaDbPaths& paths, int lock_timeout_ms) {
     remove_stale_temps(paths);
     db->load(true);
     db->recover_journal(true);
-    // A new sidecar when there was none to use, or when the lines read after its prefix have
-    // grown to an eighth of it (each run reads them again).
-    if (db->m_lookup_source == LookupSource::full_read ||
-        db->m_lookup_tail > std::max<std::size_t>(4096, db->m_file_entries / 8)) {
-        try {
-            db->write_lookup();
-        } catch (const Error&) {
-            // Only a cache (a full disk, a directory this user cannot write): the next run
-            // reads the whole file again, as this one did.
-            ERR_clear_error();
-        }
-    } else if ((db->m_lookup_source == LookupSource::sidecar ||
-                db->m_lookup_source == LookupSource::sidecar_prefix) &&
-               db->m_disk == db->m_load_stamp && before(db->m_load_stamp.ctime, db->m_load_clock)) {
-        // Hashed and found the same, and changed last a tick before it was looked at: the next
-        // run may go by the stamp.
-        db->record_lookup_stamp(db->m_load_stamp);
-    }
     return db;
 }
 
@@ -1557,6 +1540,23 @@ void CaDb::commit() {
                      true);
         m_attr_exists = true;
         m_attr_dirty = false;
+    }
+    if (m_index_dirty && !m_rewrite_pending) {
+        // A run that writes (and only then: a refused run leaves the directory as it was)
+        // leaves a new sidecar when there was none to use, or when the lines read after its
+        // prefix have grown to an eighth of it (each run reads them again). The append below
+        // then records its stamp.
+        if (!m_lookup_written &&
+            (m_lookup_source == LookupSource::full_read ||
+             m_lookup_tail > std::max<std::size_t>(4096, m_file_entries / 8))) {
+            try {
+                write_lookup();
+            } catch (const Error&) {
+                // Only a cache (a full disk, a directory this user cannot write): the next
+                // run reads the whole file again, as this one did.
+                ERR_clear_error();
+            }
+        }
     }
     if (m_index_dirty) {
         if (m_rewrite_pending)

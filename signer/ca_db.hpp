@@ -147,8 +147,9 @@ class CaDb {
     /// The lookup sidecar beside the database (`<database>.lookup`): the lookup tables of an
     /// index.txt prefix and that prefix's SHA-256. open() and open_read_only() use it only when
     /// the hash matches index.txt's bytes as read under the lock (the rest of the file, lines
-    /// appended since, is read as usual); otherwise they read the whole file and open() writes a
-    /// new one. Never durable and never needed: deleting it costs one full read.
+    /// appended since, is read as usual), or index.txt has the stamp tokensign recorded when it
+    /// left it so; otherwise they read the whole file, and the next commit() that adds entries
+    /// writes a new one. Never durable and never needed: deleting it costs one full read.
     static std::string lookup_path(const std::string& database);
     /// How load() got its lookup tables: from the sidecar (all of index.txt, or a prefix plus the
     /// lines after it), or by reading every line. For tests and TOKENSIGN_TIMING.
@@ -262,7 +263,9 @@ class CaDb {
     mutable unsigned char m_index_digest[32] = {};  // SHA-256 of the first m_index_end bytes
     mode_t m_index_mode = 0644;
     mutable bool m_digest_known = true;     // m_index_digest computed (not so when by stamp)
-    mutable bool m_lookup_on_disk = false;  // the sidecar on disk describes a prefix of index.txt
+    mutable bool m_lookup_on_disk = false;
+    mutable bool m_lookup_written = false;  // this CaDb wrote the sidecar  // the sidecar on disk
+                                            // describes a prefix of index.txt
     mutable unsigned char m_lookup_sum[32] = {};  // its body's SHA-256
     mutable off_t m_lookup_stamp_at = 0;          // where its stamp block starts
     FileStamp m_load_stamp;                       // index.txt's stamp at load()
