@@ -1411,8 +1411,11 @@ void copy_range(int in, off_t from, off_t to, int out, const std::string& path) 
 }  // namespace
 
 void CaDb::rewrite_index() {
-    // The sidecar describes the file being replaced: the next run reads the new one whole.
+    // The sidecar describes the file being replaced: removed, so that the next run reads the
+    // new one whole at once instead of hashing it first to find that out (were it left, it
+    // would fail that hash: never a wrong answer, only a slower one).
     m_lookup_on_disk = false;
+    ::unlink(lookup_path(m_paths.database).c_str());
     // Every changed line's place is known (the usual case: found through the tables): the file
     // is copied around those lines in the kernel, the changed lines written in their place.
     if (m_changed_at.size() == m_changed.size()) {

@@ -375,6 +375,19 @@ TEST_F(CaScaleTest, TheLookupSidecarIsUsedWhileTheIndexOnlyGrew) {
     EXPECT_TRUE(ro->lookup_source() == CaDb::LookupSource::sidecar_prefix ||
                 ro->lookup_source() == CaDb::LookupSource::sidecar_prefix_by_stamp);
     EXPECT_NE(ro->find_valid_subject("/C=US/CN=d"), nullptr);
+    ro.reset();
+    // A revocation replaces index.txt: the sidecar of the old file goes with it.
+    {
+        auto db = CaDb::open(m_paths);
+        db->entry_for_update("1002").status = 'R';
+        db->entry_for_update("1002").revocation = "261127162049Z";
+        db->commit();
+    }
+    EXPECT_FALSE(std::filesystem::exists(side));
+    auto after = CaDb::open(m_paths);
+    EXPECT_EQ(after->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_EQ(after->find_valid_subject("/C=US/CN=c"), nullptr);
+    EXPECT_EQ(after->find_serial("1002")->status, 'R');
 }
 
 // openssl ca rewrote index.txt between two tokensign runs (revoked one entry, issued another):
