@@ -45,10 +45,13 @@ cd "$WORK"
     --subject "/O=Bench/CN=Bench CA" >/dev/null 2>&1
 mkdir csrs
 "$TOOL" csrs "$((BATCH + 3))" csrs >/dev/null
-ONE=$(printf '%s\n' csrs/*.csr | head -1)
-COLD=$(printf '%s\n' csrs/*.csr | sed -n 2p)
-WARM=$(printf '%s\n' csrs/*.csr | tail -1)
-printf '%s\n' csrs/*.csr | tail -n "$((BATCH + 1))" | head -n "$BATCH" >batch.list
+# An array, not `printf | head -1`: under pipefail, head exiting first made printf fail with
+# SIGPIPE, which stops the script.
+all_csrs=(csrs/*.csr)
+ONE=${all_csrs[0]}
+COLD=${all_csrs[1]}
+WARM=${all_csrs[$((BATCH + 2))]}
+printf '%s\n' "${all_csrs[@]:2:$BATCH}" >batch.list
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
