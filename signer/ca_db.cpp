@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/asn1.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -13,6 +14,9 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -141,7 +145,8 @@ void remove_stale_temps(const CaDbPaths& p) {
                is_pid_suffix(std::string_view(name).substr(at + 9));
     });
     std::vector<std::string> bases;
-    for (const std::string& f : {p.database, p.database + ".attr", p.serial, p.crlnumber}) {
+    for (const std::string& f :
+         {p.database, p.database + ".attr", CaDb::lookup_path(p.database), p.serial, p.crlnumber}) {
         if (f.empty()) continue;
         std::string base = std::filesystem::path(f).filename().string();
         bases.push_back(base + ".tmp.");
@@ -273,6 +278,195 @@ void bucket_sort(std::vector<std::uint64_t>& v, std::vector<std::size_t>& start)
     std::vector<std::uint64_t> tmp(v.size());
     for (auto x : v) tmp[at[x >> 48]++] = x;
     v.swap(tmp);
+}
+
+// Where each bucket of a table already grouped by bucket_sort starts (a counting pass). False
+// when the table is not grouped.
+bool bucket_starts(const std::vector<std::uint64_t>& v, std::vector<std::size_t>& start) {
+    start.assign((std::size_t{1} << 16) + 1, 0);
+    std::uint64_t prev = 0;
+    for (auto x : v) {
+        if ((x >> 48) < prev) return false;
+        prev = x >> 48;
+        ++start[(x >> 48) + 1];
+    }
+    for (std::size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
+    return true;
+}
+
+// The lookup sidecar (<database>.lookup): the two tables of an index.txt prefix, and the
+// SHA-256 of exactly the bytes they describe. Little trust is needed in it: it is used only
+// when that hash matches index.txt's bytes as read now, and it is only ever replaced whole
+// (temp file, rename) with a SHA-256 of its own contents at its end, so a torn or foreign file
+// is rebuilt, never believed. Layout (native byte order, which the header records):
+//   "TSLOOKUP" | u32 version 1 | u32 0x01020304 | u64 covered bytes | u64 lines | u64 entries |
+//   u64 serial words | u64 subject words | 32 bytes SHA-256 of index.txt[0, covered) |
+//   serial words | subject words | 32 bytes SHA-256 of everything before it
+struct LookupHeader {
+    char magic[8];
+    std::uint32_t version;
+    std::uint32_t byte_order;
+    std::uint64_t covered;
+    std::uint64_t lines;
+    std::uint64_t entries;
+    std::uint64_t serial_words;
+    std::uint64_t subject_words;
+    unsigned char digest[32];
+};
+static_assert(sizeof(LookupHeader) == 88);
+constexpr char kLookupMagic[8] = {'T', 'S', 'L', 'O', 'O', 'K', 'U', 'P'};
+
+OsslPtr<EVP_MD_CTX> sha256_ctx() {
+    OsslPtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
+    if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1)
+        throw OpenSslError("cannot start SHA-256");
+    return md;
+}
+
+void sha256_final(EVP_MD_CTX* md, unsigned char (&out)[32]) {
+    unsigned int n = 0;
+    if (EVP_DigestFinal_ex(md, out, &n) != 1 || n != 32) throw OpenSslError("SHA-256");
+}
+
+// The digest so far, `md` left as it is (more may follow).
+void sha256_peek(const EVP_MD_CTX* md, unsigned char (&out)[32]) {
+    OsslPtr<EVP_MD_CTX> copy(EVP_MD_CTX_new());
+    if (!copy || EVP_MD_CTX_copy_ex(copy.get(), md) != 1) throw OpenSslError("SHA-256");
+    sha256_final(copy.get(), out);
+}
+
+bool read_exact(int fd, void* buf, std::size_t n, off_t at) {
+    auto* p = static_cast<char*>(buf);
+    while (n > 0) {
+        ssize_t got = ::pread(fd, p, n, at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return false;
+        p += got;
+        n -= static_cast<std::size_t>(got);
+        at += got;
+    }
+    return true;
+}
+
+// Feeds [from, to) of `fd` to `md`. False when the file ends early.
+bool hash_range(int fd, off_t from, off_t to, EVP_MD_CTX* md) {
+    std::vector<char> buf(1 << 20);
+    while (from < to) {
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<off_t>(static_cast<off_t>(buf.size()), to - from));
+        if (!read_exact(fd, buf.data(), want, from)) return false;
+        if (EVP_DigestUpdate(md, buf.data(), want) != 1) throw OpenSslError("SHA-256");
+        from += static_cast<off_t>(want);
+    }
+    return true;
+}
+
+// The sidecar's last block: the stamp of an index.txt whose first `covered` bytes are the
+// sidecar's and whose other bytes are whole lines after them, as tokensign left it (after its
+// own read or append, under the lock). Rewritten in place after each append; its own SHA-256
+// (over the body's checksum and the fields) makes a torn or stale block fail, never match.
+struct LookupStamp {
+    std::uint64_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns, valid;
+    unsigned char sum[32];
+};
+static_assert(sizeof(LookupStamp) == 96);
+
+LookupStamp stamp_block(const unsigned char (&body_sum)[32], const CaDb::FileStamp* s) {
+    LookupStamp b{};
+    if (s != nullptr) {
+        b.dev = static_cast<std::uint64_t>(s->dev);
+        b.ino = static_cast<std::uint64_t>(s->ino);
+        b.size = static_cast<std::uint64_t>(s->size);
+        b.mtime_s = static_cast<std::uint64_t>(s->mtime.tv_sec);
+        b.mtime_ns = static_cast<std::uint64_t>(s->mtime.tv_nsec);
+        b.ctime_s = static_cast<std::uint64_t>(s->ctime.tv_sec);
+        b.ctime_ns = static_cast<std::uint64_t>(s->ctime.tv_nsec);
+        b.valid = 1;
+    }
+    auto md = sha256_ctx();
+    if (EVP_DigestUpdate(md.get(), body_sum, 32) != 1 ||
+        EVP_DigestUpdate(md.get(), &b, offsetof(LookupStamp, sum)) != 1)
+        throw OpenSslError("SHA-256");
+    sha256_final(md.get(), b.sum);
+    return b;
+}
+
+bool stamp_matches(const LookupStamp& b, const CaDb::FileStamp& s) {
+    return b.valid == 1 && s.exists && b.dev == static_cast<std::uint64_t>(s.dev) &&
+           b.ino == static_cast<std::uint64_t>(s.ino) &&
+           b.size == static_cast<std::uint64_t>(s.size) &&
+           b.mtime_s == static_cast<std::uint64_t>(s.mtime.tv_sec) &&
+           b.mtime_ns == static_cast<std::uint64_t>(s.mtime.tv_nsec) &&
+           b.ctime_s == static_cast<std::uint64_t>(s.ctime.tv_sec) &&
+           b.ctime_ns == static_cast<std::uint64_t>(s.ctime.tv_nsec);
+}
+
+// The clock file times are taken from (coarse: one kernel tick).
+struct timespec coarse_now() {
+    struct timespec t {};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &t);
+    return t;
+}
+
+bool before(const struct timespec& a, const struct timespec& b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
+struct LookupFile {
+    LookupHeader h{};
+    std::vector<std::uint64_t> serial, subject;
+    unsigned char body_sum[32] = {};
+    LookupStamp stamp{};
+    bool stamp_ok = false;  // the stamp block is whole and valid
+};
+
+// The sidecar at `path` when it is whole and ours (magic, version, byte order, sizes, its own
+// SHA-256); nullopt for anything else (missing, torn, foreign): the caller rebuilds.
+std::optional<LookupFile> read_lookup(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return std::nullopt;
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    LookupFile f;
+    if (!read_exact(fd, &f.h, sizeof f.h, 0)) return std::nullopt;
+    if (std::memcmp(f.h.magic, kLookupMagic, 8) != 0 || f.h.version != 1 ||
+        f.h.byte_order != 0x01020304u || f.h.serial_words != f.h.entries ||
+        f.h.subject_words > f.h.entries || f.h.entries > f.h.covered)
+        return std::nullopt;
+    const std::uint64_t body = (f.h.serial_words + f.h.subject_words) * 8;
+    if (static_cast<std::uint64_t>(st.st_size) != sizeof f.h + body + 32 + sizeof f.stamp)
+        return std::nullopt;
+    f.serial.resize(f.h.serial_words);
+    f.subject.resize(f.h.subject_words);
+    unsigned char want[32], have[32];
+    if (!read_exact(fd, f.serial.data(), f.serial.size() * 8, sizeof f.h) ||
+        !read_exact(fd, f.subject.data(), f.subject.size() * 8,
+                    static_cast<off_t>(sizeof f.h + f.serial.size() * 8)) ||
+        !read_exact(fd, want, 32, static_cast<off_t>(sizeof f.h + body)))
+        return std::nullopt;
+    auto md = sha256_ctx();
+    if (EVP_DigestUpdate(md.get(), &f.h, sizeof f.h) != 1 ||
+        EVP_DigestUpdate(md.get(), f.serial.data(), f.serial.size() * 8) != 1 ||
+        EVP_DigestUpdate(md.get(), f.subject.data(), f.subject.size() * 8) != 1)
+        throw OpenSslError("SHA-256");
+    sha256_final(md.get(), have);
+    if (std::memcmp(want, have, 32) != 0) return std::nullopt;
+    std::memcpy(f.body_sum, want, 32);
+    if (read_exact(fd, &f.stamp, sizeof f.stamp, static_cast<off_t>(sizeof f.h + body + 32))) {
+        const LookupStamp recomputed = f.stamp;
+        auto smd = sha256_ctx();
+        unsigned char ssum[32];
+        if (EVP_DigestUpdate(smd.get(), f.body_sum, 32) != 1 ||
+            EVP_DigestUpdate(smd.get(), &recomputed, offsetof(LookupStamp, sum)) != 1)
+            throw OpenSslError("SHA-256");
+        sha256_final(smd.get(), ssum);
+        f.stamp_ok = f.stamp.valid == 1 && std::memcmp(ssum, f.stamp.sum, 32) == 0;
+    }
+    return f;
 }
 
 }  // namespace
@@ -412,6 +606,89 @@ std::string CaDb::journal_path(const std::string& database) { return database + 
 
 std::string CaDb::conflicts_path(const std::string& database) {
     return database + ".journal.conflicts";
+}
+
+std::string CaDb::lookup_path(const std::string& database) { return database + ".lookup"; }
+
+void CaDb::write_lookup() const {
+    // Only whole lines: a last line without its newline may still grow (a person typing it),
+    // and the lines after a sidecar's prefix are read from where it ends.
+    if (m_disk_needs_newline || m_index_end != m_disk.size) return;
+    if (!m_serial_tail.empty() || !m_subject_tail.empty()) {
+        // One table each again: the sidecar's entries and those read after them.
+        m_serial_hashes.insert(m_serial_hashes.end(), m_serial_tail.begin(), m_serial_tail.end());
+        m_subject_hashes.insert(m_subject_hashes.end(), m_subject_tail.begin(),
+                                m_subject_tail.end());
+        m_serial_tail.clear();
+        m_subject_tail.clear();
+        m_main_sorted = false;
+        m_tables_sorted = false;
+    }
+    if (!m_tables_sorted) build_tables();
+    if (!m_digest_known) {
+        // Tables trusted by the stamp: the bytes are hashed now, for the new sidecar.
+        auto all = sha256_ctx();
+        if (!hash_range(m_index_fd, 0, m_index_end, all.get()))
+            throw CaDbError("cannot read " + m_paths.database);
+        sha256_final(all.get(), m_index_digest);
+        m_digest_known = true;
+    }
+    LookupHeader h{};
+    std::memcpy(h.magic, kLookupMagic, 8);
+    h.version = 1;
+    h.byte_order = 0x01020304u;
+    h.covered = static_cast<std::uint64_t>(m_index_end);
+    h.lines = m_index_lines;
+    h.entries = m_file_entries;
+    h.serial_words = m_serial_hashes.size();
+    h.subject_words = m_subject_hashes.size();
+    std::memcpy(h.digest, m_index_digest, 32);
+    const std::size_t ser = m_serial_hashes.size() * 8, sub = m_subject_hashes.size() * 8;
+    auto md = sha256_ctx();
+    unsigned char sum[32];
+    if (EVP_DigestUpdate(md.get(), &h, sizeof h) != 1 ||
+        EVP_DigestUpdate(md.get(), m_serial_hashes.data(), ser) != 1 ||
+        EVP_DigestUpdate(md.get(), m_subject_hashes.data(), sub) != 1)
+        throw OpenSslError("SHA-256");
+    sha256_final(md.get(), sum);
+    // The stamp only when no change of index.txt can have the stamp read at load(): its last
+    // change was a clock tick before load() looked.
+    const LookupStamp stamp = stamp_block(
+        sum, m_disk == m_load_stamp && before(m_load_stamp.ctime, m_load_clock) ? &m_load_stamp
+                                                                                : nullptr);
+    // Not durable (no fsync): a sidecar a crash tore fails its own hash and is rebuilt. Its mode
+    // is index.txt's: it tells as much (hashes of serials and subjects).
+    replace_file(
+        lookup_path(m_paths.database), false, m_index_mode, false,
+        [&](int fd, const std::string& tmp) {
+            write_all(fd, std::string_view(reinterpret_cast<const char*>(&h), sizeof h), tmp);
+            write_all(fd,
+                      std::string_view(reinterpret_cast<const char*>(m_serial_hashes.data()), ser),
+                      tmp);
+            write_all(fd,
+                      std::string_view(reinterpret_cast<const char*>(m_subject_hashes.data()), sub),
+                      tmp);
+            write_all(fd, std::string_view(reinterpret_cast<const char*>(sum), 32), tmp);
+            write_all(fd, std::string_view(reinterpret_cast<const char*>(&stamp), sizeof stamp),
+                      tmp);
+        });
+    std::memcpy(m_lookup_sum, sum, 32);
+    m_lookup_stamp_at = static_cast<off_t>(sizeof h + ser + sub + 32);
+    m_lookup_on_disk = true;
+    m_lookup_written = true;
+}
+
+void CaDb::record_lookup_stamp(const FileStamp& s) const {
+    if (!m_lookup_on_disk) return;
+    const LookupStamp b = stamp_block(m_lookup_sum, &s);
+    const std::string path = lookup_path(m_paths.database);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return;  // only a cache: the next run hashes index.txt instead
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size == m_lookup_stamp_at + static_cast<off_t>(sizeof b))
+        (void)::pwrite(fd, &b, sizeof b, m_lookup_stamp_at);
+    ::close(fd);
 }
 
 void CaDb::journal(std::string_view certificate_pem) {
@@ -563,12 +840,13 @@ std::unique_ptr<const CaDb> CaDb::open_read_only(const CaDbPaths& paths, int loc
     return db;
 }
 
-void CaDb::scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn) const {
+std::size_t CaDb::scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn,
+                       off_t from, std::size_t first_line, EVP_MD_CTX* md) const {
     constexpr std::size_t kChunk = 1 << 20;
     std::vector<char> buf(kChunk);
     std::string carry;  // a line split across two reads
-    off_t pos = 0, line_start = 0;
-    std::size_t n = 0;
+    off_t pos = from, line_start = from;
+    std::size_t n = first_line;
     while (pos < m_index_end) {
         const std::size_t want = static_cast<std::size_t>(
             std::min<off_t>(static_cast<off_t>(kChunk), m_index_end - pos));
@@ -580,6 +858,8 @@ void CaDb::scan(const std::function<bool(std::string_view, std::size_t, off_t)>&
         if (got == 0)
             throw CaDbError("the CA database " + m_paths.database +
                             " became shorter while it was read (changed by another program)");
+        if (md != nullptr && EVP_DigestUpdate(md, buf.data(), static_cast<std::size_t>(got)) != 1)
+            throw OpenSslError("SHA-256");
         const char* p = buf.data();
         const char* end = p + got;
         const off_t chunk_at = pos;
@@ -598,13 +878,14 @@ void CaDb::scan(const std::function<bool(std::string_view, std::size_t, off_t)>&
                 carry.append(p, nl);
                 line = carry;
             }
-            if (!fn(line, ++n, line_start)) return;
+            if (!fn(line, ++n, line_start)) return n;
             p = nl + 1;
             line_start = chunk_at + (p - buf.data());
             carry.clear();
         }
     }
     if (!carry.empty()) fn(carry, ++n, line_start);  // the last line, without a newline
+    return n;
 }
 
 std::string CaDb::line_at(off_t offset) const {
@@ -649,6 +930,7 @@ void CaDb::load(bool write) {
         throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
     }
     struct stat st;
+    m_load_clock = coarse_now();  // before the fstat: a change after it has a later ctime
     if (::fstat(m_index_fd, &st) != 0)
         throw CaDbError("cannot read " + m_paths.database + ": " + errno_text());
     if (!S_ISREG(st.st_mode))
@@ -660,6 +942,7 @@ void CaDb::load(bool write) {
     m_disk.size = st.st_size;
     m_disk.mtime = st.st_mtim;
     m_disk.ctime = st.st_ctim;
+    m_load_stamp = m_disk;
     m_index_end = st.st_size;
     // The last line without a newline: openssl ca's TXT_DB_read does not read it. While a
     // journal exists, it is an append a crash cut short (every append happens while the journal
@@ -695,23 +978,101 @@ void CaDb::load(bool write) {
         }
     }
     (void)write;
-    // One pass: every line checked, and two 64-bit hashes kept per entry (not the entry).
+    m_index_mode = st.st_mode & 07777;
     m_file_entries = 0;
     m_serial_hashes.clear();
     m_subject_hashes.clear();
+    m_serial_tail.clear();
+    m_subject_tail.clear();
     m_tables_sorted = false;
+    m_main_sorted = false;
     if (m_index_end >= (off_t{1} << kOffsetBits))
         throw CaDbError("the CA database " + m_paths.database + " is larger than 1 TiB");
-    scan([&](std::string_view line, std::size_t n, off_t at) {
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) return true;
-        std::string_view f[6];
-        split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
-        ++m_file_entries;
-        m_serial_hashes.push_back(table_word(serial_key_hash(f[3]), at));
-        if (f[0][0] == 'V') m_subject_hashes.push_back(table_word(subject_hash(f[5]), at));
-        return true;
-    });
+    // The sidecar's tables, when the bytes they were made from are exactly the first bytes of
+    // index.txt now: what a tokensign run left, with at most lines appended since (its own
+    // appends, a torn line cut back to the journal's record). Anything else (openssl ca rewrote
+    // the file, a person edited it, whatever its size and times say) reads the whole file.
+    const auto load_start = std::chrono::steady_clock::now();
+    auto md = sha256_ctx();
+    off_t from = 0;
+    std::size_t lines = 0;
+    m_lookup_source = LookupSource::full_read;
+    m_lookup_on_disk = false;
+    m_digest_known = true;
+    auto side = read_lookup(lookup_path(m_paths.database));
+    if (side && static_cast<off_t>(side->h.covered) <= m_index_end) {
+        std::memcpy(m_lookup_sum, side->body_sum, 32);
+        m_lookup_stamp_at = static_cast<off_t>(sizeof side->h + side->serial.size() * 8 +
+                                               side->subject.size() * 8 + 32);
+    }
+    if (side && static_cast<off_t>(side->h.covered) <= m_index_end && side->stamp_ok &&
+        stamp_matches(side->stamp, m_disk)) {
+        // index.txt is the file tokensign left, by its stamp (ctime included, which no touch
+        // can set back): the sidecar's prefix, then whole lines read below.
+        m_serial_hashes = std::move(side->serial);
+        m_subject_hashes = std::move(side->subject);
+        m_file_entries = side->h.entries;
+        from = static_cast<off_t>(side->h.covered);
+        lines = side->h.lines;
+        std::memcpy(m_index_digest, side->h.digest, 32);
+        m_digest_known = from == m_index_end;
+        md.reset();
+        m_lookup_source = from == m_index_end ? LookupSource::sidecar_by_stamp
+                                              : LookupSource::sidecar_prefix_by_stamp;
+        m_lookup_on_disk = true;
+    } else if (side && static_cast<off_t>(side->h.covered) <= m_index_end) {
+        unsigned char have[32];
+        if (hash_range(m_index_fd, 0, static_cast<off_t>(side->h.covered), md.get())) {
+            sha256_peek(md.get(), have);
+            if (std::memcmp(have, side->h.digest, 32) == 0) {
+                m_serial_hashes = std::move(side->serial);
+                m_subject_hashes = std::move(side->subject);
+                m_file_entries = side->h.entries;
+                from = static_cast<off_t>(side->h.covered);
+                lines = side->h.lines;
+                m_lookup_source =
+                    from == m_index_end ? LookupSource::sidecar : LookupSource::sidecar_prefix;
+                m_lookup_on_disk = true;
+            }
+        }
+        if (m_lookup_source == LookupSource::full_read) md = sha256_ctx();
+    }
+    // One pass over the rest (all of it without a sidecar): every line checked, and two 64-bit
+    // hashes kept per entry (not the entry).
+    const std::size_t before = m_file_entries;
+    m_index_lines = scan(
+        [&](std::string_view line, std::size_t n, off_t at) {
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            if (line.empty()) return true;
+            std::string_view f[6];
+            split_fields(line, f, [&] { return m_paths.database + ":" + std::to_string(n); });
+            ++m_file_entries;
+            // After a sidecar's prefix, in tables of their own: the sidecar's stay grouped.
+            auto& serials = from > 0 ? m_serial_tail : m_serial_hashes;
+            auto& subjects = from > 0 ? m_subject_tail : m_subject_hashes;
+            serials.push_back(table_word(serial_key_hash(f[3]), at));
+            if (f[0][0] == 'V') subjects.push_back(table_word(subject_hash(f[5]), at));
+            return true;
+        },
+        from, lines, md.get());
+    if (md) sha256_final(md.get(), m_index_digest);
+    m_lookup_tail = m_file_entries - before;
+    if (std::getenv("TOKENSIGN_TIMING") != nullptr)
+        std::fprintf(stderr, "timing: %s: %zu entries, tables %s (%zu entries read), %ld ms\n",
+                     m_paths.database.c_str(), m_file_entries,
+                     m_lookup_source == LookupSource::full_read ? "from a full read"
+                     : m_lookup_source == LookupSource::sidecar ||
+                             m_lookup_source == LookupSource::sidecar_prefix
+                         ? "from the lookup sidecar, index.txt hashed"
+                         : "from the lookup sidecar, by index.txt's stamp",
+                     m_lookup_tail,
+                     static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::steady_clock::now() - load_start)
+                                           .count()));
+    // The sidecar's tables are grouped already: only where the buckets start is counted.
+    if (m_lookup_source != LookupSource::full_read)
+        m_main_sorted = bucket_starts(m_serial_hashes, m_serial_buckets) &&
+                        bucket_starts(m_subject_hashes, m_subject_buckets);
     // index.txt.attr: "unique_subject = yes|no" (apps/apps.c load_index reads it as a config).
     std::string line;
     if (auto attr = slurp(m_paths.database + ".attr")) {
@@ -741,8 +1102,13 @@ void CaDb::load(bool write) {
 }
 
 void CaDb::build_tables() const {
-    bucket_sort(m_serial_hashes, m_serial_buckets);
-    bucket_sort(m_subject_hashes, m_subject_buckets);
+    if (!m_main_sorted) {
+        bucket_sort(m_serial_hashes, m_serial_buckets);
+        bucket_sort(m_subject_hashes, m_subject_buckets);
+        m_main_sorted = true;
+    }
+    bucket_sort(m_serial_tail, m_serial_tail_buckets);
+    bucket_sort(m_subject_tail, m_subject_tail_buckets);
     m_tables_sorted = true;
 }
 
@@ -755,7 +1121,10 @@ const IndexEntry* CaDb::find_serial(std::string_view hex) const {
         return &m_added[it->second];
     if (auto it = m_found.find(key); it != m_found.end()) return &it->second;
     if (!m_tables_sorted) build_tables();
-    for (off_t at : candidates(m_serial_hashes, m_serial_buckets, serial_key_hash(hex))) {
+    auto found = candidates(m_serial_hashes, m_serial_buckets, serial_key_hash(hex));
+    for (off_t at : candidates(m_serial_tail, m_serial_tail_buckets, serial_key_hash(hex)))
+        found.push_back(at);
+    for (off_t at : found) {
         std::string line = line_at(at);
         std::string_view f[6];
         split_fields(line, f, [&] { return m_paths.database; });
@@ -774,7 +1143,10 @@ const IndexEntry* CaDb::find_valid_subject(std::string_view subject) const {
     for (const auto& [key, e] : m_changed)
         if (e.status == 'V' && e.subject == subject) return &e;
     if (!m_tables_sorted) build_tables();
-    for (off_t at : candidates(m_subject_hashes, m_subject_buckets, subject_hash(subject))) {
+    auto found = candidates(m_subject_hashes, m_subject_buckets, subject_hash(subject));
+    for (off_t at : candidates(m_subject_tail, m_subject_tail_buckets, subject_hash(subject)))
+        found.push_back(at);
+    for (off_t at : found) {
         std::string line = line_at(at);
         std::string_view f[6];
         split_fields(line, f, [&] { return m_paths.database; });
@@ -993,6 +1365,15 @@ void CaDb::append_index() {
     m_disk = stamp_of(path);
     m_disk_keep = -1;
     m_disk_needs_newline = false;
+    if (m_lookup_on_disk) {
+        // The sidecar's prefix and whole lines after it: what the next run may take by this
+        // stamp, once the clock has moved past the append's ctime (a later change cannot then
+        // keep it). Waits a tick at most; gives up rather than wait longer.
+        for (int i = 0; i < 50 && !before(m_disk.ctime, coarse_now()); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (before(m_disk.ctime, coarse_now()) && stamp_of(path) == m_disk)
+            record_lookup_stamp(m_disk);
+    }
 }
 
 namespace {
@@ -1030,6 +1411,11 @@ void copy_range(int in, off_t from, off_t to, int out, const std::string& path) 
 }  // namespace
 
 void CaDb::rewrite_index() {
+    // The sidecar describes the file being replaced: removed, so that the next run reads the
+    // new one whole at once instead of hashing it first to find that out (were it left, it
+    // would fail that hash: never a wrong answer, only a slower one).
+    m_lookup_on_disk = false;
+    ::unlink(lookup_path(m_paths.database).c_str());
     // Every changed line's place is known (the usual case: found through the tables): the file
     // is copied around those lines in the kernel, the changed lines written in their place.
     if (m_changed_at.size() == m_changed.size()) {
@@ -1157,6 +1543,23 @@ void CaDb::commit() {
                      true);
         m_attr_exists = true;
         m_attr_dirty = false;
+    }
+    if (m_index_dirty && !m_rewrite_pending) {
+        // A run that writes (and only then: a refused run leaves the directory as it was)
+        // leaves a new sidecar when there was none to use, or when the lines read after its
+        // prefix have grown to an eighth of it (each run reads them again). The append below
+        // then records its stamp.
+        if (!m_lookup_written &&
+            (m_lookup_source == LookupSource::full_read ||
+             m_lookup_tail > std::max<std::size_t>(4096, m_file_entries / 8))) {
+            try {
+                write_lookup();
+            } catch (const Error&) {
+                // Only a cache (a full disk, a directory this user cannot write): the next
+                // run reads the whole file again, as this one did.
+                ERR_clear_error();
+            }
+        }
     }
     if (m_index_dirty) {
         if (m_rewrite_pending)

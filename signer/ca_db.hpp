@@ -144,6 +144,23 @@ class CaDb {
     const std::vector<std::string>& conflicts() const noexcept { return m_conflicts; }
     /// Where open() keeps journaled certificates that clash with another program's entries.
     static std::string conflicts_path(const std::string& database);
+    /// The lookup sidecar beside the database (`<database>.lookup`): the lookup tables of an
+    /// index.txt prefix and that prefix's SHA-256. open() and open_read_only() use it only when
+    /// the hash matches index.txt's bytes as read under the lock (the rest of the file, lines
+    /// appended since, is read as usual), or index.txt has the stamp tokensign recorded when it
+    /// left it so; otherwise they read the whole file, and the next commit() that adds entries
+    /// writes a new one. Never durable and never needed: deleting it costs one full read.
+    static std::string lookup_path(const std::string& database);
+    /// How load() got its lookup tables: from the sidecar (all of index.txt, or a prefix plus the
+    /// lines after it), or by reading every line. For tests and TOKENSIGN_TIMING.
+    enum class LookupSource {
+        sidecar,                  // all of index.txt, its bytes hashed and found the same
+        sidecar_prefix,           // a prefix, hashed; the lines after it read
+        sidecar_by_stamp,         // all of index.txt, by the stamp tokensign recorded
+        sidecar_prefix_by_stamp,  // a prefix by the stamp; the lines after it read
+        full_read
+    };
+    LookupSource lookup_source() const noexcept { return m_lookup_source; }
 
     /// Stages a new index line.
     void add(IndexEntry e);
@@ -196,7 +213,15 @@ class CaDb {
     void check_unchanged(const std::string& path, const FileStamp& stamp, const char* what) const;
     // Streams the lines of the index.txt read at load(), `fn(line, line_number, offset)` (the
     // line without its newline, where it starts); fn returns false to stop.
-    void scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn) const;
+    // From `from` (a line start, line number `first_line` + 1 there), feeding every byte read
+    // to `md` when given; returns the number of the last line.
+    std::size_t scan(const std::function<bool(std::string_view, std::size_t, off_t)>& fn,
+                     off_t from = 0, std::size_t first_line = 0, EVP_MD_CTX* md = nullptr) const;
+    // Writes the sidecar for index.txt as read at load() (m_index_end bytes), from the tables.
+    void write_lookup() const;
+    // Records in the sidecar's stamp block that index.txt with stamp `s` is the sidecar's prefix
+    // followed by whole lines (after a hashed load, after an append).
+    void record_lookup_stamp(const FileStamp& s) const;
     // The line of index.txt as read that starts at `offset` (without its newline).
     std::string line_at(off_t offset) const;
     // Candidates' offsets for a hash in a table (see m_serial_hashes).
@@ -227,6 +252,24 @@ class CaDb {
     mutable std::vector<std::uint64_t> m_serial_hashes, m_subject_hashes;
     mutable std::vector<std::size_t> m_serial_buckets, m_subject_buckets;
     mutable bool m_tables_sorted = false;
+    // The entries read after a sidecar's prefix, in tables of their own (the sidecar's stay as
+    // they were grouped); m_main_sorted: the main tables are grouped and their buckets known.
+    mutable std::vector<std::uint64_t> m_serial_tail, m_subject_tail;
+    mutable std::vector<std::size_t> m_serial_tail_buckets, m_subject_tail_buckets;
+    mutable bool m_main_sorted = false;
+    LookupSource m_lookup_source = LookupSource::full_read;
+    std::size_t m_lookup_tail = 0;          // entries read after the sidecar's prefix
+    std::size_t m_index_lines = 0;          // lines in the first m_index_end bytes
+    mutable unsigned char m_index_digest[32] = {};  // SHA-256 of the first m_index_end bytes
+    mode_t m_index_mode = 0644;
+    mutable bool m_digest_known = true;     // m_index_digest computed (not so when by stamp)
+    mutable bool m_lookup_on_disk = false;
+    mutable bool m_lookup_written = false;  // this CaDb wrote the sidecar  // the sidecar on disk
+                                            // describes a prefix of index.txt
+    mutable unsigned char m_lookup_sum[32] = {};  // its body's SHA-256
+    mutable off_t m_lookup_stamp_at = 0;          // where its stamp block starts
+    FileStamp m_load_stamp;                       // index.txt's stamp at load()
+    struct timespec m_load_clock = {};            // the coarse clock just before that fstat
     // Entries of the file changed by entry_for_update (serial key -> entry), entries added
     // (stable addresses), entries found by a scan (serial key -> entry).
     std::map<std::string, IndexEntry> m_changed;

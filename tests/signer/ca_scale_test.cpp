@@ -2,6 +2,7 @@
 // CaDb at scale: the shortcuts (append instead of rewrite, a streaming read with hash tables,
 // a torn last line left to the journal) and the checks that keep them correct when another
 // program (openssl ca, a person) changes the database between tokensign's read and its commit.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -62,8 +63,18 @@ std::size_t count_of(const std::string& text, const std::string& what) {
     return n;
 }
 
+// The tables came from the sidecar (hashed, or by the stamp tokensign recorded).
+bool from_sidecar(CaDb::LookupSource s) { return s != CaDb::LookupSource::full_read; }
+
 class CaScaleTest : public ::testing::Test {
   protected:
+    // A run that adds an entry: it leaves the lookup sidecar (a run that writes nothing leaves
+    // nothing, not even that).
+    void add_one(const std::string& serial, const std::string& subject) {
+        auto db = CaDb::open(m_paths);
+        db->add(entry(serial, subject));
+        db->commit();
+    }
     void SetUp() override {
         std::filesystem::create_directory(m_dir.file("newcerts"));
         std::ofstream(m_dir.file("index.txt"))
@@ -327,6 +338,185 @@ TEST_F(CaScaleTest, ARewriteCopiesAroundTheChangedLinesAndEndsEveryLine) {
                 head + mid + "R\t271207162046Z\t261127162049Z\t1002\tunknown\t/CN=c\n" + added);
         EXPECT_EQ(slurp(m_dir.file("index.txt.old")), head + mid + last);
         EXPECT_EQ(CaDb::open_read_only(m_paths)->find_serial(victim)->status, 'R');
+    }
+}
+
+// The lookup sidecar (index.txt.lookup): written by a writer's open, used by the next runs while
+// index.txt's first bytes are exactly those it was made from (lines appended since are read as
+// usual), and never by a reader that cannot write.
+TEST_F(CaScaleTest, TheLookupSidecarIsUsedWhileTheIndexOnlyGrew) {
+    const std::string side = CaDb::lookup_path(m_paths.database);
+    EXPECT_EQ(CaDb::open_read_only(m_paths)->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_FALSE(std::filesystem::exists(side)) << "a reader writes nothing";
+    EXPECT_EQ(CaDb::open(m_paths)->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_FALSE(std::filesystem::exists(side)) << "a writer that commits nothing writes nothing";
+    {
+        auto db = CaDb::open(m_paths);
+        EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read);
+        db->add(entry("1002", "/C=US/CN=c"));
+        db->commit();
+    }
+    ASSERT_TRUE(std::filesystem::exists(side));
+    for (std::size_t run = 0; run < 2; ++run) {
+        auto db = CaDb::open(m_paths);
+        EXPECT_TRUE(db->lookup_source() == CaDb::LookupSource::sidecar_prefix ||
+                    db->lookup_source() == CaDb::LookupSource::sidecar_prefix_by_stamp);
+        EXPECT_EQ(db->size(), 3u + run);
+        EXPECT_NE(db->find_valid_subject("/C=US/CN=a"), nullptr);
+        EXPECT_EQ(db->find_valid_subject("/C=US/CN=b"), nullptr) << "revoked";
+        EXPECT_EQ(db->find_serial("1001")->status, 'R');
+        EXPECT_EQ(db->find_serial("1002")->subject, "/C=US/CN=c");
+        EXPECT_NE(db->find_valid_subject("/C=US/CN=c"), nullptr) << "appended after the sidecar";
+        EXPECT_EQ(db->find_serial("1004"), nullptr);
+        db->add(entry("1003", "/C=US/CN=d"));
+        db->commit();
+    }
+    auto ro = CaDb::open_read_only(m_paths);
+    EXPECT_TRUE(ro->lookup_source() == CaDb::LookupSource::sidecar_prefix ||
+                ro->lookup_source() == CaDb::LookupSource::sidecar_prefix_by_stamp);
+    EXPECT_NE(ro->find_valid_subject("/C=US/CN=d"), nullptr);
+    ro.reset();
+    // A revocation replaces index.txt: the sidecar of the old file goes with it.
+    {
+        auto db = CaDb::open(m_paths);
+        db->entry_for_update("1002").status = 'R';
+        db->entry_for_update("1002").revocation = "261127162049Z";
+        db->commit();
+    }
+    EXPECT_FALSE(std::filesystem::exists(side));
+    auto after = CaDb::open(m_paths);
+    EXPECT_EQ(after->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_EQ(after->find_valid_subject("/C=US/CN=c"), nullptr);
+    EXPECT_EQ(after->find_serial("1002")->status, 'R');
+}
+
+// openssl ca rewrote index.txt between two tokensign runs (revoked one entry, issued another):
+// the sidecar describes other bytes and is not used.
+TEST_F(CaScaleTest, AnIndexRewrittenByOpensslCaBetweenRunsIsReadAgain) {
+    add_one("1002", "/C=US/CN=c");
+    ASSERT_TRUE(std::filesystem::exists(CaDb::lookup_path(m_paths.database)));
+    rewrite_as_openssl_ca(
+        "R\t271207162046Z\t261201120000Z\t1000\tunknown\t/C=US/CN=a\n"
+        "R\t271207162046Z\t261127162049Z,superseded\t1001\tunknown\t/C=US/CN=b\n"
+        "V\t271207162046Z\t\t1002\tunknown\t/C=US/CN=c\n"
+        "V\t271207162046Z\t\t1003\tunknown\t/C=US/CN=d\n");
+    auto db = CaDb::open(m_paths);
+    EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_EQ(db->find_valid_subject("/C=US/CN=a"), nullptr) << "openssl ca revoked it";
+    EXPECT_NE(db->find_valid_subject("/C=US/CN=d"), nullptr) << "openssl ca issued it";
+    EXPECT_EQ(db->find_serial("1003")->subject, "/C=US/CN=d");
+}
+
+// A person edited index.txt in place, same size, and put its modification time back
+// (touch -d): the bytes are compared, not the size and times.
+TEST_F(CaScaleTest, AHandEditInPlaceWithItsTimesRestoredIsReadAgain) {
+    {
+        auto db = CaDb::open(m_paths);
+        db->add(entry("1002", "/C=US/CN=c"));
+        db->commit();  // an append: its stamp is recorded in the sidecar
+    }
+    ASSERT_EQ(CaDb::open(m_paths)->lookup_source(), CaDb::LookupSource::sidecar_prefix_by_stamp)
+        << "the stamp is what this test is about";
+    struct stat before;
+    ASSERT_EQ(::stat(m_paths.database.c_str(), &before), 0);
+    {
+        std::fstream f(m_paths.database, std::ios::in | std::ios::out | std::ios::binary);
+        const std::string text = slurp(m_paths.database);
+        const auto at = text.find("/C=US/CN=a");
+        ASSERT_NE(at, std::string::npos);
+        f.seekp(static_cast<std::streamoff>(at + 9));
+        f << 'z';
+    }
+    const struct timespec times[2] = {before.st_atim, before.st_mtim};
+    ASSERT_EQ(::utimensat(AT_FDCWD, m_paths.database.c_str(), times, 0), 0);
+    struct stat after;
+    ASSERT_EQ(::stat(m_paths.database.c_str(), &after), 0);
+    ASSERT_EQ(after.st_size, before.st_size);
+    ASSERT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    auto db = CaDb::open(m_paths);
+    EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read);
+    EXPECT_EQ(db->find_valid_subject("/C=US/CN=a"), nullptr);
+    ASSERT_NE(db->find_valid_subject("/C=US/CN=z"), nullptr);
+    EXPECT_EQ(db->find_valid_subject("/C=US/CN=z")->serial, "1000");
+    EXPECT_NE(db->find_valid_subject("/C=US/CN=c"), nullptr);
+}
+
+// index.txt cut short (its last line gone, or torn): shorter than the sidecar's bytes, so the
+// sidecar is not used, and the lost entry is not found.
+TEST_F(CaScaleTest, ATruncatedIndexIsReadAgain) {
+    const std::string text = slurp(m_paths.database);
+    const auto first_end = text.find('\n') + 1;
+    for (std::size_t cut : {first_end, first_end + 10}) {
+        std::ofstream(m_paths.database, std::ios::trunc) << text;
+        std::filesystem::remove(CaDb::lookup_path(m_paths.database));
+        std::filesystem::remove(CaDb::journal_path(m_paths.database));
+        add_one("1002", "/C=US/CN=c");  // the sidecar of the first two lines
+        ASSERT_TRUE(from_sidecar(CaDb::open(m_paths)->lookup_source()));
+        std::filesystem::resize_file(m_paths.database, cut);
+        if (cut == first_end + 10) {
+            // A torn line is only cut back while a journal holds its certificate.
+            std::ofstream(CaDb::journal_path(m_paths.database)) << "";
+        }
+        auto db = CaDb::open(m_paths);
+        EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read);
+        EXPECT_EQ(db->size(), 1u);
+        EXPECT_EQ(db->find_serial("1001"), nullptr);
+        EXPECT_NE(db->find_serial("1000"), nullptr);
+    }
+}
+
+// A last line a person wrote without its newline, then a run that appends (ending that line
+// first): the next runs, by the sidecar, see every entry once.
+TEST_F(CaScaleTest, ALineWithoutItsNewlineThenAnAppendIsReadWhole) {
+    std::ofstream(m_paths.database, std::ios::app)
+        << "V\t271207162046Z\t\t1002\tunknown\t/C=US/CN=c";
+    add_one("1003", "/C=US/CN=d");
+    for (int run = 0; run < 2; ++run) {
+        auto db = CaDb::open(m_paths);
+        EXPECT_NE(db->find_valid_subject("/C=US/CN=c"), nullptr);
+        EXPECT_NE(db->find_valid_subject("/C=US/CN=d"), nullptr);
+        EXPECT_EQ(db->size(), 4u);
+        std::size_t n = 0;
+        db->for_each([&](const IndexEntry&) { ++n; });
+        EXPECT_EQ(n, 4u);
+    }
+}
+
+// The sidecar deleted, corrupted, cut short by a crash while it was written, or a crashed
+// writer's temp file beside it: rebuilt from index.txt, never believed.
+TEST_F(CaScaleTest, ADeletedCorruptOrTornSidecarIsRebuilt) {
+    const std::string side = CaDb::lookup_path(m_paths.database);
+    add_one("1002", "/C=US/CN=c");
+    const std::string good = slurp(side);
+    int serial = 0x1003;
+    ASSERT_GT(good.size(), 100u);
+    std::string flipped = good;
+    flipped[100] ^= 1;  // a table word
+    std::string header_flipped = good;
+    header_flipped[20] ^= 1;  // the covered length
+    for (const std::string& bad :
+         {std::string(), flipped, header_flipped, good.substr(0, good.size() / 2),
+          good.substr(0, good.size() - 1), std::string("not a sidecar")}) {
+        if (bad.empty())
+            std::filesystem::remove(side);
+        else
+            std::ofstream(side, std::ios::trunc | std::ios::binary) << bad;
+        std::ofstream(side + ".tmp.999999") << "a crashed writer's";
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "%04X", serial++);
+        {
+            auto db = CaDb::open(m_paths);
+            EXPECT_EQ(db->lookup_source(), CaDb::LookupSource::full_read) << bad.size();
+            EXPECT_NE(db->find_valid_subject("/C=US/CN=a"), nullptr);
+            EXPECT_EQ(db->find_serial("1001")->status, 'R');
+            db->add(entry(hex, std::string("/CN=") + hex));
+            db->commit();  // rebuilds it
+        }
+        EXPECT_FALSE(std::filesystem::exists(side + ".tmp.999999"));
+        auto db = CaDb::open(m_paths);
+        EXPECT_TRUE(from_sidecar(db->lookup_source()));
+        EXPECT_NE(db->find_valid_subject(std::string("/CN=") + hex), nullptr);
+        EXPECT_NE(db->find_valid_subject("/C=US/CN=c"), nullptr);
     }
 }
 
