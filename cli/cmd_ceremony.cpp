@@ -178,6 +178,13 @@ std::function<std::string(const cer::PlanStep&)> confirmer(bool yes) {
 }
 
 void print_result(const cer::RunResult& r, const std::string& dir) {
+    if (r.transcript_cut) {
+        // No head for the paper log and no continuation: the error below says what is there.
+        std::cout << "\nCeremony STOPPED at step '" << r.stopped_at << "', and its transcript "
+                  << dir << "/transcript.jsonl is CUT SHORT after " << r.head.records
+                  << " records (it could not be written): see the error below.\n";
+        return;
+    }
     std::cout << "\nTranscript: " << dir << "/transcript.jsonl, " << r.head.records << " records\n"
               << "Head (write it in the paper log, read it aloud):\n  sha256: " << r.head.hex
               << "\n  words:  " << r.head.words << "\n";

@@ -15,11 +15,12 @@ export TOKENSIGN_PROVIDER_DIR=$TS_PROVIDER_DIR
 cd "$TS_WORK"
 TOK="pkcs11:token=disk-hsm"
 ts() { "$TS_CLI" --pin-source "$TS_PIN_FILE" "$@"; }
-# limited KB CMD...: CMD with files capped at KB KiB; writes past it fail with EFBIG.
+# limited KB CMD...: CMD with files capped at KB KiB; writes past it fail with EFBIG. Its
+# output goes through a pipe, which the limit does not cap (pipefail keeps CMD's status).
 limited() {
     local kb=$1
     shift
-    bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limited "$kb" "$@"
+    bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; exec "$@"' limited "$kb" "$@" 2>&1 | cat
 }
 EFBIG_TEXT='File too large'
 
@@ -168,4 +169,130 @@ for kb in 1 2; do
     last=$((16#$n))
 done
 [ "$crl_failed" -gt 0 ] || ts_fail "ca gencrl: no limit made it fail"
+
+ts_log "ceremony run under a limit: a stopped prefix, or a message that says the transcript is cut"
+cat >c.yaml.in <<'YAML'
+tokensign-ceremony: 1
+name: disk full ceremony
+tokens:
+  - id: hsm
+    uri: "pkcs11:token=@TOKEN@"
+steps:
+  - id: root-key
+    step: key
+    token: hsm
+    label: disk-root
+    algorithm: ec:p-256
+  - id: root-cert
+    step: root
+    key: root-key
+    subject: "/O=Disk Org/CN=Disk Root"
+    not-before: 2027-01-15T00:00:00Z
+    not-after: 2037-01-15T00:00:00Z
+    serial: random
+    digest: sha256
+    pathlen: 1
+  - id: root-crl
+    step: crl
+    issuer: root-cert
+    this-update: 2027-01-15T00:00:00Z
+    next-update: 2028-01-15T00:00:00Z
+    crl-number: 1
+    digest: sha256
+  - id: root-dir
+    step: ca-dir
+    certificate: root-cert
+    key: root-key
+    dir: root-ca
+YAML
+# Whole records only, each holding the SHA-256 of the one before.
+chain_whole() {
+    local t=$1/transcript.jsonl prev=0000000000000000000000000000000000000000000000000000000000000000
+    [ -z "$(tail -c1 "$t")" ] || ts_fail "$2: transcript.jsonl ends in a torn record"
+    while IFS= read -r line; do
+        [ "$(jq -r .prev <<<"$line")" = "$prev" ] || ts_fail "$2: the chain breaks at: $line"
+        prev=$(printf '%s' "$line" | sha256sum | cut -d' ' -f1)
+    done <"$t"
+}
+# Every file in DIR is a transcript file or an output the transcript records and did not remove,
+# with its recorded SHA-256. With MESSAGE (a transcript that could not record the stop), a
+# recorded output may be gone when the message lists it as removed.
+outputs_recorded() {
+    local d=$1 what=$2 message=${3:-} f rel sha
+    jq -r 'select(.event == "error") | .removed[]' "$d/transcript.jsonl" >"$d.removed"
+    while IFS= read -r rel; do
+        [ ! -e "$d/$rel" ] || ts_fail "$what: $rel is listed as removed but exists"
+    done <"$d.removed"
+    while IFS=$'\t' read -r rel sha; do
+        grep -qxF "$rel" "$d.removed" && continue
+        if [ ! -e "$d/$rel" ] && [ -n "$message" ] &&
+            grep -q "outputs were removed: .*\"$rel\"" "$message"; then
+            continue
+        fi
+        [ -f "$d/$rel" ] || ts_fail "$what: the recorded output $rel is missing"
+        [ "$(sha256sum <"$d/$rel" | cut -d' ' -f1)" = "$sha" ] ||
+            ts_fail "$what: $rel differs from its recorded SHA-256"
+    done < <(jq -r 'select(.event == "output") | "\(.path)\t\(.sha256)"' "$d/transcript.jsonl")
+    while IFS= read -r f; do
+        rel=${f#"$d"/}
+        case $rel in transcript.jsonl | transcript.head | transcript.txt) continue ;; esac
+        jq -r 'select(.event == "output") | .path' "$d/transcript.jsonl" | grep -qxF "$rel" ||
+            ts_fail "$what: $rel is in DIR, unrecorded"
+        ! grep -qxF "$rel" "$d.removed" || ts_fail "$what: $rel was removed but is there"
+    done < <(find "$d" -type f)
+}
+cer_stopped=0 cer_cut=0 cer_whole=0
+for kb in 0 1 2 3 4 5 6 7 8; do
+    tok=disk-$kb
+    softhsm2-util --init-token --free --label "$tok" --pin "$TS_PIN" --so-pin "$TS_SO_PIN" \
+        >/dev/null
+    sed "s/@TOKEN@/$tok/" c.yaml.in >"c-$kb.yaml"
+    rc=0
+    limited "$kb" "$TS_CLI" --pin-source "$TS_PIN_FILE" ceremony run "c-$kb.yaml" \
+        --out "cer-$kb" --yes >"cer-$kb.out" 2>&1 || rc=$?
+    what="ceremony run ($kb KiB)"
+    keys=$(pkcs11-tool --module "$TS_MODULE" --token-label "$tok" --login --pin "$TS_PIN" \
+        --list-objects --type privkey 2>/dev/null | grep -c 'Private Key Object' || true)
+    if [ "$rc" -eq 0 ]; then
+        cer_whole=$((cer_whole + 1))
+        "$TS_CLI" ceremony verify "cer-$kb" >/dev/null 2>&1 || ts_fail "$what: verify rejects it"
+        continue
+    fi
+    failed_plainly "$rc" "$what" "cer-$kb.out"
+    if [ "$kb" -eq 0 ]; then
+        # Not even the start recorded: no directory, and nothing done on the token.
+        [ ! -e "cer-$kb" ] || ts_fail "$what: the directory of a ceremony that did not begin"
+        grep -q "the ceremony did not begin: nothing was done on a token" "cer-$kb.out" ||
+            { cat "cer-$kb.out"; ts_fail "$what: the message does not say it did not begin"; }
+        [ "$keys" -eq 0 ] || ts_fail "$what: a key was made"
+        continue
+    fi
+    [ -d "cer-$kb" ] || ts_fail "$what: no directory, though the ceremony began"
+    chain_whole "cer-$kb" "$what"
+    if [ "$(tail -n1 "cer-$kb/transcript.jsonl" | jq -r .event)" = end ]; then
+        outputs_recorded "cer-$kb" "$what"
+        cer_stopped=$((cer_stopped + 1))
+        tail -n1 "cer-$kb/transcript.jsonl" | jq -e '.status == "stopped"' >/dev/null ||
+            ts_fail "$what: the transcript ends, but not as stopped"
+    else
+        cer_cut=$((cer_cut + 1))
+        outputs_recorded "cer-$kb" "$what" "cer-$kb.out"
+        grep -q "the transcript .*transcript.jsonl could not be written" "cer-$kb.out" ||
+            { cat "cer-$kb.out"; ts_fail "$what: a cut transcript is not reported plainly"; }
+        grep -q "transcript.jsonl is CUT SHORT after" "cer-$kb.out" ||
+            { cat "cer-$kb.out"; ts_fail "$what: the summary does not say the transcript is cut"; }
+        ! grep -q "write it in the paper log\|Continue with" "cer-$kb.out" ||
+            { cat "cer-$kb.out"; ts_fail "$what: a cut transcript offered as a record"; }
+        grep -q "it ends after record" "cer-$kb.out" ||
+            { cat "cer-$kb.out"; ts_fail "$what: the message does not say where it ends"; }
+    fi
+    # The key pair, when it is there, is named.
+    if [ "$keys" -gt 0 ]; then
+        grep -q "'disk-root'" "cer-$kb.out" ||
+            { cat "cer-$kb.out"; ts_fail "$what: the key left on the token is not named"; }
+    fi
+done
+[ "$cer_whole" -gt 0 ] && [ "$((cer_stopped + cer_cut))" -gt 0 ] ||
+    ts_fail "ceremony run: the sweep did not reach both ends"
+ts_log "ceremony run: $cer_whole whole, $cer_stopped stopped, $cer_cut with the transcript cut"
 ts_log "ok"
