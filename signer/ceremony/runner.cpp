@@ -217,8 +217,8 @@ class Runner {
                             std::to_string(m_w->records() - 1) + " ('" + m_w->last_event() +
                             "', head " + m_w->last_hash() +
                             ") without the end record; verify calls it cut short. On the token: " +
-                            token_state_text(m_all_made) + ". Free space, and keep " +
-                            m_o.out_dir + " as the record of what happened.");
+                            token_state_text(m_all_made) + ". Free space, and keep " + m_o.out_dir +
+                            " as the record of what happened.");
         }
         return r;
     }
