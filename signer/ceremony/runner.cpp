@@ -198,6 +198,7 @@ class Runner {
                                               " before step '" + s.id + "' began");
                 run_step(s, plan_for(i));
                 ++r.steps_done;
+                r.outputs.insert(r.outputs.end(), m_outputs.begin(), m_outputs.end());
                 m_all_made.insert(m_all_made.end(), m_made.begin(), m_made.end());
             } catch (const std::exception& e) {
                 r.error = std::current_exception();

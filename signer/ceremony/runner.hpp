@@ -66,6 +66,7 @@ struct RunResult {
     // The transcript could not be written to the end (a full disk): it holds whole records up
     // to `head`, without the error and end records; `error` says so.
     bool transcript_cut = false;
+    std::vector<std::string> outputs;  // the outputs of the steps done, relative to out_dir
 };
 
 /// Runs `f` (loaded from its path, inputs relative to its directory). Refused before anything is
