@@ -42,6 +42,7 @@ struct RunCliOptions {
     bool yes = false;
     std::string from;
     std::string previous;
+    bool json = false;
 };
 
 struct VerifyOptions {
@@ -195,9 +196,10 @@ void ask_operator(const cer::PlanStep& p) {
 }
 
 // Before each step: its sentence, then "yes" typed at the terminal (or --yes).
-std::function<std::string(const cer::PlanStep&)> confirmer(bool yes) {
-    return [yes](const cer::PlanStep& p) -> std::string {
-        std::cout << "\n" << p.number << ". " << p.text << "\n" << std::flush;
+std::function<std::string(const cer::PlanStep&)> confirmer(bool yes,
+                                                           std::ostream& out) {
+    return [yes, &out](const cer::PlanStep& p) -> std::string {
+        out << "\n" << p.number << ". " << p.text << "\n" << std::flush;
         if (yes) return "--yes";
         ask_operator(p);
         return "operator";
@@ -213,17 +215,49 @@ std::function<std::string(const cer::PlanStep&)> confirmer(bool yes) {
     }
 }
 
-void print_result(const cer::RunResult& r, const std::string& dir) {
-    std::cout << "\nTranscript: " << dir << "/transcript.jsonl, " << r.head.records << " records\n"
+void print_result(const cer::RunResult& r, const std::string& dir, std::ostream& out) {
+    if (r.transcript_cut) {
+        // No head for the paper log and no continuation: the error below says what is there.
+        out << "\nCeremony STOPPED at step '" << r.stopped_at << "', and its transcript "
+                  << dir << "/transcript.jsonl is CUT SHORT after " << r.head.records
+                  << " records (it could not be written): see the error below.\n";
+        return;
+    }
+    out << "\nTranscript: " << dir << "/transcript.jsonl, " << r.head.records << " records\n"
               << "Head (write it in the paper log, read it aloud):\n  sha256: " << r.head.hex
               << "\n  words:  " << r.head.words << "\n";
     if (r.complete)
-        std::cout << "Ceremony complete: " << r.steps_done << " step(s) done.\n";
+        out << "Ceremony complete: " << r.steps_done << " step(s) done.\n";
     else
-        std::cout << "Ceremony STOPPED at step '" << r.stopped_at << "' after " << r.steps_done
+        out << "Ceremony STOPPED at step '" << r.stopped_at << "' after " << r.steps_done
                   << " step(s); the transcript's error record says what happened and what is "
                      "on the token. Continue with: tokensign ceremony run FILE --from "
                   << r.stopped_at << " --previous " << dir << " --out NEW-DIR\n";
+}
+
+// --json: the result as one JSON object on stdout (the human progress went to stderr).
+void print_json_result(const cer::RunResult& r, const std::string& mode, const std::string& dir,
+                       const std::string& error, const nlohmann::json& verified = nullptr) {
+    nlohmann::json j{{"mode", mode},
+                     {"dir", dir},
+                     {"status", r.complete ? "complete" : "stopped"},
+                     {"steps_done", r.steps_done},
+                     {"stopped_at", r.complete ? nlohmann::json(nullptr) : nlohmann::json(r.stopped_at)},
+                     {"outputs", r.outputs},
+                     {"transcript_cut", r.transcript_cut},
+                     {"head", {{"sha256", r.head.hex}, {"words", r.head.words},
+                               {"records", r.head.records}}},
+                     {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)}};
+    if (!verified.is_null()) j["verified"] = verified;
+    std::cout << j.dump(2) << "\n" << std::flush;
+}
+
+std::string error_text(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    }
 }
 
 cer::File load_file(const std::string& path) { return cer::load(path); }
@@ -239,13 +273,15 @@ void run_run(const RunCliOptions& o, const GlobalOptions& g) {
     ro.cfg = g.hsm_config();
     ro.from = o.from;
     ro.previous_dir = o.previous;
-    ro.confirm = confirmer(o.yes);
-    ro.log = &std::cout;
+    std::ostream& human = o.json ? std::cerr : std::cout;
+    ro.confirm = confirmer(o.yes, human);
+    ro.log = &human;
     ro.version = TS_VERSION;
     StopOnSignal stop;
     ro.stop = &StopOnSignal::flag();
     cer::RunResult r = cer::run_ceremony(ctx, f, ro);
-    print_result(r, o.out);
+    print_result(r, o.out, human);
+    if (o.json) print_json_result(r, "run", o.out, r.error ? error_text(r.error) : "");
     if (r.error) rethrow_stop(r.error);
 }
 
@@ -260,7 +296,8 @@ void run_rehearse(const RunCliOptions& o, const GlobalOptions& g) {
     if (std::filesystem::exists(o.out))
         throw signer::CaDbError(o.out + " already exists; give a new --out");
     cer::Rehearsal rehearsal(f, cer::find_softhsm2_module(g.module));
-    std::cout << "Rehearsal: " << rehearsal.tokens().size()
+    std::ostream& human = o.json ? std::cerr : std::cout;
+    human << "Rehearsal: " << rehearsal.tokens().size()
               << " throwaway SoftHSM2 token(s) made with the file's labels (random PINs, never "
                  "shown); no real token is opened.\n";
     signer::LibCtx ctx;
@@ -268,20 +305,27 @@ void run_rehearse(const RunCliOptions& o, const GlobalOptions& g) {
     ro.out_dir = o.out;
     ro.mode = "rehearsal";
     ro.overrides = rehearsal.tokens();
-    ro.confirm = confirmer(o.yes);
-    ro.log = &std::cout;
+    ro.confirm = confirmer(o.yes, human);
+    ro.log = &human;
     ro.version = TS_VERSION;
     StopOnSignal stop;
     ro.stop = &StopOnSignal::flag();
     cer::RunResult r = cer::run_ceremony(ctx, f, ro);
-    print_result(r, o.out);
-    if (r.error) rethrow_stop(r.error);
+    print_result(r, o.out, human);
+    if (r.error) {
+        if (o.json) print_json_result(r, "rehearsal", o.out, error_text(r.error));
+        rethrow_stop(r.error);
+    }
     cer::VerifyResult v = cer::verify(o.out, r.head.hex);
     for (const auto& p : v.problems) std::cerr << "tokensign: verify: " << p << "\n";
+    if (o.json)
+        print_json_result(r, "rehearsal", o.out,
+                          v.ok() ? "" : "the rehearsal's output does not verify",
+                          {{"ok", v.ok()}, {"problems", v.problems}});
     if (!v.ok())
         throw signer::PolicyError(o.out + ": the rehearsal's output does not verify (" +
                                   std::to_string(v.problems.size()) + " problem(s))");
-    std::cout << "Verified: the rehearsal's transcript, every output and the head match.\n";
+    human << "Verified: the rehearsal's transcript, every output and the head match.\n";
 }
 
 void add_run_options(CLI::App* cmd, RunCliOptions& o, bool continuation) {
@@ -296,6 +340,10 @@ void add_run_options(CLI::App* cmd, RunCliOptions& o, bool continuation) {
     cmd->add_flag("--yes", o.yes,
                   "do not ask before each step (automated runs); the transcript records "
                   "each confirmation as --yes");
+    cmd->add_flag("--json", o.json,
+                  "print the result as one JSON object on stdout (status, steps_done, "
+                  "stopped_at, outputs, head: sha256, words, records; error), also when the "
+                  "ceremony stops; the progress goes to stderr");
     if (!continuation) return;
     cmd->add_option("--from", o.from,
                     "continue a stopped ceremony at this step (with --previous); the steps "

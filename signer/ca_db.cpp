@@ -1347,11 +1347,18 @@ void CaDb::append_index() {
         // a power loss leaves whole lines and at most one torn last line, which openssl does
         // not read and the next open() cuts off (the journal still holds its certificate).
         std::string_view rest = out;
+        const off_t start = at;
         while (!rest.empty()) {
             ssize_t n = ::pwrite(fd, rest.data(), rest.size(), at);
             if (n < 0) {
                 if (errno == EINTR) continue;
-                throw CaDbError("cannot append to " + path + ": " + errno_text());
+                // A full disk (ENOSPC, EFBIG) takes what fits: the lines written so far go again,
+                // so that no torn line is left for openssl ca (the journal keeps the certificates).
+                std::string why = errno_text();
+                if (at != start && ::ftruncate(fd, start) != 0)
+                    why += "; its torn last line could not be cut off (" + errno_text() +
+                           "): the next tokensign ca command cuts it";
+                throw CaDbError("cannot append to " + path + ": " + why);
             }
             rest.remove_prefix(static_cast<std::size_t>(n));
             at += n;

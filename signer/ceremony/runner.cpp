@@ -29,6 +29,7 @@
 #include "hsm/token.hpp"
 #include "hsm/uri.hpp"
 #include "signer/ca_db.hpp"
+#include "signer/ceremony/pgp_words.hpp"
 #include "signer/ceremony/verify.hpp"
 #include "signer/ceremony/x509.hpp"
 #include "signer/config.hpp"
@@ -171,7 +172,20 @@ class Runner {
     RunResult run() {
         prepare();
         m_w = std::make_unique<TranscriptWriter>(m_o.out_dir);
-        begin_records();
+        try {
+            begin_records();
+        } catch (const CaDbError& e) {
+            if (!m_w->broken()) throw;
+            // Not even the records of the start could be written: nothing was done on a token
+            // yet, and a directory holding part of a transcript of nothing is taken away again.
+            std::error_code ec;
+            fs::remove(fs::path(m_o.out_dir) / kTranscriptFile, ec);
+            bool gone = fs::remove(m_o.out_dir, ec);
+            throw CaDbError(std::string(e.what()) +
+                            "; the ceremony did not begin: nothing was done on a token" +
+                            (gone ? ", and " + m_o.out_dir + " was removed again"
+                                  : "; " + m_o.out_dir + " holds an unfinished transcript"));
+        }
         RunResult r;
         for (size_t i = m_start; i < m_f.steps.size(); ++i) {
             const Step& s = m_f.steps[i];
@@ -184,6 +198,7 @@ class Runner {
                                               " before step '" + s.id + "' began");
                 run_step(s, plan_for(i));
                 ++r.steps_done;
+                r.outputs.insert(r.outputs.end(), m_outputs.begin(), m_outputs.end());
                 m_all_made.insert(m_all_made.end(), m_made.begin(), m_made.end());
             } catch (const std::exception& e) {
                 r.error = std::current_exception();
@@ -192,9 +207,20 @@ class Runner {
             }
         }
         r.complete = true;
-        r.head = m_w->finish({{"status", "complete"},
-                              {"stopped_at", nullptr},
-                              {"steps_done", m_done_before + r.steps_done}});
+        try {
+            r.head = m_w->finish({{"status", "complete"},
+                                  {"stopped_at", nullptr},
+                                  {"steps_done", m_done_before + r.steps_done}});
+        } catch (const CaDbError& e) {
+            if (!m_w->broken()) throw;
+            throw CaDbError(std::string(e.what()) + "; every step was done, but the transcript " +
+                            m_o.out_dir + "/" + kTranscriptFile + " ends after record " +
+                            std::to_string(m_w->records() - 1) + " ('" + m_w->last_event() +
+                            "', head " + m_w->last_hash() +
+                            ") without the end record; verify calls it cut short. On the token: " +
+                            token_state_text(m_all_made) + ". Free space, and keep " + m_o.out_dir +
+                            " as the record of what happened.");
+        }
         return r;
     }
 
@@ -457,9 +483,19 @@ class Runner {
         if (m_o.log != nullptr) *m_o.log << line << "\n" << std::flush;
     }
 
+    // A record of the stop, unless the transcript can no longer be written (a full disk): then
+    // stop() says so in the error instead.
+    void stop_record(const std::string& event, json fields) {
+        try {
+            m_w->append(event, std::move(fields));
+        } catch (const CaDbError&) {
+            if (!m_w->broken()) throw;
+        }
+    }
+
     void stop(const Step& s, const std::exception& e, bool refused, RunResult& r) {
         std::string message = e.what();
-        if (refused) m_w->append("refused", {{"step", s.id}, {"message", message}});
+        if (refused) stop_record("refused", {{"step", s.id}, {"message", message}});
         json removed = json::array();
         for (const auto& p : m_outputs)
             if (m_w->remove_output(p)) removed.push_back(p);
@@ -475,7 +511,7 @@ class Runner {
             fs::remove(top, ec);
         }
         std::string state = token_state_text(m_made);
-        m_w->append(
+        stop_record(
             "error",
             {{"step", s.id},
              {"message", message},
@@ -485,9 +521,36 @@ class Runner {
              {"earlier_steps_made", m_all_made}});
         r.complete = false;
         r.stopped_at = s.id;
-        r.head = m_w->finish({{"status", "stopped"},
-                              {"stopped_at", s.id},
-                              {"steps_done", m_done_before + r.steps_done}});
+        if (!m_w->broken()) {
+            try {
+                r.head = m_w->finish({{"status", "stopped"},
+                                      {"stopped_at", s.id},
+                                      {"steps_done", m_done_before + r.steps_done}});
+            } catch (const CaDbError&) {
+                if (!m_w->broken()) throw;
+            }
+        }
+        if (m_w->broken()) {
+            r.transcript_cut = true;
+            r.head.hex = m_w->last_hash();
+            r.head.words = pgp_words(hsm::from_hex(r.head.hex));
+            r.head.records = m_w->records();
+            std::string cut = "the transcript " + m_o.out_dir + "/" + kTranscriptFile +
+                              " could not be written (" + m_w->broken_reason() +
+                              "): it ends after record " + std::to_string(m_w->records() - 1) +
+                              " ('" + m_w->last_event() + "', head " + r.head.hex +
+                              ") and holds no error or end record for this stop; verify calls it "
+                              "cut short. Step '" +
+                              s.id + "' stopped the ceremony; on the token: " + state;
+            if (!m_all_made.empty())
+                cut += "; made by the earlier steps of this run, and still there: " +
+                       token_state_text(m_all_made);
+            cut += removed.empty() ? std::string("; the step left no output")
+                                   : "; the step's outputs were removed: " + removed.dump();
+            r.error = std::make_exception_ptr(CaDbError(
+                (message == m_w->broken_reason() ? std::string() : message + "; ") + cut +
+                ". Free space, and keep " + m_o.out_dir + " as the record of what happened."));
+        }
         log("Step '" + s.id + "' failed; on the token: " + state + ".");
         if (!m_all_made.empty())
             log("Made by the earlier steps of this run, and still there: " +

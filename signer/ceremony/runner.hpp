@@ -63,6 +63,10 @@ struct RunResult {
     std::string stopped_at;  // the step that stopped it, when !complete
     int steps_done = 0;
     std::exception_ptr error;  // why it stopped (the exception as thrown), when !complete
+    // The transcript could not be written to the end (a full disk): it holds whole records up
+    // to `head`, without the error and end records; `error` says so.
+    bool transcript_cut = false;
+    std::vector<std::string> outputs;  // the outputs of the steps done, relative to out_dir
 };
 
 /// Runs `f` (loaded from its path, inputs relative to its directory). Refused before anything is

@@ -40,7 +40,9 @@ void write_new_file(const std::string& path, const std::string& bytes) {
     try {
         write_all(fd, bytes, path);
     } catch (...) {
+        // A full disk leaves no partial output behind: what is not written whole is not there.
         ::close(fd);
+        ::unlink(path.c_str());
         throw;
     }
     ::close(fd);
@@ -78,7 +80,11 @@ TranscriptWriter::TranscriptWriter(std::string dir) : m_dir(std::move(dir)) {
                                          : ""));
     std::string path = m_dir + "/" + kTranscriptFile;
     m_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-    if (m_fd < 0) throw CaDbError("cannot create " + path + ": " + std::strerror(errno));
+    if (m_fd < 0) {
+        std::string why = std::strerror(errno);
+        ::rmdir(m_dir.c_str());
+        throw CaDbError("cannot create " + path + ": " + why);
+    }
 }
 
 TranscriptWriter::~TranscriptWriter() {
@@ -97,7 +103,24 @@ std::string TranscriptWriter::append(const std::string& event, nlohmann::json fi
     fields["event"] = event;
     // dump() of nlohmann's std::map-backed object: keys sorted, no spaces, UTF-8 kept as is.
     std::string line = fields.dump();
-    write_all(m_fd, line + "\n", m_dir + "/" + kTranscriptFile);
+    const std::string path = m_dir + "/" + kTranscriptFile;
+    if (broken())
+        throw CaDbError("cannot write " + path + ": " + m_broken +
+                        " (an earlier record could not be written)");
+    try {
+        write_all(m_fd, line + "\n", path);
+    } catch (const CaDbError& e) {
+        // A record written in part (a full disk takes what fits) is cut off again, so the file
+        // stays a chain of whole records that verify reads as far as it goes.
+        m_broken = e.what();
+        if (::ftruncate(m_fd, m_size) != 0)
+            m_broken += "; its torn last record could not be cut off (" +
+                        std::string(std::strerror(errno)) + ")";
+        else
+            (void)::fsync(m_fd);
+        throw CaDbError(m_broken);
+    }
+    m_size += static_cast<off_t>(line.size() + 1);
     m_prev = record_hash(line);
     m_lines.push_back(std::move(line));
     ++m_seq;
@@ -115,13 +138,17 @@ void TranscriptWriter::write_output(const std::string& name, const std::string& 
     std::error_code ec;
     std::filesystem::create_directories(p.parent_path(), ec);
     write_new_file(p.string(), bytes);
-    append(
-        "output",
-        {{"path", name},
-         {"sha256", sha256_hex(bytes)},
-         {"bytes", bytes.size()},
-         {"step", step},
-         {"type", type}});
+    try {
+        append("output", {{"path", name},
+                          {"sha256", sha256_hex(bytes)},
+                          {"bytes", bytes.size()},
+                          {"step", step},
+                          {"type", type}});
+    } catch (...) {
+        // An output the transcript does not record is not left in DIR.
+        ::unlink(p.c_str());
+        throw;
+    }
 }
 
 bool TranscriptWriter::remove_output(const std::string& name) {
@@ -143,9 +170,23 @@ Head TranscriptWriter::finish(nlohmann::json fields) {
     head.hex = m_prev;
     head.words = pgp_words(hsm::from_hex(head.hex));
     head.records = m_seq;
-    write_new_file(m_dir + "/" + kHeadFile, head_file_text(head));
-    write_new_file(m_dir + "/" + kTextFile, transcript_text(m_lines, head));
+    try {
+        write_new_file(m_dir + "/" + kHeadFile, head_file_text(head));
+        write_new_file(m_dir + "/" + kTextFile, transcript_text(m_lines, head));
+    } catch (const CaDbError& e) {
+        // The records are all there; the head must still reach the paper log.
+        throw CaDbError(std::string(e.what()) + "; the transcript " + m_dir + "/" +
+                        kTranscriptFile + " is complete (" + std::to_string(head.records) +
+                        " records), its head is sha256 " + head.hex + ", words: " + head.words +
+                        "; write it in the paper log from here; verify reports the missing "
+                        "file until it is written");
+    }
     return head;
+}
+
+std::string TranscriptWriter::last_event() const {
+    if (m_lines.empty()) return "";
+    return nlohmann::json::parse(m_lines.back()).value("event", "");
 }
 
 std::string head_file_text(const Head& head) {

@@ -4,6 +4,8 @@
 // PGP words in DIR/transcript.head, for the paper log; DIR/transcript.txt for printing.
 #pragma once
 
+#include <sys/types.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -66,6 +68,14 @@ class TranscriptWriter {
 
     const std::string& dir() const { return m_dir; }
 
+    /// True once a record could not be written whole (a full disk): the file was cut back to
+    /// the records before it, and every later append() throws. `broken_reason()` says why.
+    bool broken() const { return !m_broken.empty(); }
+    const std::string& broken_reason() const { return m_broken; }
+    /// The records written whole so far, and the event of the last one ("" when none).
+    size_t records() const { return m_seq; }
+    std::string last_event() const;
+
   private:
     std::string m_dir;
     int m_fd = -1;
@@ -73,6 +83,8 @@ class TranscriptWriter {
     std::string m_prev = kNoPrevious;
     std::vector<std::string> m_lines;
     bool m_finished = false;
+    off_t m_size = 0;      // bytes of the whole records written
+    std::string m_broken;  // why a record could not be written, once one could not
 };
 
 /// The text of transcript.head for `head`.

@@ -6,16 +6,19 @@
 // Each run must end with the README's exit code, one message naming the function and the CKR_*,
 // the CA directory as it was (or as a complete earlier run leaves it, for a failure after the
 // commit point), no token object left that it made unless the message names it, and no crash.
+// The ceremony run is at the end: CeremonyFaultMatrixTest.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 
+#include "signer/ceremony/file.hpp"
 #include "tests/signer/ca_util.hpp"
 #include "tests/support/softhsm.hpp"
 
@@ -627,6 +630,235 @@ TEST_F(FaultMatrixTest, NoKeyOnATokenWithoutObjectsSaysTheTokenListedNothing) {
     EXPECT_NE(r.exit_code, 0) << r.err;
     EXPECT_NE(r.err.find("no private key found"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("the token reported no objects at all"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace ts::test
+
+namespace ts::test {
+namespace {
+
+// The ceremony (issue 11) under a fault at every call: key, root, an intermediate for a CSR, a
+// CRL and a CA directory on the fault matrix's token, each point into a new --out. A failure
+// before the transcript began leaves no --out at all; after it, the transcript is a stopped
+// ceremony naming the failed step, every output it lists (and did not remove) is there with its
+// SHA-256, and the token holds only what the error names.
+class CeremonyFaultMatrixTest : public FaultMatrixTest {
+  protected:
+    std::string write_ceremony() {
+        auto key = make_ec_key();
+        std::string req = make_csr(key.get(), {{"O", "Fault Org"}, {"CN", "Fault Issuing CA"}});
+        write_text(m_dir.file("issuing.csr"), req);
+        std::string file = m_dir.file("ceremony.yaml");
+        write_text(file, std::string("tokensign-ceremony: 1\n"
+                                     "name: fault matrix ceremony\n"
+                                     "tokens:\n"
+                                     "  - id: hsm\n"
+                                     "    uri: \"pkcs11:token=") +
+                             kToken +
+                             "\"\n"
+                             "inputs:\n"
+                             "  - id: issuing-csr\n"
+                             "    path: issuing.csr\n"
+                             "    sha256: " +
+                             signer::ceremony::sha256_hex(req) +
+                             "\n"
+                             "steps:\n"
+                             "  - id: root-key\n"
+                             "    step: key\n"
+                             "    token: hsm\n"
+                             "    label: fault-root\n"
+                             "    algorithm: ec:p-256\n"
+                             "  - id: root-cert\n"
+                             "    step: root\n"
+                             "    key: root-key\n"
+                             "    subject: \"/O=Fault Org/CN=Fault Root\"\n"
+                             "    not-before: 2027-01-15T00:00:00Z\n"
+                             "    not-after: 2037-01-15T00:00:00Z\n"
+                             "    serial: random\n"
+                             "    digest: sha256\n"
+                             "    pathlen: 1\n"
+                             "  - id: issuing\n"
+                             "    step: intermediate\n"
+                             "    issuer: root-cert\n"
+                             "    csr: issuing-csr\n"
+                             "    subject: \"/O=Fault Org/CN=Fault Issuing CA\"\n"
+                             "    not-before: 2027-01-15T00:00:00Z\n"
+                             "    not-after: 2032-01-15T00:00:00Z\n"
+                             "    serial: \"2027aa01\"\n"
+                             "    digest: sha256\n"
+                             "    pathlen: 0\n"
+                             "  - id: root-crl\n"
+                             "    step: crl\n"
+                             "    issuer: root-cert\n"
+                             "    this-update: 2027-01-15T00:00:00Z\n"
+                             "    next-update: 2028-01-15T00:00:00Z\n"
+                             "    crl-number: 1\n"
+                             "    digest: sha256\n"
+                             "  - id: root-dir\n"
+                             "    step: ca-dir\n"
+                             "    certificate: root-cert\n"
+                             "    key: root-key\n"
+                             "    dir: root-ca\n");
+        std::string pin = m_dir.file("pin");
+        write_text(pin, "1234\n");
+        fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write);
+        return file;
+    }
+
+    std::vector<std::string> ceremony_args(const std::string& file, const std::string& out) {
+        return {"tokensign", "--pin-source", m_dir.file("pin"), "ceremony", "run", file, "--out",
+                out,         "--yes"};
+    }
+
+    static std::vector<nlohmann::json> records(const std::string& out) {
+        std::vector<nlohmann::json> recs;
+        std::istringstream in(read_text(out + "/transcript.jsonl"));
+        for (std::string l; std::getline(in, l);)
+            recs.push_back(nlohmann::json::parse(l, nullptr, false));
+        return recs;
+    }
+
+    // Every output the transcript lists and did not remove, there with its recorded SHA-256.
+    static std::string outputs_problem(const std::string& out,
+                                       const std::vector<nlohmann::json>& recs) {
+        std::set<std::string> removed;
+        for (const auto& r : recs)
+            if (r.is_object() && r.value("event", "") == "error" && r.contains("removed"))
+                for (const auto& p : r["removed"]) removed.insert(p.get<std::string>());
+        for (const auto& r : recs) {
+            if (!r.is_object() || r.value("event", "") != "output") continue;
+            std::string p = r.value("path", "");
+            if (removed.count(p) != 0) {
+                if (fs::exists(out + "/" + p)) return p + " is listed as removed but exists";
+                continue;
+            }
+            if (!fs::exists(out + "/" + p)) return p + " is recorded but missing";
+            if (signer::ceremony::sha256_hex(read_text(out + "/" + p)) != r.value("sha256", ""))
+                return p + " differs from its recorded SHA-256";
+        }
+        for (const auto& p : removed)
+            if (fs::exists(out + "/" + p)) return p + " was removed but exists";
+        return "";
+    }
+};
+
+TEST_F(CeremonyFaultMatrixTest, CeremonyRunStopsCleanlyAtEveryCall) {
+    std::string file = write_ceremony();
+    save();
+    restore();
+    State before = state();
+    std::string trace = m_dir.file("trace");
+    fs::remove(trace);
+    std::string clean_out = m_dir.file("clean");
+    auto clean = run_path(ceremony_args(file, clean_out), {{"TS_FAULT_TRACE", trace}});
+    ASSERT_EQ(clean.exit_code, 0) << clean.err;
+    ASSERT_EQ(records(clean_out).back().value("status", ""), "complete");
+    State done = state();
+    ASSERT_EQ(done.objects.size(), before.objects.size() + 2) << "the key pair";
+
+    std::vector<std::pair<std::string, unsigned>> points;
+    std::map<std::string, unsigned> calls;
+    std::istringstream lines(read_text(trace));
+    for (std::string f; std::getline(lines, f);) points.emplace_back(f, ++calls[f]);
+    ASSERT_FALSE(points.empty());
+
+    unsigned handled = 0, stopped = 0, unopened = 0;
+    std::size_t index = 0;
+    for (const auto& [f, n] : points) {
+        const std::string& rv = kRvs[index++ % kRvs.size()];
+        std::string point = f + ":" + std::to_string(n);
+        restore();
+        std::string out = m_dir.file("out-" + std::to_string(index));
+        std::string retrace = m_dir.file("retrace");
+        fs::remove(retrace);
+        auto r = run_path(ceremony_args(file, out),
+                          {{"TS_FAULT_FAIL", point + ":" + rv}, {"TS_FAULT_TRACE", retrace}});
+        unsigned again = 0;
+        std::istringstream relines(read_text(retrace));
+        for (std::string g; std::getline(relines, g);) again += g == f ? 1U : 0U;
+        State after = state();
+        std::string where = "ceremony run with " + point + ":" + rv + " failing:\n" + r.err;
+        bool ok = true;
+        auto check = [&](bool cond, const std::string& what) {
+            if (!cond) {
+                ADD_FAILURE() << where << "\n-> " << what;
+                ok = false;
+            }
+        };
+        check(r.term_signal == 0, "killed by signal " + std::to_string(r.term_signal));
+        check(again >= n, "the point was not reached (the ceremony's calls vary)");
+        if (r.exit_code == 0) {
+            // The provider's session copy of the key (C_CopyObject, C_DestroyObject at exit) only
+            // makes signing faster (see ca sign --batch); a slot reporting no token while the
+            // provider looks for the key's token is passed over, and the complete result shows
+            // it was not the token named.
+            bool tolerated = f == "C_CopyObject" || f == "C_DestroyObject" ||
+                             (f == "C_GetTokenInfo" && rv == "CKR_TOKEN_NOT_PRESENT");
+            check(kAfterCommit.count(f) == 1 || kProbes.count(f) == 1 || again > calls[f] ||
+                      tolerated,
+                  "exit 0 although the call failed (and was not retried)");
+            auto recs = records(out);
+            check(!recs.empty() && recs.back().value("status", "") == "complete",
+                  "exit 0 without a complete transcript");
+            check(outputs_problem(out, recs).empty(), outputs_problem(out, recs));
+            check(after.objects.size() == done.objects.size(), "exit 0 without the key pair");
+        } else {
+            auto at = r.err.find("tokensign: error: ");
+            std::string first = at == std::string::npos
+                                    ? std::string()
+                                    : r.err.substr(at, r.err.find('\n', at) - at);
+            check(r.exit_code == 5, "exit " + std::to_string(r.exit_code) + ", not 5");
+            check(first.find(f) != std::string::npos && first.find(rv) != std::string::npos,
+                  "the first error line does not name " + f + " and " + rv + ": " + first);
+            std::string named;  // what the transcript says stays on the token
+            if (!fs::exists(out)) {
+                ++unopened;
+            } else {
+                ++stopped;
+                auto recs = records(out);
+                check(recs.size() >= 3, "a transcript without begin, error and end");
+                if (recs.size() >= 3) {
+                    const auto& err = recs[recs.size() - 2];
+                    const auto& end = recs.back();
+                    check(err.value("event", "") == "error",
+                          "the last but one record: " + err.dump());
+                    check(end.value("event", "") == "end" && end.value("status", "") == "stopped" &&
+                              end.value("stopped_at", "") == err.value("step", "?"),
+                          "the last record: " + end.dump());
+                    check(err.value("message", "").find(rv) != std::string::npos,
+                          "the error record does not name " + rv);
+                    if (err.value("token_state", "nothing") != "nothing")
+                        named += err.value("token_state", "");
+                    if (err.contains("earlier_steps_made"))
+                        for (const auto& m : err["earlier_steps_made"])
+                            named += m.get<std::string>();
+                }
+                std::string problem = outputs_problem(out, recs);
+                check(problem.empty(), problem);
+                auto v = tokensign({"ceremony", "verify", out});
+                check(v.exit_code == 0, "verify rejects the stopped ceremony:\n" + v.err);
+            }
+            if (after.objects != before.objects) {
+                // Only the key pair, and only when the transcript and the message name it.
+                check(after.objects.size() == before.objects.size() + 2,
+                      std::to_string(after.objects.size() - before.objects.size()) +
+                          " new token objects");
+                check(named.find("'fault-root'") != std::string::npos,
+                      "new token objects that the transcript does not name");
+                check(r.err.find("'fault-root'") != std::string::npos ||
+                          r.out.find("'fault-root'") != std::string::npos,
+                      "new token objects that the message does not name");
+            }
+        }
+        if (ok) ++handled;
+        fs::remove_all(out);
+    }
+    std::cout << "ceremony run: " << points.size() << " faults injected, " << handled
+              << " handled (" << calls.size() << " distinct functions; " << unopened
+              << " before the transcript began, " << stopped << " stopped ceremonies)\n";
+    EXPECT_EQ(handled, points.size());
+    restore();
 }
 
 }  // namespace
