@@ -16,6 +16,7 @@ packages=(
     opensc libp11-dev libengine-pkcs11-openssl
     gnutls-bin
     dpkg-dev man-db
+    jq time
     libasan8 libubsan1 libtsan2
     clang libclang-rt-14-dev
 )
