@@ -7,10 +7,12 @@
 #include <string>
 
 #include "signer/ceremony/file.hpp"
+#include "tests/signer/ceremony_test_util.hpp"
 
 namespace {
 
 using namespace ts::signer::ceremony;
+using ts::test::replaced;
 
 const std::string kBase = R"(tokensign-ceremony: 1
 name: Test ceremony
@@ -33,13 +35,6 @@ steps:
     digest: sha384
     pathlen: 1
 )";
-
-std::string replaced(std::string text, const std::string& from, const std::string& to) {
-    auto at = text.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    if (at != std::string::npos) text.replace(at, from.size(), to);
-    return text;
-}
 
 // The message parse() refuses `text` with ("" when it parses).
 std::string refusal(const std::string& text) {

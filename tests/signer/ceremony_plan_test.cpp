@@ -9,11 +9,13 @@
 
 #include "signer/ceremony/file.hpp"
 #include "signer/ceremony/plan.hpp"
+#include "tests/signer/ceremony_test_util.hpp"
 #include "tests/support/softhsm.hpp"
 
 namespace {
 
 using namespace ts::signer::ceremony;
+using ts::test::replaced;
 
 const std::string kExampleDir = std::string(TS_TEST_SOURCE_DIR) + "/docs/examples";
 
@@ -54,13 +56,6 @@ steps:
     digest: sha384
     pathlen: 0
 )";
-
-std::string replaced(std::string text, const std::string& from, const std::string& to) {
-    auto at = text.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    if (at != std::string::npos) text.replace(at, from.size(), to);
-    return text;
-}
 
 LintResult lint_text(const std::string& text, const std::string& base = ".") {
     return lint(parse(text, "c.yaml"), base);

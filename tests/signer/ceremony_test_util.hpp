@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Ending a test transcript with an `end` record of the schema's fields (docs/ceremony.md), and
-// its transcript.head and transcript.txt as TranscriptWriter::finish writes them.
+// Ceremony test helpers: editing a ceremony file fixture, and ending a test transcript with an
+// `end` record of the schema's fields (docs/ceremony.md) and its transcript.head and
+// transcript.txt as TranscriptWriter::finish writes them.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +17,15 @@
 #include "signer/ceremony/transcript.hpp"
 
 namespace ts::test {
+
+/// `text` with its first `from` replaced by `to`; a test failure when `from` is not in it (a
+/// ceremony file fixture that no longer holds what the test edits).
+inline std::string replaced(std::string text, const std::string& from, const std::string& to) {
+    auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    return text;
+}
 
 /// Appends {"event":"end", ...end} to `w` and writes DIR/transcript.head and transcript.txt.
 inline signer::ceremony::Head finish_transcript(signer::ceremony::TranscriptWriter& w,
