@@ -2,18 +2,18 @@
 // The signer's OpenSSL library context, and loading keys and certificates into it.
 #include "signer/libctx.hpp"
 
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ui.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -293,11 +293,33 @@ OsslPtr<EVP_PKEY> load_private_key(LibCtx& ctx, const std::string& location, con
 }
 
 std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw InputError("cannot read " + path + ": " + std::strerror(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    // read(2) into one buffer sized by fstat: a batch reads a CSR per certificate, and an
+    // ifstream with a stringstream costs several times the system calls' own time.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw InputError("cannot read " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    std::string data;
+    // One byte more than the size, so that a file read whole ends with read() returning 0
+    // without growing the buffer; a pipe or a growing file is read to its end all the same.
+    data.resize(::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0
+                    ? static_cast<std::size_t>(st.st_size) + 1
+                    : 4096);
+    std::size_t used = 0;
+    for (;;) {
+        if (used == data.size()) data.resize(data.size() * 2);
+        ssize_t r = ::read(fd, data.data() + used, data.size() - used);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            const int err = errno;
+            ::close(fd);
+            throw InputError("cannot read " + path + ": " + std::strerror(err));
+        }
+        if (r == 0) break;
+        used += static_cast<std::size_t>(r);
+    }
+    ::close(fd);
+    data.resize(used);
+    return data;
 }
 
 OsslPtr<X509> load_certificate(LibCtx& ctx, const std::string& path) {
