@@ -59,7 +59,7 @@ struct SigCtx {
     std::optional<HashedMechanism> hashed;
     std::vector<unsigned char> buffered;
     std::unique_ptr<hsm::SignOperation> stream;
-    bool moved = false;  // `stream` went to a copy of this context (sig_dupctx)
+    bool moved = false;   // `stream` went to a copy of this context (sig_dupctx)
     std::string refusal;  // why the key can make no signature with these parameters
 
     bool soft() const { return signing && key != nullptr && key->soft_private; }
@@ -472,10 +472,64 @@ int sig_digest_verify(void* vctx, const unsigned char* sig, size_t siglen, const
     });
 }
 
+// The NID of a SHA-2 digest name as EVP passes it ("SHA256", "sha256", "SHA2-256"), else
+// NID_undef.
+int sha2_nid(const std::string& name) {
+    std::string n;
+    for (char ch : name) n += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
+    if (n.rfind("SHA2-", 0) == 0) n = "SHA" + n.substr(5);
+    if (n == "SHA224") return NID_sha224;
+    if (n == "SHA256") return NID_sha256;
+    if (n == "SHA384") return NID_sha384;
+    if (n == "SHA512") return NID_sha512;
+    return NID_undef;
+}
+
+// The DER AlgorithmIdentifier of sha2WithRSAEncryption (NULL parameters) or ecdsa-with-SHA2
+// (no parameters) for `md_nid`, as the default provider encodes them. Empty if none.
+std::vector<unsigned char> plain_algorithm_id(bool rsa, int md_nid) {
+    int sig_nid = NID_undef;
+    if (OBJ_find_sigid_by_algs(&sig_nid, md_nid,
+                               rsa ? NID_rsaEncryption : NID_X9_62_id_ecPublicKey) != 1)
+        return {};
+    OsslPtr<X509_ALGOR> alg(X509_ALGOR_new());
+    if (!alg || X509_ALGOR_set0(alg.get(), OBJ_nid2obj(sig_nid), rsa ? V_ASN1_NULL : V_ASN1_UNDEF,
+                                nullptr) != 1)
+        return {};
+    return to_der(alg.get(), i2d_X509_ALGOR);
+}
+
+// X509_sign asks every signature context for its AlgorithmIdentifier and nothing else. For a
+// PKCS#1 v1.5 RSA or ECDSA signature with a SHA-2 digest and no parameters set (no host mirror
+// made: the padding is PKCS#1 v1.5) it is one of eight fixed encodings, answered here without
+// the mirror, which costs an EVP_DigestVerifyInit_ex per signature. True when answered.
+bool plain_algorithm_id_param(const SigCtx& c, OSSL_PARAM params[]) {
+    if (c.existing_mirror() != nullptr || c.soft() || params == nullptr) return false;
+    const bool rsa = c.alg == SigAlg::Rsa && c.key->type == "RSA";
+    if (!rsa && c.alg != SigAlg::Ecdsa) return false;
+    OSSL_PARAM* want = nullptr;
+    for (OSSL_PARAM* p = params; p->key != nullptr; ++p) {
+        if (std::strcmp(p->key, OSSL_SIGNATURE_PARAM_ALGORITHM_ID) != 0) return false;
+        want = p;
+    }
+    const int md = sha2_nid(c.mdname);
+    if (want == nullptr || md == NID_undef) return false;
+    // Built once per process: 2 key types x 4 digests.
+    static const std::vector<unsigned char> kIds[2][4] = {
+        {plain_algorithm_id(false, NID_sha224), plain_algorithm_id(false, NID_sha256),
+         plain_algorithm_id(false, NID_sha384), plain_algorithm_id(false, NID_sha512)},
+        {plain_algorithm_id(true, NID_sha224), plain_algorithm_id(true, NID_sha256),
+         plain_algorithm_id(true, NID_sha384), plain_algorithm_id(true, NID_sha512)}};
+    const int at = md == NID_sha224 ? 0 : md == NID_sha256 ? 1 : md == NID_sha384 ? 2 : 3;
+    const std::vector<unsigned char>& der = kIds[rsa ? 1 : 0][at];
+    return !der.empty() && OSSL_PARAM_set_octet_string(want, der.data(), der.size()) == 1;
+}
+
 int sig_get_ctx_params(void* vctx, OSSL_PARAM params[]) noexcept {
     auto* c = static_cast<SigCtx*>(vctx);
     return TS_GUARD(c->prov, 0, [&] {
         if (c->key == nullptr) return 0;
+        if (plain_algorithm_id_param(*c, params)) return 1;
         EVP_PKEY_CTX* m = c->mirror();
         if (c->alg == SigAlg::Rsa && c->key->on_token() &&
             OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID) != nullptr) {

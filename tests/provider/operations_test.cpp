@@ -232,6 +232,57 @@ Bytes random_bytes(size_t n) {
     return b;
 }
 
+// The AlgorithmIdentifier a signature context gives (what X509_sign writes into a certificate).
+Bytes algorithm_id(EVP_MD_CTX* m) {
+    unsigned char buf[256];
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, buf, sizeof buf),
+        OSSL_PARAM_END};
+    if (EVP_PKEY_CTX_get_params(EVP_MD_CTX_get_pkey_ctx(m), params) != 1) return {};
+    return Bytes(buf, buf + params[0].return_size);
+}
+
+// The provider answers X509_sign's AlgorithmIdentifier question itself for PKCS#1 v1.5 RSA and
+// ECDSA with SHA-2 (no host context made): byte for byte the default provider's answer, for
+// every spelling of the digest EVP passes; and with RSA-PSS set, an RSASSA-PSS identifier.
+TEST_F(OperationsTest, AlgorithmIdentifierIsTheDefaultProvidersForEveryDigest) {
+    for (const char* object : {"ec", "rsa"}) {
+        EVP_PKEY* tok = load(std::string("pkcs11:token=ops;object=") + object);
+        ASSERT_NE(tok, nullptr) << errors();
+        EVP_PKEY* pub = plain_public(tok);
+        ASSERT_NE(pub, nullptr);
+        for (const char* md : {"SHA224", "SHA256", "sha256", "SHA2-256", "SHA384", "sha512"}) {
+            SCOPED_TRACE(std::string(object) + " " + md);
+            EVP_MD_CTX* t = EVP_MD_CTX_new();
+            EVP_MD_CTX* p = EVP_MD_CTX_new();
+            ASSERT_EQ(EVP_DigestSignInit_ex(t, nullptr, md, s_ctx, nullptr, tok, nullptr), 1)
+                << errors();
+            ASSERT_EQ(EVP_DigestVerifyInit_ex(p, nullptr, md, s_plain, nullptr, pub, nullptr), 1)
+                << errors();
+            const Bytes theirs = algorithm_id(p);
+            ASSERT_FALSE(theirs.empty());
+            EXPECT_EQ(algorithm_id(t), theirs);
+            if (std::string(object) == "rsa") {
+                ASSERT_EQ(
+                    EVP_PKEY_CTX_set_rsa_padding(EVP_MD_CTX_get_pkey_ctx(t), RSA_PKCS1_PSS_PADDING),
+                    1);
+                const Bytes pss = algorithm_id(t);
+                const unsigned char* q = pss.data();
+                X509_ALGOR* alg = d2i_X509_ALGOR(nullptr, &q, static_cast<long>(pss.size()));
+                ASSERT_NE(alg, nullptr);
+                const ASN1_OBJECT* oid = nullptr;
+                X509_ALGOR_get0(&oid, nullptr, nullptr, alg);
+                EXPECT_EQ(OBJ_obj2nid(oid), NID_rsassaPss);
+                X509_ALGOR_free(alg);
+            }
+            EVP_MD_CTX_free(t);
+            EVP_MD_CTX_free(p);
+        }
+        EVP_PKEY_free(pub);
+        EVP_PKEY_free(tok);
+    }
+}
+
 TEST_F(OperationsTest, KeyAllowedOnlySha256RsaPssSignsWithTheTokenHashingShortAndLongMessages) {
     EVP_PKEY* tok = load("pkcs11:token=ops;object=pss-only");
     ASSERT_NE(tok, nullptr) << errors();
