@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "hsm/crypto.hpp"
 
+#include <atomic>
+#include <cstdlib>
+#include <ctime>
+
 #include "hsm/attributes.hpp"
 #include "hsm/error.hpp"
 #include "hsm/mechanism.hpp"
@@ -9,6 +13,33 @@
 namespace ts::hsm {
 
 namespace {
+
+std::atomic<long> g_sign_cpu_us{0};
+std::atomic<long> g_signatures{0};
+
+// Adds the thread CPU time of its scope to g_sign_cpu_us, when TOKENSIGN_TIMING is set (read
+// once: the clock is a system call, which the hot path does not pay otherwise).
+class SignClock {
+  public:
+    SignClock() noexcept : m_start(on() ? now() : -1) {}
+    SignClock(const SignClock&) = delete;
+    SignClock& operator=(const SignClock&) = delete;
+    ~SignClock() {
+        if (m_start >= 0) g_sign_cpu_us += now() - m_start;
+    }
+
+  private:
+    static bool on() noexcept {
+        static const bool timing = std::getenv("TOKENSIGN_TIMING") != nullptr;
+        return timing;
+    }
+    static long now() noexcept {
+        timespec ts{};
+        ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<long>(ts.tv_sec) * 1000000L + ts.tv_nsec / 1000;
+    }
+    long m_start;
+};
 
 // Runs an operation that was started with C_*Init: if it throws, the session may still carry
 // the active operation, so it is closed instead of going back to the pool.
@@ -98,8 +129,13 @@ std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHA
                                 std::span<const unsigned char> data, const PinSources& pins,
                                 std::size_t size_hint) {
     QueueGuard quiet;
-    CK_RV rv = s.fn()->C_SignInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle);
+    CK_RV rv;
+    {
+        SignClock clock;
+        rv = s.fn()->C_SignInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle);
+    }
     if (rv != CKR_OK) init_failed(rv, "C_SignInit", "signing", mech, s);
+    ++g_signatures;
     return finish_or_invalidate(s, [&] {
         if (key.always_authenticate) s.token().context_login(s, pins);
         // An empty message still needs a pointer: SoftHSM2 answers NULL with CKR_ARGUMENTS_BAD.
@@ -108,6 +144,7 @@ std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHA
         auto in_len = static_cast<CK_ULONG>(data.size());
         return two_call<std::vector<unsigned char>>(
             [&](CK_BYTE* out, CK_ULONG* len) {
+                SignClock clock;
                 return s.fn()->C_Sign(s.handle(), in, in_len, out, len);
             },
             size_hint, "C_Sign", "signing with a key on " + s.token().what());
@@ -117,8 +154,13 @@ std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHA
 SignOperation::SignOperation(Session s, const KeyHandle& key, const CK_MECHANISM& mech,
                              const PinSources& pins) {
     QueueGuard quiet;
-    CK_RV rv = s.fn()->C_SignInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle);
+    CK_RV rv;
+    {
+        SignClock clock;
+        rv = s.fn()->C_SignInit(s.handle(), const_cast<CK_MECHANISM*>(&mech), key.handle);
+    }
     if (rv != CKR_OK) init_failed(rv, "C_SignInit", "signing", mech, s);
+    ++g_signatures;
     m_session.emplace(std::move(s));
     finish_or_invalidate(*m_session, [&] {
         if (key.always_authenticate) m_session->token().context_login(*m_session, pins);
@@ -136,6 +178,7 @@ void SignOperation::update(std::span<const unsigned char> data) {
     QueueGuard quiet;
     Session& s = *m_session;
     finish_or_invalidate(s, [&] {
+        SignClock clock;
         check_rv(s.fn()->C_SignUpdate(s.handle(), const_cast<CK_BYTE*>(data.data()),
                                       static_cast<CK_ULONG>(data.size())),
                  "C_SignUpdate", "signing with a key on " + s.token().what());
@@ -148,13 +191,18 @@ std::vector<unsigned char> SignOperation::final(std::size_t size_hint) {
     Session& s = *m_session;
     auto out = finish_or_invalidate(s, [&] {
         return two_call<std::vector<unsigned char>>(
-            [&](CK_BYTE* buf, CK_ULONG* len) { return s.fn()->C_SignFinal(s.handle(), buf, len); },
+            [&](CK_BYTE* buf, CK_ULONG* len) {
+                SignClock clock;
+                return s.fn()->C_SignFinal(s.handle(), buf, len);
+            },
             size_hint, "C_SignFinal", "signing with a key on " + s.token().what());
     });
     m_done = true;
     m_session.reset();  // back to the pool: the operation is over
     return out;
 }
+
+SignTiming sign_timing() noexcept { return SignTiming{g_sign_cpu_us.load(), g_signatures.load()}; }
 
 SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
                     std::span<const unsigned char> in, const PinSources& pins) {

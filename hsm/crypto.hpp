@@ -24,10 +24,21 @@ struct KeyHandle {
 /// C_SignInit + C_Sign, with a context-specific login when the key needs one (PIN from `pins`).
 /// `size_hint` (the signature size when the caller knows it: modulus bytes, 2 x field bytes)
 /// saves the size-query call on the hot path. Returns the signature. When anything fails after
-/// C_SignInit, the session is closed (invalidate()) so no half-done operation goes back to the pool.
+/// C_SignInit, the session is closed (invalidate()) so no half-done operation goes back to the
+/// pool.
 std::vector<unsigned char> sign(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
                                 std::span<const unsigned char> data, const PinSources& pins,
                                 std::size_t size_hint = 0);
+
+/// With TOKENSIGN_TIMING set: the thread CPU time this process spent inside the signing calls
+/// (C_SignInit, C_Sign, C_SignUpdate, C_SignFinal), and the signatures made. An in-process
+/// software token (SoftHSM2) does its signing work there, so bench/ can tell the host's own cost
+/// per certificate from the token's. Zero when TOKENSIGN_TIMING is not set.
+struct SignTiming {
+    long cpu_us = 0;
+    long signatures = 0;
+};
+SignTiming sign_timing() noexcept;
 
 /// A multi-part signature (C_SignInit, C_SignUpdate..., C_SignFinal) for mechanisms that hash
 /// on the token (CKM_SHA256_RSA_PKCS_PSS ...). Owns its session for the operation's life:
@@ -55,7 +66,7 @@ class SignOperation {
 
 /// C_DecryptInit + C_Decrypt.
 SecureBytes decrypt(Session& s, const KeyHandle& key, const CK_MECHANISM& mech,
-                       std::span<const unsigned char> in, const PinSources& pins);
+                    std::span<const unsigned char> in, const PinSources& pins);
 
 /// `mech` (CKM_ECDH1_DERIVE or CKM_ECDH1_COFACTOR_DERIVE) with CKD_NULL against `peer_point`
 /// (uncompressed point); the derived secret is a session object read back (CKA_VALUE) and

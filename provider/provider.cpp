@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "hsm/crypto.hpp"
 #include "hsm/error.hpp"
 #include "hsm/uri.hpp"
 #include "provider/algorithms.hpp"
@@ -353,6 +354,10 @@ int get_capabilities(void*, const char* capability, OSSL_CALLBACK* cb, void* arg
 void teardown(void* vctx) noexcept {
     auto* ctx = static_cast<ProvCtx*>(vctx);
     if (ctx == nullptr) return;
+    // TOKENSIGN_TIMING (bench/ca_scale.sh): the CPU the token's signing calls took.
+    if (const hsm::SignTiming t = hsm::sign_timing(); t.signatures > 0)
+        std::fprintf(stderr, "timing: token signing cpu ms: %ld (%ld signatures)\n",
+                     t.cpu_us / 1000, t.signatures);
     if (ctx->host_default != nullptr) OSSL_PROVIDER_unload(ctx->host_default);
     if (ctx->host != nullptr) OSSL_LIB_CTX_free(ctx->host);
     delete ctx;
