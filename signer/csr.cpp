@@ -33,6 +33,11 @@ OSSL_LIB_CTX* bytes_only_libctx() {
 }  // namespace
 
 Csr parse_csr(std::string_view data, const std::string& name, OSSL_LIB_CTX* libctx) {
+    PublicKeyDecoder keys(libctx);
+    return parse_csr(data, name, keys);
+}
+
+Csr parse_csr(std::string_view data, const std::string& name, PublicKeyDecoder& keys) {
     Csr csr;
     csr.name = name;
     OpensslBytes pem_der;
@@ -70,7 +75,7 @@ Csr parse_csr(std::string_view data, const std::string& name, OSSL_LIB_CTX* libc
                          " bytes of trailing data after the DER)");
     ERR_clear_error();  // the key the null provider could not decode
 
-    csr.key = decode_public_key(X509_REQ_get_X509_PUBKEY(csr.req.get()), libctx);
+    csr.key = keys.decode(X509_REQ_get_X509_PUBKEY(csr.req.get()));
     if (!csr.key) {
         OpenSslError detail("decoding the public key");
         throw InputError(name + ": the request's public key cannot be decoded (" + detail.what() +

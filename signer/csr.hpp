@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "hsm/ossl.hpp"
+#include "signer/spki.hpp"
 
 namespace ts::signer {
 
@@ -30,6 +31,9 @@ struct Csr {
 /// parameters) or a key those refuse goes through the OpenSSL decoders as before, so what is
 /// accepted does not change.
 Csr parse_csr(std::string_view data, const std::string& name, OSSL_LIB_CTX* libctx);
+
+/// The same, the key decoded by `keys` (its libctx): for a batch, which decodes many keys.
+Csr parse_csr(std::string_view data, const std::string& name, PublicKeyDecoder& keys);
 
 /// Verifies the CSR's signature with its own public key (X509_REQ_verify_ex) and the key floor:
 /// RSA keys of fewer than `min_rsa_bits` bits and EC keys under 256 bits are refused; key types

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,14 +22,15 @@
 #include "signer/csr.hpp"
 #include "signer/libctx.hpp"
 #include "signer/profile.hpp"
+#include "signer/spki.hpp"
 
 namespace ts::signer {
 
 /// Command-line overrides of the CA section.
 struct IssueOptions {
-    std::string extensions;  // --extensions: replaces x509_extensions ("" keeps it)
-    long days = 0;           // --days: replaces default_days / default_enddate (0 keeps them)
-    std::string extfile;     // --extfile: the extension section from this file instead
+    std::string extensions;        // --extensions: replaces x509_extensions ("" keeps it)
+    long days = 0;                 // --days: replaces default_days / default_enddate (0 keeps them)
+    std::string extfile;           // --extfile: the extension section from this file instead
     std::vector<std::string> san;  // --san: the subjectAltName (replaces the profile's, the CSR's)
 };
 
@@ -129,7 +131,9 @@ class Issuer {
     PendingCertificate prepare_one(const Csr& csr, const CaDb& db);
     int stop_signal() const noexcept { return m_stop != nullptr ? m_stop->load() : 0; }
     void sign_one(PendingCertificate& p);
-    void finish_one(PendingCertificate& p, CaDb& db) const;
+    /// `verifier` checks with the CA certificate's key (ca_verifier()): one per thread.
+    void finish_one(PendingCertificate& p, CaDb& db, CertificateVerifier& verifier) const;
+    CertificateVerifier ca_verifier() const noexcept;
     void stage(std::vector<PendingCertificate>& issued, CaDb& db);
 
     LibCtx& m_ctx;
@@ -142,7 +146,7 @@ class Issuer {
     std::string m_ext;
     std::optional<ExtensionPlan> m_plan;  // the extensions (section, --extfile, --san, copy)
     std::optional<CaChain> m_chain;       // the CA certificate up to its anchor (tokensign_chain)
-    OsslPtr<BIGNUM> m_next_serial;  // set by prepare() when serials come from the file
+    OsslPtr<BIGNUM> m_next_serial;        // set by prepare() when serials come from the file
     PrepareState m_prep;
     unsigned m_signing_threads = 1;
     const std::atomic<int>* m_stop = nullptr;
@@ -155,7 +159,9 @@ IndexEntry index_entry_for(X509* cert);
 /// What openssl ca writes to newcerts/<SERIAL>.pem: X509_print text, then the PEM. With
 /// `subject_key` (the certificate's public key, decoded), the key is printed from it: a
 /// certificate whose key was set as bytes has none decoded.
-std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key = nullptr);
+/// With `der` (the certificate's DER, which the caller has already), it is not encoded again.
+std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key = nullptr,
+                                  std::span<const unsigned char> der = {});
 /// The PEM of a certificate.
 std::string certificate_pem(X509* cert);
 /// X509_NAME_oneline form ("/C=US/O=Example/CN=Root"), as index.txt holds subjects.

@@ -3,7 +3,10 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/rsa.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -194,6 +197,52 @@ OsslPtr<EVP_PKEY> decode_public_key(const X509_PUBKEY* spki, OSSL_LIB_CTX* libct
         d2i_PUBKEY_ex(nullptr, &p, static_cast<long>(der.size()), libctx, nullptr));
 }
 
+namespace {
+
+// The named curve of an id-ecPublicKey SubjectPublicKeyInfo and its point's bytes; NID_undef
+// for anything else (and for SM2, which OpenSSL types "SM2": decode_public_key's decoders).
+int ec_curve(const X509_PUBKEY* spki, const unsigned char** bytes, int* len) {
+    ASN1_OBJECT* alg = nullptr;
+    X509_ALGOR* algor = nullptr;
+    if (X509_PUBKEY_get0_param(&alg, bytes, len, &algor, spki) != 1 || *len <= 0 ||
+        OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey)
+        return NID_undef;
+    int ptype = V_ASN1_UNDEF;
+    const void* pval = nullptr;
+    X509_ALGOR_get0(nullptr, &ptype, &pval, algor);
+    if (ptype != V_ASN1_OBJECT) return NID_undef;
+    const int curve = OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(pval));
+    return curve == NID_sm2 ? NID_undef : curve;
+}
+
+}  // namespace
+
+OsslPtr<EVP_PKEY> PublicKeyDecoder::decode(const X509_PUBKEY* spki) {
+    const unsigned char* bytes = nullptr;
+    int len = 0;
+    const int curve = ec_curve(spki, &bytes, &len);
+    if (curve == NID_undef) return decode_public_key(spki, m_libctx);
+    for (const auto& [nid, first] : m_curves) {
+        if (nid != curve) continue;
+        ERR_set_mark();
+        OsslPtr<EVP_PKEY> key(EVP_PKEY_dup(first.get()));
+        if (key && EVP_PKEY_set1_encoded_public_key(key.get(), bytes,
+                                                    static_cast<std::size_t>(len)) == 1) {
+            ERR_pop_to_mark();
+            return key;
+        }
+        ERR_pop_to_mark();
+        return decode_public_key(spki, m_libctx);  // says why, or decodes what this refused
+    }
+    OsslPtr<EVP_PKEY> key = decode_public_key(spki, m_libctx);
+    // Kept only when it is the plain named-curve EC key later copies are meant to be.
+    if (key && EVP_PKEY_is_a(key.get(), "EC")) {
+        if (EVP_PKEY* first = key.get(); EVP_PKEY_up_ref(first) == 1)
+            m_curves.emplace_back(curve, OsslPtr<EVP_PKEY>(first));
+    }
+    return key;
+}
+
 std::string object_text(const ASN1_OBJECT* obj) {
     int n = OBJ_obj2txt(nullptr, 0, obj, 0);
     if (n <= 0) return {};
@@ -280,6 +329,117 @@ bool append_signature_text(std::string& out, const X509_ALGOR* alg, const ASN1_B
     hex_lines(out, ASN1_STRING_get0_data(sig), static_cast<std::size_t>(ASN1_STRING_length(sig)),
               18, "        ");
     return true;
+}
+
+namespace {
+
+// One DER element at `p` (of `left` bytes): its tag, and where its contents start and end.
+// False for anything that is not exactly one definite-length element inside `left`.
+struct Element {
+    int tag = 0;
+    int cls = 0;
+    bool constructed = false;
+    const unsigned char* begin = nullptr;  // the tag byte
+    const unsigned char* content = nullptr;
+    const unsigned char* end = nullptr;
+};
+
+bool next_element(const unsigned char* p, std::size_t left, Element& e) {
+    if (left == 0 || left > static_cast<std::size_t>(LONG_MAX)) return false;
+    const unsigned char* q = p;
+    long len = 0;
+    int tag = 0, cls = 0;
+    const int r = ASN1_get_object(&q, &len, &tag, &cls, static_cast<long>(left));
+    if ((r & 0x80) != 0 || r == 0x21) return false;  // an error, or an indefinite length
+    e.tag = tag;
+    e.cls = cls;
+    e.constructed = (r & V_ASN1_CONSTRUCTED) != 0;
+    e.begin = p;
+    e.content = q;
+    e.end = q + len;
+    return true;
+}
+
+bool fast_digest(int md_nid) {
+    return md_nid == NID_sha224 || md_nid == NID_sha256 || md_nid == NID_sha384 ||
+           md_nid == NID_sha512;
+}
+
+}  // namespace
+
+bool CertificateVerifier::verify(X509* cert, std::span<const unsigned char> der) {
+    const X509_ALGOR* outer = nullptr;
+    X509_get0_signature(nullptr, &outer, cert);
+    if (outer == nullptr || X509_ALGOR_cmp(outer, X509_get0_tbs_sigalg(cert)) != 0) return false;
+    int md_nid = NID_undef, pkey_nid = NID_undef;
+    const bool known = OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, &pkey_nid) == 1;
+    const bool rsa = known && pkey_nid == NID_rsaEncryption && EVP_PKEY_is_a(m_key, "RSA");
+    const bool ec = known && pkey_nid == NID_X9_62_id_ecPublicKey && EVP_PKEY_is_a(m_key, "EC");
+    if (!(rsa || ec) || !fast_digest(md_nid)) {
+        // The certificate as `der` holds it, read back, for X509_verify.
+        const unsigned char* p = der.data();
+        OsslPtr<X509> written(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+        return written && p == der.data() + der.size() && X509_verify(written.get(), m_key) == 1;
+    }
+
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
+    Element whole, tbs, alg, sig;
+    if (!next_element(der.data(), der.size(), whole) || whole.tag != V_ASN1_SEQUENCE ||
+        !whole.constructed || whole.end != der.data() + der.size())
+        return false;
+    const auto left = [&](const unsigned char* at) {
+        return static_cast<std::size_t>(whole.end - at);
+    };
+    if (!next_element(whole.content, left(whole.content), tbs) || tbs.tag != V_ASN1_SEQUENCE ||
+        !next_element(tbs.end, left(tbs.end), alg) || alg.tag != V_ASN1_SEQUENCE ||
+        !next_element(alg.end, left(alg.end), sig) || sig.tag != V_ASN1_BIT_STRING ||
+        sig.constructed || sig.end != whole.end || sig.content == sig.end || sig.content[0] != 0)
+        return false;
+    // The algorithm the bytes name is the one the digest and key were chosen by.
+    const auto outer_der = to_der(const_cast<X509_ALGOR*>(outer), i2d_X509_ALGOR);
+    if (outer_der.size() != static_cast<std::size_t>(alg.end - alg.begin) ||
+        !std::equal(outer_der.begin(), outer_der.end(), alg.begin))
+        return false;
+
+    Digest* d = nullptr;
+    for (auto& have : m_digests)
+        if (have.nid == md_nid) d = &have;
+    if (d == nullptr) {
+        Digest made{md_nid, OsslPtr<EVP_MD>(EVP_MD_fetch(m_libctx, OBJ_nid2sn(md_nid), m_propq)),
+                    OsslPtr<EVP_PKEY_CTX>(EVP_PKEY_CTX_new_from_pkey(m_libctx, m_key, m_propq))};
+        if (!made.md || !made.ctx || EVP_PKEY_verify_init(made.ctx.get()) != 1 ||
+            (rsa && EVP_PKEY_CTX_set_rsa_padding(made.ctx.get(), RSA_PKCS1_PADDING) != 1) ||
+            EVP_PKEY_CTX_set_signature_md(made.ctx.get(), made.md.get()) != 1)
+            return false;
+        m_digests.push_back(std::move(made));
+        d = &m_digests.back();
+    }
+    unsigned char hash[EVP_MAX_MD_SIZE];
+    unsigned int hash_len = 0;
+    if (EVP_Digest(tbs.begin, static_cast<std::size_t>(tbs.end - tbs.begin), hash, &hash_len,
+                   d->md.get(), nullptr) != 1)
+        return false;
+    return EVP_PKEY_verify(d->ctx.get(), sig.content + 1,
+                           static_cast<std::size_t>(sig.end - sig.content - 1), hash,
+                           hash_len) == 1;
+}
+
+std::string certificate_pem_from_der(std::span<const unsigned char> der) {
+    static constexpr char kBegin[] = "-----BEGIN CERTIFICATE-----\n";
+    static constexpr char kEnd[] = "-----END CERTIFICATE-----\n";
+    std::string out;
+    const std::size_t lines = (der.size() + 47) / 48;
+    out.reserve(sizeof kBegin + sizeof kEnd + lines * 65);
+    out += kBegin;
+    unsigned char line[65];
+    for (std::size_t at = 0; at < der.size(); at += 48) {
+        const int n = static_cast<int>(std::min<std::size_t>(48, der.size() - at));
+        const int chars = EVP_EncodeBlock(line, der.data() + at, n);
+        out.append(reinterpret_cast<const char*>(line), static_cast<std::size_t>(chars));
+        out += '\n';
+    }
+    out += kEnd;
+    return out;
 }
 
 }  // namespace ts::signer

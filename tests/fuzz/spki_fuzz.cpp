@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // signer::decode_public_key on any DER SubjectPublicKeyInfo: it builds a key exactly when
-// OpenSSL's decoders do (d2i_PUBKEY), and the same key.
+// OpenSSL's decoders do (d2i_PUBKEY), and the same key. So does a PublicKeyDecoder kept across
+// inputs, as a batch keeps one: its EC keys are copies of the first valid key on their curve
+// seen in this run, given the input's point.
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -28,5 +30,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ERR_clear_error();
     if (static_cast<bool>(ours) != static_cast<bool>(theirs)) std::abort();
     if (ours && EVP_PKEY_eq(ours.get(), theirs.get()) != 1) std::abort();
+    static ts::signer::PublicKeyDecoder batch(nullptr);
+    OsslPtr<EVP_PKEY> copied = batch.decode(spki.get());
+    ERR_clear_error();
+    if (static_cast<bool>(copied) != static_cast<bool>(theirs)) std::abort();
+    if (copied && EVP_PKEY_eq(copied.get(), theirs.get()) != 1) std::abort();
     return 0;
 }

@@ -49,11 +49,15 @@ OsslPtr<EVP_PKEY> openssl_verdict(const std::vector<unsigned char>& der) {
     return OsslPtr<EVP_PKEY>(key);
 }
 
-// Ours: parse_csr, then the same signature check with the key it decoded.
-OsslPtr<EVP_PKEY> our_verdict(const std::vector<unsigned char>& der) {
+// Ours: parse_csr, then the same signature check with the key it decoded. With `keys`, the
+// batch's way: one decoder for many requests, whose first EC key on a curve is the template
+// of the later ones.
+OsslPtr<EVP_PKEY> our_verdict(const std::vector<unsigned char>& der,
+                              PublicKeyDecoder* keys = nullptr) {
     try {
-        Csr csr = parse_csr(std::string_view(reinterpret_cast<const char*>(der.data()), der.size()),
-                            "req.der", nullptr);
+        const std::string_view data(reinterpret_cast<const char*>(der.data()), der.size());
+        Csr csr = keys != nullptr ? parse_csr(data, "req.der", *keys)
+                                  : parse_csr(data, "req.der", nullptr);
         if (X509_REQ_get0_pubkey(csr.req.get()) != nullptr) {
             ADD_FAILURE() << "the request was parsed with a decoded key: the slow path ran";
         }
@@ -78,6 +82,12 @@ void expect_same_verdicts(EVP_PKEY* key, unsigned seed) {
     ASSERT_TRUE(theirs);
     ASSERT_TRUE(ours);
     EXPECT_EQ(EVP_PKEY_eq(ours.get(), theirs.get()), 1);
+    // A batch's decoder, its template made from the original: every corrupted point below then
+    // goes through the template copy.
+    PublicKeyDecoder batch(nullptr);
+    auto first = our_verdict(original, &batch);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(EVP_PKEY_eq(first.get(), theirs.get()), 1);
 
     std::mt19937 rng(seed);
     int accepted = 0, refused = 0;
@@ -97,11 +107,16 @@ void expect_same_verdicts(EVP_PKEY* key, unsigned seed) {
         }
         auto a = openssl_verdict(der);
         auto b = our_verdict(der);
+        auto c = our_verdict(der, &batch);
         ASSERT_EQ(static_cast<bool>(a), static_cast<bool>(b))
             << "round " << round << ": OpenSSL " << (a ? "accepts" : "refuses") << ", parse_csr "
             << (b ? "accepts" : "refuses");
+        ASSERT_EQ(static_cast<bool>(a), static_cast<bool>(c))
+            << "round " << round << ": OpenSSL " << (a ? "accepts" : "refuses")
+            << ", parse_csr with a batch's decoder " << (c ? "accepts" : "refuses");
         if (a) {
             EXPECT_EQ(EVP_PKEY_eq(a.get(), b.get()), 1) << "round " << round;
+            EXPECT_EQ(EVP_PKEY_eq(a.get(), c.get()), 1) << "round " << round;
             ++accepted;
         } else {
             ++refused;
@@ -125,6 +140,31 @@ TEST(CsrParseTest, P384CompressedPointRequestsGetOpenSslsVerdict) {
     ASSERT_TRUE(k);
     ASSERT_EQ(EVP_PKEY_set_utf8_string_param(k.get(), "point-format", "compressed"), 1);
     expect_same_verdicts(k.get(), 3);
+}
+
+// One decoder, many keys on the same curves: each request gets its own key, never the
+// template's (a copy that kept the first point would make every later request's signature
+// check use the first requester's key).
+TEST(CsrParseTest, BatchDecoderGivesEachRequestItsOwnKey) {
+    std::vector<OsslPtr<EVP_PKEY>> keys;
+    for (int i = 0; i < 3; ++i) keys.push_back(generate_key("EC", "ec_paramgen_curve", "P-256"));
+    keys.push_back(generate_key("EC", "ec_paramgen_curve", "P-384"));
+    keys.push_back(generate_key("EC", "ec_paramgen_curve", "P-384"));
+    ASSERT_EQ(EVP_PKEY_set_utf8_string_param(keys.back().get(), "point-format", "compressed"), 1);
+    keys.push_back(generate_key("RSA", "rsa_keygen_bits", "2048"));
+    keys.push_back(generate_key("EC", "ec_paramgen_curve", "P-256"));
+    PublicKeyDecoder batch(nullptr);
+    for (int pass = 0; pass < 2; ++pass) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            ASSERT_TRUE(keys[i]);
+            auto der = request_der(keys[i].get());
+            auto got = our_verdict(der, &batch);
+            ASSERT_TRUE(got) << "key " << i << " pass " << pass;
+            for (std::size_t j = 0; j < keys.size(); ++j)
+                EXPECT_EQ(EVP_PKEY_eq(got.get(), keys[j].get()) == 1, i == j)
+                    << "key " << i << " compared with key " << j << ", pass " << pass;
+        }
+    }
 }
 
 TEST(CsrParseTest, Ed25519RequestsGetOpenSslsVerdict) {

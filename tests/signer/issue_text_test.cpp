@@ -4,6 +4,7 @@
 // CA key type (signer/spki.cpp writes the key and signature text itself for most of them).
 // And decode_public_key: the key OpenSSL's own decoders give, for the same keys.
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -202,6 +203,124 @@ TEST(PublicKeyDecodeTest, OddKeysGetOpenSslsVerdict) {
     auto junk = spki_with(NID_rsaEncryption, V_ASN1_NULL, nullptr, {0x04, 0x01, 0x00});
     EXPECT_FALSE(openssl_decodes(junk.get()));
     EXPECT_FALSE(decode_public_key(X509_get_X509_PUBKEY(junk.get()), nullptr));
+
+    // A batch's decoder, with a template on P-256 already: the point off the curve is refused
+    // all the same, and the next good key is its own.
+    PublicKeyDecoder batch(nullptr);
+    auto good = generate_key("EC", "ec_paramgen_curve", "P-256");
+    OsslPtr<X509> holder(X509_new());
+    ASSERT_EQ(X509_set_pubkey(holder.get(), good.get()), 1);
+    ASSERT_TRUE(batch.decode(X509_get_X509_PUBKEY(holder.get())));
+    EXPECT_FALSE(batch.decode(X509_get_X509_PUBKEY(ec.get())));
+    std::vector<unsigned char> infinity{0x00};
+    auto at_infinity = spki_with(NID_X9_62_id_ecPublicKey, V_ASN1_OBJECT,
+                                 OBJ_nid2obj(NID_X9_62_prime256v1), infinity);
+    EXPECT_EQ(static_cast<bool>(batch.decode(X509_get_X509_PUBKEY(at_infinity.get()))),
+              openssl_decodes(at_infinity.get()));
+    auto other = generate_key("EC", "ec_paramgen_curve", "P-256");
+    ASSERT_EQ(X509_set_pubkey(holder.get(), other.get()), 1);
+    auto decoded = batch.decode(X509_get_X509_PUBKEY(holder.get()));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(EVP_PKEY_eq(decoded.get(), other.get()), 1);
+    EXPECT_NE(EVP_PKEY_eq(decoded.get(), good.get()), 1);
+}
+
+// The batch's decoder, twice over every key type (the second time from the templates the
+// first pass left): the key OpenSSL decodes, of the same type and size.
+TEST(PublicKeyDecodeTest, BatchDecoderGivesTheKeyOpenSslDecodes) {
+    PublicKeyDecoder batch(nullptr);
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const auto& [name, key] : keys().all) {
+            SCOPED_TRACE(name + ", pass " + std::to_string(pass));
+            ASSERT_TRUE(key);
+            OsslPtr<X509> holder(X509_new());
+            ASSERT_EQ(X509_set_pubkey(holder.get(), key.get()), 1);
+            auto ours = batch.decode(X509_get_X509_PUBKEY(holder.get()));
+            ASSERT_TRUE(ours);
+            EXPECT_EQ(EVP_PKEY_eq(ours.get(), key.get()), 1);
+            EXPECT_STREQ(EVP_PKEY_get0_type_name(ours.get()), EVP_PKEY_get0_type_name(key.get()));
+            EXPECT_EQ(EVP_PKEY_get_bits(ours.get()), EVP_PKEY_get_bits(key.get()));
+        }
+    }
+}
+
+// certificate_pem_from_der is PEM_write_bio's "CERTIFICATE" block for every length around the
+// 48-byte lines (short, exactly one line, one byte over...).
+TEST(CertificatePemTest, SameBytesAsPemWriteBio) {
+    for (std::size_t len = 1; len <= 200; ++len) {
+        std::vector<unsigned char> der(len);
+        for (std::size_t i = 0; i < len; ++i) der[i] = static_cast<unsigned char>(i * 37 + len);
+        OsslPtr<BIO> b(BIO_new(BIO_s_mem()));
+        ASSERT_GT(PEM_write_bio(b.get(), "CERTIFICATE", "", der.data(), static_cast<long>(len)), 0);
+        EXPECT_EQ(certificate_pem_from_der(der), bio_text(b.get())) << "length " << len;
+    }
+}
+
+// CertificateVerifier: the signatures X509_verify accepts, and no other. Per CA key type: a
+// good certificate, then each part of it damaged (the signature, the TBSCertificate, the outer
+// algorithm, trailing bytes, a cut), then the good one again on the same verifier.
+TEST(CertificateVerifierTest, AcceptsWhatX509VerifyAccepts) {
+    auto subject = generate_key("EC", "ec_paramgen_curve", "P-256");
+    for (const auto& [name, ca] : keys().all) {
+        if (EVP_PKEY_is_a(ca.get(), "SM2")) continue;
+        SCOPED_TRACE("CA key " + name);
+        auto x = certificate_with_key_bytes(subject.get(), ca.get());
+        ASSERT_TRUE(x);
+        const auto der = to_der(x.get(), i2d_X509);
+        ASSERT_FALSE(der.empty());
+        CertificateVerifier verifier(ca.get(), nullptr, nullptr);
+        EXPECT_TRUE(verifier.verify(x.get(), der));
+        EXPECT_EQ(X509_verify(x.get(), ca.get()), 1);
+
+        auto damaged = [&](std::vector<unsigned char> bad) {
+            const unsigned char* p = bad.data();
+            OsslPtr<X509> y(d2i_X509(nullptr, &p, static_cast<long>(bad.size())));
+            ERR_clear_error();
+            // Damage the parser refuses never reaches a verifier; the rest must not verify.
+            if (!y) return;
+            const bool theirs = X509_verify(y.get(), ca.get()) == 1;
+            const bool ours = verifier.verify(y.get(), bad);
+            ERR_clear_error();
+            EXPECT_FALSE(ours);
+            EXPECT_EQ(ours, theirs);
+        };
+        auto flip = der;
+        flip[der.size() - 5] ^= 0x01;  // in the signature
+        damaged(flip);
+        flip = der;
+        flip[der.size() / 3] ^= 0x01;  // in the TBSCertificate
+        damaged(flip);
+        auto cut = der;
+        cut.resize(der.size() - 1);
+        EXPECT_FALSE(verifier.verify(x.get(), cut));
+        auto longer = der;
+        longer.push_back(0);
+        EXPECT_FALSE(verifier.verify(x.get(), longer));
+        EXPECT_FALSE(verifier.verify(x.get(), {}));
+        // And the good certificate again, on the same verifier after the failures.
+        EXPECT_TRUE(verifier.verify(x.get(), der));
+    }
+}
+
+// A certificate signed by another key of the same type does not verify.
+TEST(CertificateVerifierTest, RefusesAnotherKeysSignature) {
+    auto subject = generate_key("EC", "ec_paramgen_curve", "P-256");
+    for (const char* curve : {"P-256", "P-384"}) {
+        auto ca = generate_key("EC", "ec_paramgen_curve", curve);
+        auto impostor = generate_key("EC", "ec_paramgen_curve", curve);
+        auto x = certificate_with_key_bytes(subject.get(), impostor.get());
+        ASSERT_TRUE(x);
+        CertificateVerifier verifier(ca.get(), nullptr, nullptr);
+        EXPECT_FALSE(verifier.verify(x.get(), to_der(x.get(), i2d_X509))) << curve;
+        ERR_clear_error();
+    }
+    auto ca = rsa_key("2048");
+    auto impostor = rsa_key("2048");
+    auto x = certificate_with_key_bytes(subject.get(), impostor.get());
+    ASSERT_TRUE(x);
+    CertificateVerifier verifier(ca.get(), nullptr, nullptr);
+    EXPECT_FALSE(verifier.verify(x.get(), to_der(x.get(), i2d_X509)));
+    ERR_clear_error();
 }
 
 }  // namespace
