@@ -170,6 +170,7 @@ Issuer::Issuer(LibCtx& ctx, const Conf& conf, CaConfig cfg, OsslPtr<X509> ca_cer
 
     m_plan.emplace(conf, m_cfg, ExtensionOptions{m_opts.extensions, m_opts.extfile, m_opts.san},
                    m_ctx.get());
+    m_policy.emplace(conf, m_cfg.policy);
     m_ext = m_plan->section();
 
     if (!m_cfg.default_startdate.empty() && m_cfg.default_startdate != "today" &&
@@ -232,15 +233,14 @@ std::vector<PendingCertificate> Issuer::prepare(const std::vector<Csr>& csrs, co
 }
 
 PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
-    const X509_NAME* ca_subject = X509_get_subject_name(m_ca.get());
-    auto subject = apply_policy(m_conf, m_cfg.policy, X509_REQ_get_subject_name(csr.req.get()),
-                                ca_subject, m_cfg.preserve, m_cfg.email_in_dn, csr.name);
-
     PendingCertificate p;
     p.csr_name = csr.name;
     p.cert.reset(X509_new_ex(m_ctx.get(), m_ctx.propq()));
     X509* x = p.cert.get();
     if (!x || !X509_set_version(x, X509_VERSION_3)) throw OpenSslError("X509_new_ex");
+    // The subject first: a request the policy refuses takes no serial.
+    m_policy->apply(x, X509_REQ_get_subject_name(csr.req.get()), X509_get_subject_name(m_ca.get()),
+                    m_cfg.preserve, m_cfg.email_in_dn, csr.name);
 
     OsslPtr<BIGNUM> serial;
     if (m_cfg.rand_serial) {
@@ -293,7 +293,6 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
             throw OpenSslError("X509_set1_notAfter");
     }
 
-    if (!X509_set_subject_name(x, subject.get())) throw OpenSslError("X509_set_subject_name");
     copy_public_key(x, csr.req.get());
     // The request's key, decoded already, for the newcerts/ text (certificate_file_text).
     if (EVP_PKEY* k = csr.key.get(); k != nullptr && EVP_PKEY_up_ref(k) == 1)

@@ -144,9 +144,10 @@ class Issuer {
     IssueOptions m_opts;
     std::string m_md;
     std::string m_ext;
-    std::optional<ExtensionPlan> m_plan;  // the extensions (section, --extfile, --san, copy)
-    std::optional<CaChain> m_chain;       // the CA certificate up to its anchor (tokensign_chain)
-    OsslPtr<BIGNUM> m_next_serial;        // set by prepare() when serials come from the file
+    std::optional<SubjectPolicy> m_policy;  // the policy section, read once
+    std::optional<ExtensionPlan> m_plan;    // the extensions (section, --extfile, --san, copy)
+    std::optional<CaChain> m_chain;         // the CA certificate up to its anchor (tokensign_chain)
+    OsslPtr<BIGNUM> m_next_serial;          // set by prepare() when serials come from the file
     PrepareState m_prep;
     unsigned m_signing_threads = 1;
     const std::atomic<int>* m_stop = nullptr;

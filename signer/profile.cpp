@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <utility>
 
 #include "signer/error.hpp"
 
@@ -57,31 +58,62 @@ void check_subject_strings(const X509_NAME* name, bool email_in_dn, const std::s
 
 }  // namespace
 
-OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_section,
-                                const X509_NAME* request, const X509_NAME* ca_subject,
-                                bool preserve, bool email_in_dn, const std::string& what) {
-    check_subject_strings(request, email_in_dn, what);
-    if (policy_section.empty())
-        throw InputError(
+SubjectPolicy::SubjectPolicy(const Conf& conf, std::string policy_section)
+    : m_section(std::move(policy_section)) {
+    if (m_section.empty()) {
+        m_error =
             "policy is not set in the CA section: name a policy section (e.g. "
-            "policy = policy_match)");
-    auto policy = conf.section(policy_section);
+            "policy = policy_match)";
+        return;
+    }
+    std::vector<std::pair<std::string, std::string>> entries;
+    try {
+        entries = conf.section(m_section);
+    } catch (const InputError& e) {
+        m_error = e.what();  // thrown when a request is checked, after its own checks
+        return;
+    }
+    for (const auto& [field, rule] : entries) {
+        Field f{field, nullptr, Rule::Optional, {}};
+        const int fnid = OBJ_txt2nid(field.c_str());
+        if (fnid == NID_undef) {
+            f.error = "[" + m_section + "] names an unknown field '" + field +
+                      "' (a DN attribute such as countryName or commonName)";
+        } else if (rule != "optional" && rule != "supplied" && rule != "match") {
+            f.error = "[" + m_section + "] " + field + " = " + rule +
+                      " is not one of match, supplied, optional";
+        } else {
+            f.obj = OBJ_nid2obj(fnid);
+            f.rule = rule == "optional"   ? Rule::Optional
+                     : rule == "supplied" ? Rule::Supplied
+                                          : Rule::Match;
+        }
+        m_fields.push_back(std::move(f));
+    }
+    ERR_clear_error();
+}
 
-    OsslPtr<X509_NAME> subject(X509_NAME_new());
-    if (!subject) throw OpenSslError("X509_NAME_new");
-    for (const auto& [field, rule] : policy) {
-        int fnid = OBJ_txt2nid(field.c_str());
-        if (fnid == NID_undef)
-            throw InputError("[" + policy_section + "] names an unknown field '" + field +
-                             "' (a DN attribute such as countryName or commonName)");
-        const ASN1_OBJECT* obj = OBJ_nid2obj(fnid);
-        if (rule != "optional" && rule != "supplied" && rule != "match")
-            throw InputError("[" + policy_section + "] " + field + " = " + rule +
-                             " is not one of match, supplied, optional");
+void SubjectPolicy::apply(X509* cert, const X509_NAME* request, const X509_NAME* ca_subject,
+                          bool preserve, bool email_in_dn, const std::string& what) const {
+    check_subject_strings(request, email_in_dn, what);
+    if (!m_error.empty()) throw InputError(m_error);
+
+    // Built in the certificate's own (empty) subject: no copy of a name made elsewhere. With
+    // `preserve` the policy is still checked, on a name of its own.
+    OsslPtr<X509_NAME> scratch;
+    X509_NAME* subject = X509_get_subject_name(cert);
+    if (preserve || X509_NAME_entry_count(subject) != 0) {
+        scratch.reset(X509_NAME_new());
+        if (!scratch) throw OpenSslError("X509_NAME_new");
+        subject = scratch.get();
+    }
+    for (const Field& f : m_fields) {
+        if (!f.error.empty()) throw InputError(f.error);
+        const std::string& field = f.name;
         // Every occurrence of the field in the request, as openssl ca iterates them.
         int last = -1;
         for (;;) {
-            int j = X509_NAME_get_index_by_OBJ(request, obj, last);
+            int j = X509_NAME_get_index_by_OBJ(request, f.obj, last);
             const X509_NAME_ENTRY* tne = nullptr;
             if (j < 0) {
                 if (last != -1) break;
@@ -90,26 +122,26 @@ OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_sect
             }
             last = j;
             const X509_NAME_ENTRY* push = nullptr;
-            if (rule == "optional") {
+            if (f.rule == Rule::Optional) {
                 push = tne;
-            } else if (rule == "supplied") {
+            } else if (f.rule == Rule::Supplied) {
                 if (tne == nullptr)
                     throw PolicyError(what + ": the " + field +
-                                      " field must be supplied (policy [" + policy_section +
+                                      " field must be supplied (policy [" + m_section +
                                       "]) and the request has none");
                 push = tne;
             } else {  // match
                 if (tne == nullptr)
                     throw PolicyError(what + ": the " + field + " field is mandatory (policy [" +
-                                      policy_section + "]: match) and the request has none");
-                int k = X509_NAME_get_index_by_OBJ(ca_subject, obj, -1);
+                                      m_section + "]: match) and the request has none");
+                int k = X509_NAME_get_index_by_OBJ(ca_subject, f.obj, -1);
                 if (k < 0)
-                    throw InputError("policy [" + policy_section + "] requires " + field +
+                    throw InputError("policy [" + m_section + "] requires " + field +
                                      " to match the CA certificate, which has no " + field +
                                      " field: the policy is misconfigured");
                 std::string ca_values;
                 const ASN1_STRING* want = X509_NAME_ENTRY_get_data(tne);
-                for (; k >= 0; k = X509_NAME_get_index_by_OBJ(ca_subject, obj, k)) {
+                for (; k >= 0; k = X509_NAME_get_index_by_OBJ(ca_subject, f.obj, k)) {
                     const X509_NAME_ENTRY* ce = X509_NAME_get_entry(ca_subject, k);
                     // ASN1_STRING_cmp compares type and bytes, as openssl ca does.
                     if (ASN1_STRING_cmp(want, X509_NAME_ENTRY_get_data(ce)) == 0) {
@@ -121,24 +153,23 @@ OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_sect
                 }
                 if (push == nullptr)
                     throw PolicyError(what + ": the " + field + " field must match the CA (" +
-                                      ca_values + ", policy [" + policy_section +
+                                      ca_values + ", policy [" + m_section +
                                       "]) and the request has '" + entry_text(want) + "'");
             }
-            if (push != nullptr && !X509_NAME_add_entry(subject.get(), push, -1, 0))
+            if (push != nullptr && !X509_NAME_add_entry(subject, push, -1, 0))
                 throw OpenSslError("X509_NAME_add_entry");
             if (j < 0) break;
         }
     }
-    if (preserve) {
-        subject.reset(X509_NAME_dup(request));
-        if (!subject) throw OpenSslError("X509_NAME_dup");
-    }
+    if (subject != X509_get_subject_name(cert) &&
+        !X509_set_subject_name(cert, preserve ? request : subject))
+        throw OpenSslError("X509_set_subject_name");
     if (!email_in_dn) {
+        X509_NAME* name = X509_get_subject_name(cert);
         int i;
-        while ((i = X509_NAME_get_index_by_NID(subject.get(), NID_pkcs9_emailAddress, -1)) >= 0)
-            X509_NAME_ENTRY_free(X509_NAME_delete_entry(subject.get(), i));
+        while ((i = X509_NAME_get_index_by_NID(name, NID_pkcs9_emailAddress, -1)) >= 0)
+            X509_NAME_ENTRY_free(X509_NAME_delete_entry(name, i));
     }
-    return subject;
 }
 
 void check_extension_section(const Conf& conf, const std::string& section,
@@ -383,10 +414,78 @@ ExtensionPlan::ExtensionPlan(const Conf& conf, const CaConfig& cfg, const Extens
     }
 }
 
+namespace {
+
+// Extensions whose value openssl.cnf gives completely, or that depend on the issuer only
+// (authorityKeyIdentifier with no issuer key in the context, issuerAltName issuer:copy): the
+// same for every certificate of one CA. Everything else (subjectKeyIdentifier = hash,
+// subjectAltName email:copy and email:move, an unknown name) is made for each certificate.
+bool same_for_every_certificate(int nid) {
+    switch (nid) {
+        case NID_basic_constraints:
+        case NID_key_usage:
+        case NID_ext_key_usage:
+        case NID_authority_key_identifier:
+        case NID_issuer_alt_name:
+        case NID_crl_distribution_points:
+        case NID_freshest_crl:
+        case NID_info_access:
+        case NID_sinfo_access:
+        case NID_certificate_policies:
+        case NID_policy_constraints:
+        case NID_policy_mappings:
+        case NID_name_constraints:
+        case NID_inhibit_any_policy:
+        case NID_netscape_cert_type:
+        case NID_netscape_comment:
+        case NID_tlsfeature:
+        case NID_id_pkix_OCSP_noCheck:
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+// X509V3_EXT_add_nconf(conf, ctx, section, cert) with X509V3_CTX_REPLACE, entry by entry: an
+// entry replaces an extension of the same type an earlier entry added.
+void ExtensionPlan::add_section_extensions(X509* issuer, X509* cert) const {
+    const Conf& sconf = m_extfile ? *m_extfile : *m_conf;
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, X509V3_CTX_REPLACE);
+    X509V3_set_nconf(&ctx, sconf.get());
+    auto make = [&](const SectionEntry& e) {
+        OsslPtr<X509_EXTENSION> ext(
+            X509V3_EXT_nconf(sconf.get(), &ctx, e.name.c_str(), e.value.c_str()));
+        if (!ext) {
+            OpenSslError detail("X509V3_EXT_add_nconf");
+            throw InputError("cannot add the extensions of [" + m_section + "]: " + detail.what());
+        }
+        return ext;
+    };
+    if (m_entries_issuer != issuer) {
+        m_entries.clear();
+        m_entries_issuer = nullptr;
+        for (auto& [name, value] : sconf.section(m_section)) {
+            SectionEntry e{name, value, nullptr};
+            if (same_for_every_certificate(OBJ_sn2nid(name.c_str()))) e.made = make(e);
+            m_entries.push_back(std::move(e));
+        }
+        m_entries_issuer = issuer;
+    }
+    for (const SectionEntry& e : m_entries) {
+        OsslPtr<X509_EXTENSION> fresh = e.made ? nullptr : make(e);
+        X509_EXTENSION* ext = e.made ? e.made.get() : fresh.get();
+        int idx = X509_get_ext_by_OBJ(cert, X509_EXTENSION_get_object(ext), -1);
+        if (idx >= 0) X509_EXTENSION_free(X509_delete_ext(cert, idx));
+        if (!X509_add_ext(cert, ext, -1)) throw OpenSslError("X509_add_ext");
+    }
+}
+
 void ExtensionPlan::apply(X509* issuer, X509* cert, X509_REQ* req, const std::string& what,
                           std::vector<std::string>& notes) const {
-    const Conf& sconf = m_extfile ? *m_extfile : *m_conf;
-    if (!m_section.empty()) add_profile_extensions(sconf, m_section, issuer, cert);
+    if (!m_section.empty()) add_section_extensions(issuer, cert);
 
     // What the profile says, before the request's extensions are copied (for the notes).
     ExtStack requested(X509_REQ_get_extensions(req));

@@ -18,11 +18,32 @@ namespace ts::signer {
 /// the same field in the CA subject, `supplied` fields must be present, `optional` ones may be;
 /// only those fields, in policy order, reach the subject, unless `preserve` keeps the request's
 /// subject whole. With email_in_dn = no, emailAddress fields are dropped from the result.
-/// Throws PolicyError naming the field and what was expected (`what` names the CSR), InputError
-/// for a misconfigured policy section.
-OsslPtr<X509_NAME> apply_policy(const Conf& conf, const std::string& policy_section,
-                                const X509_NAME* request, const X509_NAME* ca_subject,
-                                bool preserve, bool email_in_dn, const std::string& what);
+///
+/// The policy section is read once, when this is made (a batch applies it to every request);
+/// what is wrong with it (no policy set, no such section, an unknown field or rule) is thrown
+/// by apply() at the point openssl ca would find it: after the request's own checks, and after
+/// the fields before a bad one.
+class SubjectPolicy {
+  public:
+    SubjectPolicy(const Conf& conf, std::string policy_section);
+    /// Sets `cert`'s subject (built in the certificate's own, empty subject name). Throws
+    /// PolicyError naming the field and what was expected (`what` names the CSR), InputError for
+    /// a misconfigured policy section.
+    void apply(X509* cert, const X509_NAME* request, const X509_NAME* ca_subject, bool preserve,
+               bool email_in_dn, const std::string& what) const;
+
+  private:
+    enum class Rule { Optional, Supplied, Match };
+    struct Field {
+        std::string name;
+        const ASN1_OBJECT* obj;  // OpenSSL's static object for the field's NID
+        Rule rule;
+        std::string error;  // an unknown field or rule: thrown when reached
+    };
+    std::string m_section;
+    std::string m_error;  // the section itself is unusable
+    std::vector<Field> m_fields;
+};
 
 /// Checks that `section` exists and that its extensions parse (X509V3_set_ctx_test, as openssl
 /// ca does before signing). Throws InputError "unknown extension section".
@@ -78,14 +99,28 @@ class ExtensionPlan {
     const std::string& section() const noexcept { return m_section; }
 
     /// Adds the extensions to `cert` (issuer: the CA certificate, for authorityKeyIdentifier)
-    /// and appends the notes about `req`'s extensions to `notes`. Throws InputError (a section
+    /// and appends the notes about `req`'s extensions to `notes`. Not thread-safe (the section's
+    /// extensions are kept between calls). Throws InputError (a section
     /// that does not apply), PolicyError (a request that asks to be a CA, see
     /// copy_request_extensions).
     void apply(X509* issuer, X509* cert, X509_REQ* req, const std::string& what,
                std::vector<std::string>& notes) const;
 
   private:
+    // The extension section for one issuer, read once (a batch applies it to every
+    // certificate): each entry's extension made already when it depends only on the section and
+    // the issuer, or, when it depends on the certificate (subjectKeyIdentifier, and anything
+    // not known to be static), its name and value, made for each certificate. In section order.
+    struct SectionEntry {
+        std::string name;
+        std::string value;
+        OsslPtr<X509_EXTENSION> made;  // null: made for each certificate
+    };
+    void add_section_extensions(X509* issuer, X509* cert) const;
+
     const Conf* m_conf;
+    mutable const X509* m_entries_issuer = nullptr;  // whom m_entries were made for
+    mutable std::vector<SectionEntry> m_entries;
     std::optional<Conf> m_extfile;
     std::string m_extfile_path;
     std::string m_section;

@@ -4,8 +4,10 @@
 // dropped (batch and preview), nameConstraints and certificatePolicies in profiles. CA keys in
 // files; the certificates are read back with the openssl binary and checked by certtool.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <regex>
+#include <set>
 
 #include "tests/signer/ca_util.hpp"
 #include "tests/support/softhsm.hpp"
@@ -80,6 +82,66 @@ class CaExtensionsTest : public ::testing::Test {
 
 TempDir* CaExtensionsTest::s_keys = nullptr;
 EVP_PKEY* CaExtensionsTest::s_leaf_key = nullptr;
+
+// A batch makes the profile's extensions that are the same for every certificate once
+// (issue 14): each certificate of one batch must still get what openssl ca gives it alone, and
+// those that depend on the certificate (subjectKeyIdentifier, subjectAltName email:copy) its own.
+TEST_F(CaExtensionsTest, EveryCertificateOfABatchGetsWhatOpensslCaGivesItAlone) {
+    init_ca("twin");
+    const std::string profile =
+        "[ batch_ext ]\n"
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth, clientAuth\n"
+        "subjectKeyIdentifier = hash\n"
+        "authorityKeyIdentifier = keyid, issuer\n"
+        "subjectAltName = email:copy, DNS:shared.example\n"
+        "crlDistributionPoints = URI:http://crl.example/root.crl\n"
+        "certificatePolicies = 1.3.6.1.4.1.99999.1\n"
+        "nsComment = \"batch\"\n";
+    append_conf(profile);
+    append_conf(profile, "twin");
+    set_conf("email_in_dn", "yes");
+    set_conf("email_in_dn", "yes", "twin");
+    set_conf("policy", "policy_anything");
+    set_conf("policy", "policy_anything", "twin");
+    append_conf("[ policy_anything ]\nO = optional\nCN = supplied\nemailAddress = optional\n");
+    append_conf("[ policy_anything ]\nO = optional\nCN = supplied\nemailAddress = optional\n",
+                "twin");
+    std::vector<std::string> csrs;
+    for (int i = 0; i < 3; ++i) {
+        auto key = make_ec_key();
+        const std::string name = "b" + std::to_string(i);
+        csrs.push_back(m_dir.file(name + ".csr"));
+        write_text(csrs.back(), make_csr(key.get(), {{"O", "Ext Org"},
+                                                     {"CN", name + ".example"},
+                                                     {"emailAddress", name + "@example.com"}}));
+    }
+    ASSERT_EQ(::mkdir(m_dir.file("out").c_str(), 0755), 0);
+    std::vector<std::string> args = {"--extensions", "batch_ext", "--out-dir", m_dir.file("out"),
+                                     "--in"};
+    args.insert(args.end(), csrs.begin(), csrs.end());
+    auto r = sign(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string names =
+        "basicConstraints,keyUsage,extendedKeyUsage,subjectKeyIdentifier,authorityKeyIdentifier,"
+        "subjectAltName,crlDistributionPoints,certificatePolicies,nsComment";
+    std::set<std::string> skids;
+    for (int i = 0; i < 3; ++i) {
+        const std::string name = "b" + std::to_string(i);
+        auto o = run({"openssl", "ca", "-batch", "-config", conf("twin"), "-extensions",
+                      "batch_ext", "-in", csrs[static_cast<std::size_t>(i)], "-out",
+                      m_dir.file(name + "-theirs.pem")});
+        ASSERT_EQ(o.exit_code, 0) << o.err;
+        const std::string ours = m_dir.file("out/" + name + ".pem");
+        EXPECT_EQ(ext(ours, names), ext(m_dir.file(name + "-theirs.pem"), names)) << name;
+        EXPECT_NE(ext(ours, "subjectAltName").find("email:" + name + "@example.com"),
+                  std::string::npos)
+            << ext(ours, "subjectAltName");
+        skids.insert(ext(ours, "subjectKeyIdentifier"));
+    }
+    EXPECT_EQ(skids.size(), 3u) << "each certificate has its own key's identifier";
+}
 
 // Issue 9 §4: a CSR's subjectAltName signed with --extensions server used to vanish with rc 0.
 TEST_F(CaExtensionsTest, ARequestedSanDroppedUnderCopyNoneIsNamedInBatchAndPreview) {
