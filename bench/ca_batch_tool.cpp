@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Helper for bench/ca_batch.sh:
-//   ca_batch_tool csrs N DIR          N P-256 CSRs (CN=host<i>.bench.example) in DIR, quickly
+//   ca_batch_tool csrs N DIR [KEY]    N CSRs (CN=host<i>.bench.example) in DIR, quickly: KEY
+//                                     p-256 (the default; a key of its own for each) or
+//                                     rsa:2048 (8 keys taken in turn: RSA keys are slow to make)
 //   ca_batch_tool raw-sign URI N      N raw C_Sign calls with the token key URI names, on one
 //                                     session after one login: the token's own signing rate,
 //                                     the ceiling `tokensign ca sign` is measured against.
@@ -26,10 +28,20 @@
 
 namespace {
 
-int make_csrs(int n, const std::string& dir) {
-    ts::OsslPtr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-    if (!key) return 1;
+int make_csrs(int n, const std::string& dir, const std::string& spec) {
+    const bool rsa = spec == "rsa:2048";
+    if (!rsa && spec != "p-256") {
+        std::cerr << "ca_batch_tool: KEY is p-256 or rsa:2048, not " << spec << "\n";
+        return 2;
+    }
+    std::vector<ts::OsslPtr<EVP_PKEY>> keys;
+    for (int i = 0; i < (rsa ? 8 : n); ++i) {
+        keys.emplace_back(rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048})
+                              : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+        if (!keys.back()) return 1;
+    }
     for (int i = 0; i < n; ++i) {
+        EVP_PKEY* key = keys[static_cast<std::size_t>(i) % keys.size()].get();
         ts::OsslPtr<X509_REQ> req(X509_REQ_new());
         std::string cn = "host" + std::to_string(i) + ".bench.example";
         X509_NAME* name = X509_REQ_get_subject_name(req.get());
@@ -37,8 +49,8 @@ int make_csrs(int n, const std::string& dir) {
                                    reinterpret_cast<const unsigned char*>("Bench"), -1, -1, 0);
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                    reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-        X509_REQ_set_pubkey(req.get(), key.get());
-        if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) return 1;
+        X509_REQ_set_pubkey(req.get(), key);
+        if (X509_REQ_sign(req.get(), key, EVP_sha256()) <= 0) return 1;
         char file[64];
         std::snprintf(file, sizeof file, "/req%05d.csr", i);
         ts::OsslPtr<BIO> out(BIO_new_file((dir + file).c_str(), "w"));
@@ -101,10 +113,11 @@ int raw_sign(const std::string& uri_text, int n, int threads) {
 int main(int argc, char** argv) {
     try {
         std::string cmd = argc > 1 ? argv[1] : "";
-        if (cmd == "csrs" && argc == 4) return make_csrs(std::atoi(argv[2]), argv[3]);
+        if (cmd == "csrs" && (argc == 4 || argc == 5))
+            return make_csrs(std::atoi(argv[2]), argv[3], argc == 5 ? argv[4] : "p-256");
         if (cmd == "raw-sign" && (argc == 4 || argc == 5))
             return raw_sign(argv[2], std::atoi(argv[3]), argc == 5 ? std::atoi(argv[4]) : 1);
-        std::cerr << "usage: ca_batch_tool csrs N DIR | raw-sign URI N [THREADS]\n";
+        std::cerr << "usage: ca_batch_tool csrs N DIR [p-256|rsa:2048] | raw-sign URI N [THREADS]\n";
         return 2;
     } catch (const std::exception& e) {
         std::cerr << "ca_batch_tool: " << e.what() << "\n";

@@ -323,10 +323,20 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
     return p;
 }
 
-void Issuer::sign_one(PendingCertificate& p) {
+OsslPtr<EVP_MD_CTX> Issuer::signing_template() const {
     OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
     if (!mctx || EVP_DigestSignInit_ex(mctx.get(), nullptr, m_md.empty() ? nullptr : m_md.c_str(),
                                        m_ctx.get(), m_ctx.propq(), m_key.get(), nullptr) != 1)
+        throw OpenSslError("cannot start signing with the CA key " + m_cfg.private_key);
+    return mctx;
+}
+
+void Issuer::sign_one(PendingCertificate& p, const EVP_MD_CTX* tmpl) {
+    // A copy of the initialised, unused context for each certificate: what EVP_DigestSignFinal
+    // itself does to sign without finalising its context, and a fraction of the cost of a new
+    // EVP_DigestSignInit_ex (a key context, two fetches, the provider's init) each time.
+    OsslPtr<EVP_MD_CTX> mctx(EVP_MD_CTX_new());
+    if (!mctx || EVP_MD_CTX_copy_ex(mctx.get(), tmpl) != 1)
         throw OpenSslError("cannot start signing the certificate for " + p.csr_name);
     if (X509_sign_ctx(p.cert.get(), mctx.get()) <= 0)
         throw OpenSslError("signing the certificate for " + p.csr_name + " failed");
@@ -388,6 +398,7 @@ IssueOutcome Issuer::sign(std::vector<PendingCertificate> pending, CaDb& db,
     }
     std::size_t done = 0;
     CertificateVerifier verifier = ca_verifier();
+    OsslPtr<EVP_MD_CTX> tmpl;
     for (auto& p : pending) {
         if (!out.error && out.signal == 0) out.signal = stop_signal();
         if (out.error || out.signal != 0) {
@@ -395,7 +406,8 @@ IssueOutcome Issuer::sign(std::vector<PendingCertificate> pending, CaDb& db,
             continue;
         }
         try {
-            sign_one(p);
+            if (!tmpl) tmpl = signing_template();
+            sign_one(p, tmpl.get());
             finish_one(p, db, verifier);
         } catch (...) {
             out.error = std::current_exception();
@@ -591,11 +603,13 @@ IssueOutcome Issuer::issue_batch(
     auto signer_loop = [&] {
         long c0 = thread_cpu_us();
         std::size_t i = 0;
+        OsslPtr<EVP_MD_CTX> tmpl;  // this thread's, made at its first certificate
         while (to_sign.pop(i)) {
             if (should_stop()) continue;  // drained, not signed
             try {
                 long t0 = clock_us();
-                sign_one(results[i]);
+                if (!tmpl) tmpl = signing_template();
+                sign_one(results[i], tmpl.get());
                 busy_sign += clock_us() - t0;
                 to_finish.push(i);
             } catch (...) {

@@ -130,7 +130,9 @@ class Issuer {
     void begin_prepare(const CaDb& db);
     PendingCertificate prepare_one(const Csr& csr, const CaDb& db);
     int stop_signal() const noexcept { return m_stop != nullptr ? m_stop->load() : 0; }
-    void sign_one(PendingCertificate& p);
+    /// An EVP_DigestSignInit_ex context on the CA key, never used itself: sign_one copies it.
+    OsslPtr<EVP_MD_CTX> signing_template() const;
+    void sign_one(PendingCertificate& p, const EVP_MD_CTX* tmpl);
     /// `verifier` checks with the CA certificate's key (ca_verifier()): one per thread.
     void finish_one(PendingCertificate& p, CaDb& db, CertificateVerifier& verifier) const;
     CertificateVerifier ca_verifier() const noexcept;

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The host's CPU per certificate in a batch: everything `tokensign ca sign --batch` spends on a
+# certificate but the token's own signing (read, parse and verify the CSR, build, encode and
+# sign-call, verify the new signature, format, write the temp file), for each CA key type and
+# each CSR key type. SoftHSM2 signs in-process, so the token's share is taken out with the
+# CPU time measured inside its signing calls (TOKENSIGN_TIMING: hsm::sign_timing).
+#   pipeline µs/cert = (check+build thread + signing threads - token signing calls
+#                       + verify/format/write thread) / BATCH
+#   process µs/cert  = (user + sys of the whole run - token signing calls) / BATCH: also the
+#                      start (provider, login, index), the commit (renames, fsync) and exit
+# The floor beside it: what OpenSSL's own `openssl speed` gives for the two signature checks
+# every certificate needs (the CSR's, and the new certificate's with the CA key), measured in
+# the same run.
+# Prints a Markdown table for BENCHMARKS.md. Each cell is the median of ROUNDS batches.
+# Usage: bench/ca_host_cpu.sh [BUILD_DIR] [BATCH] [ROUNDS]
+set -euo pipefail
+BUILD=$(cd "${1:-build}" && pwd)
+BATCH=${2:-1000}
+ROUNDS=${3:-3}
+CLI=$BUILD/cli/tokensign
+TOOL=$BUILD/bench/ca_batch_tool
+export TOKENSIGN_PROVIDER_DIR=$BUILD/provider
+for f in "$CLI" "$TOOL" "$TOKENSIGN_PROVIDER_DIR/tokensign.so" /usr/bin/time; do
+    [ -e "$f" ] || { echo "missing $f: build tokensign, tokensign_provider and ca_batch_tool (GNU time: apt-get install time)" >&2; exit 1; }
+done
+MODULE=
+for p in /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/softhsm/libsofthsm2.so; do
+    [ -r "$p" ] && MODULE=$p && break
+done
+[ -n "$MODULE" ] || { echo "SoftHSM2 is not installed: run scripts/install-deps.sh" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokensign-hostcpu-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+mkdir "$WORK/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+    "$WORK/tokens" >"$WORK/softhsm2.conf"
+export SOFTHSM2_CONF=$WORK/softhsm2.conf TOKENSIGN_MODULE=$MODULE TOKENSIGN_PIN=1234
+softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 123456 >/dev/null
+cd "$WORK"
+
+# µs per verification, from `openssl speed -mr` ("+F2:...:sign/s... " lines: the last field
+# of +F2 is RSA verify/s, of +F4 ECDSA verify/s). RSA: 2048 bits; ECDSA: P-256.
+speed=$(openssl speed -mr -seconds 1 rsa2048 ecdsap256 2>/dev/null)
+rsa_us=$(awk -F: '/^\+F2:/ { printf "%.1f", 1e6 / $NF }' <<<"$speed")
+ec_us=$(awk -F: '/^\+F4:/ { printf "%.1f", 1e6 / $NF }' <<<"$speed")
+[ -n "$rsa_us" ] && [ -n "$ec_us" ] || { echo "openssl speed printed no verify rates" >&2; exit 1; }
+verify_us() { [ "$1" = rsa ] && echo "$rsa_us" || echo "$ec_us"; }
+
+mkdir csrs-p-256 csrs-rsa
+"$TOOL" csrs "$BATCH" csrs-p-256 p-256 >/dev/null
+"$TOOL" csrs "$BATCH" csrs-rsa rsa:2048 >/dev/null
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo "| CA key | CSR key | pipeline µs/cert | of it: check+build, signing (host), verify+format+write | process µs/cert | floor: two verifications (openssl speed), µs |"
+echo "|---|---|---:|---|---:|---:|"
+SEQ=0
+for ca_spec in rsa:2048 ec:p-256; do
+    ca=ca-${ca_spec%%:*}
+    "$CLI" ca init --dir "$ca" --key "pkcs11:token=bench;object=$ca" --generate "$ca_spec" \
+        --subject "/O=Bench/CN=Bench CA $ca_spec" >/dev/null 2>&1
+    for csr in p-256 rsa; do
+        pipes=() procs=() parts=()
+        for _ in $(seq "$ROUNDS"); do
+            # A fresh copy of the CA for each batch, never removed before the end (ext4 scans
+            # recently deleted inodes when it creates files, which would bill a removal to the
+            # next batch's writes).
+            SEQ=$((SEQ + 1))
+            D=d$SEQ
+            cp -a "$ca" "$D"
+            sed -i "s|^dir .*|dir               = $WORK/$D|" "$D/openssl.cnf"
+            sync
+            TOKENSIGN_TIMING=1 /usr/bin/time -f "process cpu s: %U %S" -o time.out \
+                "$CLI" ca sign --config "$D/openssl.cnf" --batch --in csrs-$csr/*.csr \
+                >/dev/null 2>timing.out || { cat timing.out >&2; exit 1; }
+            [ "$(wc -l <"$D/index.txt")" -eq "$BATCH" ] || { echo "the batch issued the wrong count" >&2; exit 1; }
+            read -r c s t f < <(awk '
+                /pipeline cpu ms/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "check+build") c = $(i + 1); if ($i == "sign") s = $(i + 1); if ($i == "thread") f = $(i + 1) } }
+                /token signing cpu ms/ { t = $6 }
+                END { print c, s, t, f }' timing.out)
+            [ -n "$f" ] && [ -n "$t" ] || { echo "no TOKENSIGN_TIMING figures in the output" >&2; cat timing.out >&2; exit 1; }
+            pipes+=("$(awk -v c="$c" -v s="$s" -v t="$t" -v f="$f" -v b="$BATCH" 'BEGIN { printf "%.0f", 1000 * (c + s - t + f) / b }')")
+            parts+=("$(awk -v c="$c" -v s="$s" -v t="$t" -v f="$f" -v b="$BATCH" 'BEGIN { printf "%.0f, %.0f, %.0f", 1000 * c / b, 1000 * (s - t) / b, 1000 * f / b }')")
+            procs+=("$(awk -v t="$t" -v b="$BATCH" '{ printf "%.0f", (1e6 * ($4 + $5) - 1000 * t) / b }' time.out)")
+        done
+        pipe=$(printf '%s\n' "${pipes[@]}" | median)
+        # The split of the round whose total is the median.
+        part=
+        for i in "${!pipes[@]}"; do [ "${pipes[$i]}" = "$pipe" ] && part=${parts[$i]}; done
+        proc=$(printf '%s\n' "${procs[@]}" | median)
+        floor=$(awk -v a="$(verify_us "${ca_spec%%:*}")" -v b="$(verify_us "$([ "$csr" = rsa ] && echo rsa || echo ec)")" 'BEGIN { printf "%.0f", a + b }')
+        echo "| $ca_spec | ${csr/rsa/rsa:2048} | $pipe | $part | $proc | $floor |"
+    done
+done
