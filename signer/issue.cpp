@@ -91,27 +91,60 @@ std::string certificate_pem(X509* cert) {
     return bio_text(bio.get());
 }
 
-std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key,
+namespace {
+
+// X509_print_ex's flags that print only `keep` (one of X509_FLAG_NO_*) of the parts before the
+// public key.
+constexpr unsigned long kAllParts =
+    X509_FLAG_NO_HEADER | X509_FLAG_NO_VERSION | X509_FLAG_NO_SERIAL | X509_FLAG_NO_SIGNAME |
+    X509_FLAG_NO_ISSUER | X509_FLAG_NO_VALIDITY | X509_FLAG_NO_SUBJECT | X509_FLAG_NO_PUBKEY |
+    X509_FLAG_NO_IDS | X509_FLAG_NO_EXTENSIONS | X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_AUX;
+constexpr unsigned long only(unsigned long keep) { return kAllParts & ~keep; }
+// The flags the extensions are printed with after the key (X509V3_EXT_print gets them).
+constexpr unsigned long kAfterKey = only(X509_FLAG_NO_IDS | X509_FLAG_NO_EXTENSIONS);
+
+}  // namespace
+
+void CertificateText::print(std::string& out, BIO* b, X509* cert, unsigned long flags) {
+    (void)BIO_reset(b);
+    if (X509_print_ex(b, cert, XN_FLAG_COMPAT, flags) != 1)
+        throw OpenSslError("writing the certificate text");
+    out += bio_text(b);
+}
+
+const std::string& CertificateText::cached(Cache& cache, std::string key, BIO* b,
+                                           const std::function<void(BIO*)>& make) {
+    for (auto& [k, text] : cache)
+        if (k == key) return text;
+    (void)BIO_reset(b);
+    make(b);
+    std::string text = bio_text(b);
+    if (cache.size() >= kCacheSize) {  // a part that differs every time: not kept
+        m_scratch = std::move(text);
+        return m_scratch;
+    }
+    cache.emplace_back(std::move(key), std::move(text));
+    return cache.back().second;
+}
+
+std::string CertificateText::text(X509* cert, const EVP_PKEY* subject_key,
                                   std::span<const unsigned char> der) {
-    OsslPtr<BIO> bio(BIO_new(BIO_s_mem()));
-    if (!bio) throw OpenSslError("BIO_new");
-    BIO* b = bio.get();
-    bool ok;
+    if (!m_bio) m_bio.reset(BIO_new(BIO_s_mem()));
+    BIO* b = m_bio.get();
+    if (b == nullptr) throw OpenSslError("BIO_new");
+    std::string out;
     if (subject_key == nullptr) {
-        ok = X509_print(b, cert) == 1;
+        (void)BIO_reset(b);
+        if (X509_print(b, cert) != 1) throw OpenSslError("writing the certificate text");
+        out = bio_text(b);
     } else {
         // X509_print in parts, byte for byte: a certificate built with the request's key bytes
         // has no decoded key of its own (X509_print would say "Unable to load Public Key"), and
         // OpenSSL 3.0 prints a key and dumps a signature through a new encoder context and a
         // BIO_printf per byte, which cost more than the rest of the text; spki.hpp writes both
-        // directly for the common key types.
-        constexpr unsigned long kUpToSubject = X509_FLAG_NO_PUBKEY | X509_FLAG_NO_IDS |
-                                               X509_FLAG_NO_EXTENSIONS | X509_FLAG_NO_SIGDUMP |
-                                               X509_FLAG_NO_AUX;
-        constexpr unsigned long kAfterKey =
-            X509_FLAG_NO_HEADER | X509_FLAG_NO_VERSION | X509_FLAG_NO_SERIAL |
-            X509_FLAG_NO_SIGNAME | X509_FLAG_NO_ISSUER | X509_FLAG_NO_VALIDITY |
-            X509_FLAG_NO_SUBJECT | X509_FLAG_NO_PUBKEY | X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_AUX;
+        // directly for the common key types. The parts that are the same for every
+        // certificate of a CA (the version, the signature algorithm, the issuer, most
+        // extensions) are printed by OpenSSL once and kept, keyed by what they print.
         const X509_PUBKEY* spki = X509_get_X509_PUBKEY(cert);
         ASN1_OBJECT* alg = nullptr;
         X509_PUBKEY_get0_param(&alg, nullptr, nullptr, nullptr, spki);
@@ -123,22 +156,80 @@ std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key,
         const X509_ALGOR* sig_alg = nullptr;
         X509_get0_signature(&sig, &sig_alg, cert);
         std::string sig_text;
-        auto write = [b](const std::string& t) {
-            return BIO_write(b, t.data(), static_cast<int>(t.size())) == static_cast<int>(t.size());
+        if (alg_name.empty() || !append_public_key_text(key_text, spki, subject_key, 16) ||
+            !append_signature_text(sig_text, sig_alg, sig))
+            throw OpenSslError("writing the certificate text");
+
+        auto print_part = [&](unsigned long keep) {
+            return [this, cert, keep](BIO* bio) {
+                if (X509_print_ex(bio, cert, XN_FLAG_COMPAT, only(keep)) != 1)
+                    throw OpenSslError("writing the certificate text");
+            };
         };
-        ok = !alg_name.empty() && append_public_key_text(key_text, spki, subject_key, 16) &&
-             append_signature_text(sig_text, sig_alg, sig) &&
-             X509_print_ex(b, cert, XN_FLAG_COMPAT, kUpToSubject) == 1 && write(key_text) &&
-             X509_print_ex(b, cert, XN_FLAG_COMPAT, kAfterKey) == 1 && write(sig_text);
+        out += cached(m_header, std::to_string(X509_get_version(cert)), b,
+                      print_part(X509_FLAG_NO_HEADER | X509_FLAG_NO_VERSION));
+        print(out, b, cert, only(X509_FLAG_NO_SERIAL));
+        const auto tbs_alg =
+            to_der(const_cast<X509_ALGOR*>(X509_get0_tbs_sigalg(cert)), i2d_X509_ALGOR);
+        out += cached(m_sigalg, std::string(tbs_alg.begin(), tbs_alg.end()), b,
+                      print_part(X509_FLAG_NO_SIGNAME));
+        const unsigned char* name_der = nullptr;
+        std::size_t name_len = 0;
+        if (X509_NAME_get0_der(X509_get_issuer_name(cert), &name_der, &name_len) != 1)
+            throw OpenSslError("encoding the issuer name");
+        out += cached(m_issuer, std::string(reinterpret_cast<const char*>(name_der), name_len), b,
+                      print_part(X509_FLAG_NO_ISSUER));
+        print(out, b, cert, only(X509_FLAG_NO_VALIDITY | X509_FLAG_NO_SUBJECT));
+        out += key_text;
+        // What X509_print_ex prints after the key: unique IDs (tokensign issues none), then
+        // X509V3_extensions_print(bp, "X509v3 extensions", exts, flags, 8). Each extension's
+        // block is that function's output for the extension alone, at the indent the title
+        // gives the entries.
+        const ASN1_BIT_STRING* issuer_uid = nullptr;
+        const ASN1_BIT_STRING* subject_uid = nullptr;
+        X509_get0_uids(cert, &issuer_uid, &subject_uid);
+        const STACK_OF(X509_EXTENSION)* exts = X509_get0_extensions(cert);
+        if (issuer_uid != nullptr || subject_uid != nullptr) {
+            print(out, b, cert, kAfterKey);
+        } else if (sk_X509_EXTENSION_num(exts) > 0) {
+            out += "        X509v3 extensions:\n";
+            for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
+                X509_EXTENSION* ext = sk_X509_EXTENSION_value(exts, i);
+                const ASN1_OBJECT* obj = X509_EXTENSION_get_object(ext);
+                const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(ext);
+                std::string key(reinterpret_cast<const char*>(OBJ_get0_data(obj)), OBJ_length(obj));
+                key += X509_EXTENSION_get_critical(ext) ? '\1' : '\0';
+                key.append(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                           static_cast<std::size_t>(ASN1_STRING_length(data)));
+                out += cached(m_extensions, std::move(key), b, [ext](BIO* bio) {
+                    struct Free {
+                        void operator()(STACK_OF(X509_EXTENSION) * s) const noexcept {
+                            sk_X509_EXTENSION_free(s);  // borrowed entries: not freed
+                        }
+                    };
+                    std::unique_ptr<STACK_OF(X509_EXTENSION), Free> one(
+                        sk_X509_EXTENSION_new_null());
+                    if (!one || sk_X509_EXTENSION_push(one.get(), ext) != 1 ||
+                        X509V3_extensions_print(bio, nullptr, one.get(), kAfterKey, 12) != 1)
+                        throw OpenSslError("writing the certificate text");
+                });
+            }
+        }
+        out += sig_text;
     }
-    if (!ok) throw OpenSslError("writing the certificate text");
     std::vector<unsigned char> own;
     if (der.empty()) {
         own = to_der(cert, i2d_X509);
         if (own.empty()) throw OpenSslError("encoding the certificate");
         der = own;
     }
-    return bio_text(b) + certificate_pem_from_der(der);
+    return out + certificate_pem_from_der(der);
+}
+
+std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key,
+                                  std::span<const unsigned char> der) {
+    CertificateText writer;
+    return writer.text(cert, subject_key, der);
 }
 
 IndexEntry index_entry_for(X509* cert) {
@@ -346,7 +437,8 @@ CertificateVerifier Issuer::ca_verifier() const noexcept {
     return CertificateVerifier(X509_get0_pubkey(m_ca.get()), m_ctx.get(), m_ctx.propq());
 }
 
-void Issuer::finish_one(PendingCertificate& p, CaDb& db, CertificateVerifier& verifier) const {
+void Issuer::finish_one(PendingCertificate& p, CaDb& db, CertificateVerifier& verifier,
+                        CertificateText& text) const {
     // The signature is checked with the CA certificate's key, not the signing key object:
     // what verifiers will use.
     // Checked on the DER that is written, not on the structure in memory.
@@ -356,7 +448,7 @@ void Issuer::finish_one(PendingCertificate& p, CaDb& db, CertificateVerifier& ve
         throw OpenSslError("the new signature on the certificate for " + p.csr_name +
                            " does not verify with the CA certificate's public key; "
                            "it was not issued");
-    p.file_text = certificate_file_text(p.cert.get(), p.subject_key.get(), der);
+    p.file_text = text.text(p.cert.get(), p.subject_key.get(), der);
     // And its chain up to the CA's trust anchor, with the constraints on the way (pathlen,
     // nameConstraints), as verifiers build it.
     check_issued_chain(*m_chain, p.cert.get(), p.csr_name);
@@ -398,6 +490,7 @@ IssueOutcome Issuer::sign(std::vector<PendingCertificate> pending, CaDb& db,
     }
     std::size_t done = 0;
     CertificateVerifier verifier = ca_verifier();
+    CertificateText text;
     OsslPtr<EVP_MD_CTX> tmpl;
     for (auto& p : pending) {
         if (!out.error && out.signal == 0) out.signal = stop_signal();
@@ -408,7 +501,7 @@ IssueOutcome Issuer::sign(std::vector<PendingCertificate> pending, CaDb& db,
         try {
             if (!tmpl) tmpl = signing_template();
             sign_one(p, tmpl.get());
-            finish_one(p, db, verifier);
+            finish_one(p, db, verifier, text);
         } catch (...) {
             out.error = std::current_exception();
             out.not_processed.push_back(p.csr_name);
@@ -568,13 +661,14 @@ IssueOutcome Issuer::issue_batch(
     std::thread fin([&] {
         std::size_t i = 0, done = 0;
         CertificateVerifier verifier = ca_verifier();
+        CertificateText text;
         // Every certificate the token signed is finished, also after a failure or a stop:
         // once journaled it is issued and must be staged.
         while (to_finish.pop(i)) {
             try {
                 long t0 = clock_us();
                 long c0 = timing ? thread_cpu_us() : 0;
-                finish_one(results[i], db, verifier);
+                finish_one(results[i], db, verifier, text);
                 long t1 = clock_us();
                 long c1 = timing ? thread_cpu_us() : 0;
                 busy_fin += t1 - t0;

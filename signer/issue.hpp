@@ -63,6 +63,26 @@ struct CsrInput {
     std::string data;
 };
 
+/// certificate_file_text for many certificates of one CA (a batch), the same bytes: the parts
+/// of the text that every certificate of the CA shares (version, signature algorithm, issuer,
+/// an extension with the same value) are printed by OpenSSL once and kept, keyed by what they
+/// print (up to kCacheSize each). Not thread-safe: one per thread.
+class CertificateText {
+  public:
+    std::string text(X509* cert, const EVP_PKEY* subject_key = nullptr,
+                     std::span<const unsigned char> der = {});
+
+  private:
+    static constexpr std::size_t kCacheSize = 32;
+    using Cache = std::vector<std::pair<std::string, std::string>>;  // key, text
+    static void print(std::string& out, BIO* b, X509* cert, unsigned long flags);
+    const std::string& cached(Cache& cache, std::string key, BIO* b,
+                              const std::function<void(BIO*)>& make);
+    OsslPtr<BIO> m_bio;
+    Cache m_header, m_sigalg, m_issuer, m_extensions;
+    std::string m_scratch;  // an uncached part's text
+};
+
 /// Issues certificates for one CA section.
 class Issuer {
   public:
@@ -134,7 +154,8 @@ class Issuer {
     OsslPtr<EVP_MD_CTX> signing_template() const;
     void sign_one(PendingCertificate& p, const EVP_MD_CTX* tmpl);
     /// `verifier` checks with the CA certificate's key (ca_verifier()): one per thread.
-    void finish_one(PendingCertificate& p, CaDb& db, CertificateVerifier& verifier) const;
+    void finish_one(PendingCertificate& p, CaDb& db, CertificateVerifier& verifier,
+                    CertificateText& text) const;
     CertificateVerifier ca_verifier() const noexcept;
     void stage(std::vector<PendingCertificate>& issued, CaDb& db);
 
@@ -165,6 +186,7 @@ IndexEntry index_entry_for(X509* cert);
 /// With `der` (the certificate's DER, which the caller has already), it is not encoded again.
 std::string certificate_file_text(X509* cert, const EVP_PKEY* subject_key = nullptr,
                                   std::span<const unsigned char> der = {});
+
 /// The PEM of a certificate.
 std::string certificate_pem(X509* cert);
 /// X509_NAME_oneline form ("/C=US/O=Example/CN=Root"), as index.txt holds subjects.

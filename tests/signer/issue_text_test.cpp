@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <memory>
 #include <string>
@@ -83,6 +84,46 @@ void expect_same_text_as_x509_print(EVP_PKEY* subject, EVP_PKEY* ca) {
     EXPECT_EQ(ours.find("Unable to load"), std::string::npos) << ours;
 }
 
+// Certificate `i` of a varied run: two issuers and two digests taking turns, small and large
+// serials, a multi-valued RDN now and then, extensions that are the same in every certificate
+// and one that differs in each; the key set as bytes, as the issuer does.
+OsslPtr<X509> varied_certificate(EVP_PKEY* subject, EVP_PKEY* ca, int i) {
+    OsslPtr<X509> x = certificate_with_key_bytes(subject, ca);
+    if (!x) return nullptr;
+    OsslPtr<BIGNUM> serial(BN_new());
+    BN_set_word(serial.get(), static_cast<BN_ULONG>(0x1000 + i));
+    if (i % 2 == 1) BN_lshift(serial.get(), serial.get(), 70);
+    BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x.get()));
+    OsslPtr<X509_NAME> issuer(X509_NAME_new());
+    X509_NAME_add_entry_by_txt(issuer.get(), "O", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>("Text Org"), -1, -1, 0);
+    const std::string ca_cn = i % 3 == 0 ? "CA one" : "CA \xc3\xa9two";
+    X509_NAME_add_entry_by_txt(issuer.get(), "CN", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(ca_cn.c_str()), -1, -1, 0);
+    X509_set_issuer_name(x.get(), issuer.get());
+    X509_NAME* name = X509_get_subject_name(x.get());
+    const std::string host = "host" + std::to_string(i) + ".example";
+    X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1,
+                               i % 4 == 0 ? -1 : 0);  // every fourth: joined to the CN's RDN
+    auto add = [&](int nid, const std::string& value) {
+        X509V3_CTX ctx;
+        X509V3_set_ctx(&ctx, x.get(), x.get(), nullptr, nullptr, 0);
+        OsslPtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
+        return ext && X509_add_ext(x.get(), ext.get(), -1) == 1;
+    };
+    if (!add(NID_basic_constraints, "critical, CA:FALSE") ||
+        !add(NID_key_usage, "critical, digitalSignature, keyEncipherment") ||
+        !add(NID_subject_alt_name, "DNS:" + host + ", DNS:www." + host) ||
+        !add(NID_netscape_comment, i % 5 == 0 ? "another comment" : "the same comment") ||
+        !add(NID_subject_key_identifier, "hash"))
+        return nullptr;
+    const bool eddsa = EVP_PKEY_is_a(ca, "ED25519") || EVP_PKEY_is_a(ca, "ED448");
+    if (X509_sign(x.get(), ca, eddsa ? nullptr : i % 2 == 0 ? EVP_sha256() : EVP_sha384()) <= 0)
+        return nullptr;
+    return x;
+}
+
 OsslPtr<EVP_PKEY> rsa_key(const char* bits, const char* exponent = nullptr) {
     OsslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
     EVP_PKEY* k = nullptr;
@@ -141,6 +182,25 @@ TEST(NewcertsTextTest, EverySignatureAlgorithmPrintsAsX509PrintDoes) {
         if (EVP_PKEY_is_a(key.get(), "SM2")) continue;
         SCOPED_TRACE("CA key " + name);
         expect_same_text_as_x509_print(subject.get(), key.get());
+    }
+}
+
+// One CertificateText over a varied run (more distinct extension values than it keeps): every
+// certificate's text is X509_print's, whatever was printed before it.
+TEST(NewcertsTextTest, OneWriterForManyCertificatesPrintsEachAsX509PrintDoes) {
+    auto subject = generate_key("EC", "ec_paramgen_curve", "P-256");
+    auto ca_rsa = rsa_key("2048");
+    auto ca_ec = generate_key("EC", "ec_paramgen_curve", "P-384");
+    CertificateText writer;
+    for (int i = 0; i < 80; ++i) {
+        SCOPED_TRACE("certificate " + std::to_string(i));
+        auto x = varied_certificate(subject.get(), i % 7 < 4 ? ca_rsa.get() : ca_ec.get(), i);
+        ASSERT_TRUE(x);
+        auto der = to_der(x.get(), i2d_X509);
+        const unsigned char* p = der.data();
+        OsslPtr<X509> reread(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+        ASSERT_TRUE(reread);
+        EXPECT_EQ(writer.text(x.get(), subject.get(), der), print(reread.get()));
     }
 }
 
