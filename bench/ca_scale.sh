@@ -11,7 +11,8 @@
 #   - one CSR: `tokensign ca sign --batch` and `openssl ca -batch` (key through tokensign.so),
 #     wall time and peak RSS (GNU time), unique_subject = yes (the default) enforced
 #   - a batch of BATCH CSRs in one `tokensign ca sign --batch`: certificates per second, and
-#     (TOKENSIGN_TIMING) the host CPU per certificate outside the token's signing
+#     (TOKENSIGN_TIMING) the host CPU per certificate outside the token's signing calls (as
+#     bench/ca_host_cpu.sh counts it: the pipeline's threads minus the token's signing calls)
 #   - `tokensign ca revoke --serial` of one entry, and `tokensign ca list --status V`
 # Prints Markdown tables for BENCHMARKS.md ("CA database at scale").
 # Usage: bench/ca_scale.sh [BUILD_DIR] [SIZES] [BATCH] [KEY_SPEC]
@@ -111,8 +112,9 @@ for n in $SIZES; do
     t1=$(now)
     [ "$(wc -l <"$D/index.txt")" -eq $((n + 1 + BATCH)) ] || { echo "the batch issued the wrong count" >&2; exit 1; }
     rate=$(awk -v b="$BATCH" -v t="$(secs "$t0" "$t1")" 'BEGIN { printf "%.0f", b / t }')
-    # check+build, verify+format and write threads' CPU: everything but the token's signing.
-    cpu=$(awk -v b="$BATCH" '/pipeline cpu ms/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "check+build") c = $(i + 1); if ($i == "verify+format") v = $(i + 1); if ($i == "write") w = $(i + 1) } } END { printf "%.0f", 1000 * (c + v + w) / b }' timing.out)
+    # The pipeline's threads minus the token's signing calls (bench/ca_host_cpu.sh explains).
+    cpu=$(awk -v b="$BATCH" '/pipeline cpu ms/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "check+build") c = $(i + 1); if ($i == "sign") s = $(i + 1); if ($i == "thread") f = $(i + 1) } } /token signing cpu ms/ { t = $6 } END { if (f == "" || t == "") exit 1; printf "%.0f", 1000 * (c + s - t + f) / b }' timing.out) ||
+        { echo "no TOKENSIGN_TIMING figures in the batch's output" >&2; cat timing.out >&2; exit 1; }
     victim=$(printf '01%08X' $((n / 2)))
     read -r rv_s _ <<<"$(measure "$CLI" ca revoke --config "$D/openssl.cnf" --serial "$victim")"
     grep -q "^R.*	$victim	" "$D/index.txt" || { echo "revoke did not revoke $victim" >&2; exit 1; }
