@@ -30,7 +30,10 @@ done
 [ -n "$MODULE" ] || { echo "SoftHSM2 is not installed: run scripts/install-deps.sh" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokensign-cabench-XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# KEEP=1 leaves the work directory (printed on stderr) for the next run to remove: ext4 checks
+# the inodes freed in the last minutes each time it creates a file, so thousands of files
+# removed just before a run make its writes several times slower (BENCHMARKS.md).
+trap '[ -n "${KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"' EXIT
 mkdir "$WORK/tokens"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
     "$WORK/tokens" >"$WORK/softhsm2.conf"

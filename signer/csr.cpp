@@ -37,7 +37,8 @@ Csr parse_csr(std::string_view data, const std::string& name, OSSL_LIB_CTX* libc
     return parse_csr(data, name, keys);
 }
 
-Csr parse_csr(std::string_view data, const std::string& name, PublicKeyDecoder& keys) {
+Csr parse_csr(std::string_view data, const std::string& name, PublicKeyDecoder& keys,
+              bool reuse_keys) {
     Csr csr;
     csr.name = name;
     OpensslBytes pem_der;
@@ -75,7 +76,16 @@ Csr parse_csr(std::string_view data, const std::string& name, PublicKeyDecoder& 
                          " bytes of trailing data after the DER)");
     ERR_clear_error();  // the key the null provider could not decode
 
-    csr.key = keys.decode(X509_REQ_get_X509_PUBKEY(csr.req.get()));
+    const X509_PUBKEY* spki = X509_REQ_get_X509_PUBKEY(csr.req.get());
+    if (reuse_keys) {
+        auto decoded = keys.decode_reusing(spki);
+        csr.key = std::move(decoded.key);
+        csr.stand_in = std::move(decoded.stand_in);
+    } else {
+        csr.key = keys.decode(spki);
+        if (EVP_PKEY* k = csr.key.get(); k != nullptr && EVP_PKEY_up_ref(k) == 1)
+            csr.stand_in.reset(k);
+    }
     if (!csr.key) {
         OpenSslError detail("decoding the public key");
         throw InputError(name + ": the request's public key cannot be decoded (" + detail.what() +

@@ -15,6 +15,10 @@ struct Csr {
     std::string name;
     OsslPtr<X509_REQ> req;  // its X509_PUBKEY holds the key's bytes only: use `key`
     OsslPtr<EVP_PKEY> key;  // the request's public key, decoded in the parsing libctx
+    /// What the certificate text prints the key with, kept after the request: a key of the
+    /// same type, curve and size; `key` itself unless parsed with reuse_keys (then `key` is
+    /// valid only until the next request is parsed with the same decoder).
+    OsslPtr<EVP_PKEY> stand_in;
 };
 
 /// Parses one PEM ("CERTIFICATE REQUEST" / "NEW CERTIFICATE REQUEST") or DER CSR and decodes its
@@ -32,8 +36,11 @@ struct Csr {
 /// accepted does not change.
 Csr parse_csr(std::string_view data, const std::string& name, OSSL_LIB_CTX* libctx);
 
-/// The same, the key decoded by `keys` (its libctx): for a batch, which decodes many keys.
-Csr parse_csr(std::string_view data, const std::string& name, PublicKeyDecoder& keys);
+/// The same, the key decoded by `keys` (its libctx): for a batch, which decodes many keys. With
+/// `reuse_keys`, PublicKeyDecoder::decode_reusing: for a batch that is done with each request
+/// before it parses the next.
+Csr parse_csr(std::string_view data, const std::string& name, PublicKeyDecoder& keys,
+              bool reuse_keys = false);
 
 /// Verifies the CSR's signature with its own public key (X509_REQ_verify_ex) and the key floor:
 /// RSA keys of fewer than `min_rsa_bits` bits and EC keys under 256 bits are refused; key types

@@ -385,8 +385,8 @@ PendingCertificate Issuer::prepare_one(const Csr& csr, const CaDb& db) {
     }
 
     copy_public_key(x, csr.req.get());
-    // The request's key, decoded already, for the newcerts/ text (certificate_file_text).
-    if (EVP_PKEY* k = csr.key.get(); k != nullptr && EVP_PKEY_up_ref(k) == 1)
+    // For the newcerts/ text (certificate_file_text): a key like the request's, kept.
+    if (EVP_PKEY* k = csr.stand_in.get(); k != nullptr && EVP_PKEY_up_ref(k) == 1)
         p.subject_key.reset(k);
     m_plan->apply(m_ca.get(), x, csr.req.get(), csr.name, p.notes);
     m_chain->check_before_signing(x, csr.name);  // nameConstraints, pathlen: before the token
@@ -627,12 +627,14 @@ IssueOutcome Issuer::issue_batch(
     };
     std::thread prep([&] {
         try {
-            PublicKeyDecoder keys(m_ctx.get());  // this thread's: one EC curve setup a batch
+            // This thread's: one EC curve set up per batch, and each request is done with
+            // before the next is parsed, so its EC key can be the decoder's working key.
+            PublicKeyDecoder keys(m_ctx.get());
             for (std::size_t i = 0; i < n && !refused && !should_stop(); ++i) {
                 long t0 = clock_us();
                 Csr csr = inputs[i].data.empty()
-                              ? parse_csr(read_file(inputs[i].name), inputs[i].name, keys)
-                              : parse_csr(inputs[i].data, inputs[i].name, keys);
+                              ? parse_csr(read_file(inputs[i].name), inputs[i].name, keys, true)
+                              : parse_csr(inputs[i].data, inputs[i].name, keys, true);
                 check_request(csr);
                 results[i] = prepare_one(csr, db);
                 // Every input's serial, reserved durably before the first signature (one write

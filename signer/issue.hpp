@@ -38,7 +38,7 @@ struct IssueOptions {
 struct PendingCertificate {
     std::string csr_name;
     OsslPtr<X509> cert;
-    OsslPtr<EVP_PKEY> subject_key;  // the request's public key, decoded (for the text)
+    OsslPtr<EVP_PKEY> subject_key;  // for the text: the request's key, or its Csr::stand_in
     IndexEntry entry;
     std::string file_text;           // newcerts/ contents, after signing
     std::string pem;                 // the certificate's PEM, after signing

@@ -217,15 +217,22 @@ int ec_curve(const X509_PUBKEY* spki, const unsigned char** bytes, int* len) {
 
 }  // namespace
 
+PublicKeyDecoder::Curve* PublicKeyDecoder::curve_of(const X509_PUBKEY* spki,
+                                                    const unsigned char** bytes, int* len,
+                                                    int* nid) {
+    *nid = ec_curve(spki, bytes, len);
+    if (*nid == NID_undef) return nullptr;
+    for (auto& c : m_curves)
+        if (c.nid == *nid) return &c;
+    return nullptr;
+}
+
 OsslPtr<EVP_PKEY> PublicKeyDecoder::decode(const X509_PUBKEY* spki) {
     const unsigned char* bytes = nullptr;
-    int len = 0;
-    const int curve = ec_curve(spki, &bytes, &len);
-    if (curve == NID_undef) return decode_public_key(spki, m_libctx);
-    for (const auto& [nid, first] : m_curves) {
-        if (nid != curve) continue;
+    int len = 0, nid = NID_undef;
+    if (Curve* c = curve_of(spki, &bytes, &len, &nid)) {
         ERR_set_mark();
-        OsslPtr<EVP_PKEY> key(EVP_PKEY_dup(first.get()));
+        OsslPtr<EVP_PKEY> key(EVP_PKEY_dup(c->first.get()));
         if (key && EVP_PKEY_set1_encoded_public_key(key.get(), bytes,
                                                     static_cast<std::size_t>(len)) == 1) {
             ERR_pop_to_mark();
@@ -236,11 +243,34 @@ OsslPtr<EVP_PKEY> PublicKeyDecoder::decode(const X509_PUBKEY* spki) {
     }
     OsslPtr<EVP_PKEY> key = decode_public_key(spki, m_libctx);
     // Kept only when it is the plain named-curve EC key later copies are meant to be.
-    if (key && EVP_PKEY_is_a(key.get(), "EC")) {
+    if (nid != NID_undef && key && EVP_PKEY_is_a(key.get(), "EC")) {
         if (EVP_PKEY* first = key.get(); EVP_PKEY_up_ref(first) == 1)
-            m_curves.emplace_back(curve, OsslPtr<EVP_PKEY>(first));
+            m_curves.push_back(Curve{nid, OsslPtr<EVP_PKEY>(first), nullptr});
     }
     return key;
+}
+
+PublicKeyDecoder::Reused PublicKeyDecoder::decode_reusing(const X509_PUBKEY* spki) {
+    auto shared = [](const OsslPtr<EVP_PKEY>& k) {
+        EVP_PKEY* p = k.get();
+        return OsslPtr<EVP_PKEY>(p != nullptr && EVP_PKEY_up_ref(p) == 1 ? p : nullptr);
+    };
+    const unsigned char* bytes = nullptr;
+    int len = 0, nid = NID_undef;
+    if (Curve* c = curve_of(spki, &bytes, &len, &nid)) {
+        ERR_set_mark();
+        if (!c->working) c->working.reset(EVP_PKEY_dup(c->first.get()));
+        if (c->working && EVP_PKEY_set1_encoded_public_key(c->working.get(), bytes,
+                                                           static_cast<std::size_t>(len)) == 1) {
+            ERR_pop_to_mark();
+            return Reused{shared(c->working), shared(c->first)};
+        }
+        ERR_pop_to_mark();
+        c->working.reset();  // its point may be half set: made again from `first` next time
+    }
+    OsslPtr<EVP_PKEY> key = decode(spki);
+    OsslPtr<EVP_PKEY> stand_in = shared(key);
+    return Reused{std::move(key), std::move(stand_in)};
 }
 
 std::string object_text(const ASN1_OBJECT* obj) {

@@ -52,12 +52,18 @@ OsslPtr<EVP_PKEY> openssl_verdict(const std::vector<unsigned char>& der) {
 // Ours: parse_csr, then the same signature check with the key it decoded. With `keys`, the
 // batch's way: one decoder for many requests, whose first EC key on a curve is the template
 // of the later ones.
+// With `reuse`, decode_reusing, as the batch parses: the key returned is then a copy made here
+// (the decoder's own changes with the next request), compared before the next parse.
 OsslPtr<EVP_PKEY> our_verdict(const std::vector<unsigned char>& der,
-                              PublicKeyDecoder* keys = nullptr) {
+                              PublicKeyDecoder* keys = nullptr, bool reuse = false) {
     try {
         const std::string_view data(reinterpret_cast<const char*>(der.data()), der.size());
-        Csr csr = keys != nullptr ? parse_csr(data, "req.der", *keys)
+        Csr csr = keys != nullptr ? parse_csr(data, "req.der", *keys, reuse)
                                   : parse_csr(data, "req.der", nullptr);
+        if (!csr.stand_in ||
+            EVP_PKEY_get_bits(csr.stand_in.get()) != EVP_PKEY_get_bits(csr.key.get())) {
+            ADD_FAILURE() << "no stand-in of the request key's size";
+        }
         if (X509_REQ_get0_pubkey(csr.req.get()) != nullptr) {
             ADD_FAILURE() << "the request was parsed with a decoded key: the slow path ran";
         }
@@ -66,6 +72,7 @@ OsslPtr<EVP_PKEY> our_verdict(const std::vector<unsigned char>& der,
             ERR_clear_error();
             return nullptr;
         }
+        if (reuse) return OsslPtr<EVP_PKEY>(EVP_PKEY_dup(csr.key.get()));
         return std::move(csr.key);
     } catch (const InputError&) {
         ERR_clear_error();
@@ -84,10 +91,13 @@ void expect_same_verdicts(EVP_PKEY* key, unsigned seed) {
     EXPECT_EQ(EVP_PKEY_eq(ours.get(), theirs.get()), 1);
     // A batch's decoder, its template made from the original: every corrupted point below then
     // goes through the template copy.
-    PublicKeyDecoder batch(nullptr);
+    PublicKeyDecoder batch(nullptr), reusing(nullptr);
     auto first = our_verdict(original, &batch);
     ASSERT_TRUE(first);
     EXPECT_EQ(EVP_PKEY_eq(first.get(), theirs.get()), 1);
+    auto first_reused = our_verdict(original, &reusing, true);
+    ASSERT_TRUE(first_reused);
+    EXPECT_EQ(EVP_PKEY_eq(first_reused.get(), theirs.get()), 1);
 
     std::mt19937 rng(seed);
     int accepted = 0, refused = 0;
@@ -108,6 +118,10 @@ void expect_same_verdicts(EVP_PKEY* key, unsigned seed) {
         auto a = openssl_verdict(der);
         auto b = our_verdict(der);
         auto c = our_verdict(der, &batch);
+        auto d = our_verdict(der, &reusing, true);
+        ASSERT_EQ(static_cast<bool>(a), static_cast<bool>(d))
+            << "round " << round << ": OpenSSL " << (a ? "accepts" : "refuses")
+            << ", parse_csr reusing a batch's keys " << (d ? "accepts" : "refuses");
         ASSERT_EQ(static_cast<bool>(a), static_cast<bool>(b))
             << "round " << round << ": OpenSSL " << (a ? "accepts" : "refuses") << ", parse_csr "
             << (b ? "accepts" : "refuses");
@@ -117,6 +131,7 @@ void expect_same_verdicts(EVP_PKEY* key, unsigned seed) {
         if (a) {
             EXPECT_EQ(EVP_PKEY_eq(a.get(), b.get()), 1) << "round " << round;
             EXPECT_EQ(EVP_PKEY_eq(a.get(), c.get()), 1) << "round " << round;
+            EXPECT_EQ(EVP_PKEY_eq(a.get(), d.get()), 1) << "round " << round;
             ++accepted;
         } else {
             ++refused;
@@ -153,18 +168,46 @@ TEST(CsrParseTest, BatchDecoderGivesEachRequestItsOwnKey) {
     ASSERT_EQ(EVP_PKEY_set_utf8_string_param(keys.back().get(), "point-format", "compressed"), 1);
     keys.push_back(generate_key("RSA", "rsa_keygen_bits", "2048"));
     keys.push_back(generate_key("EC", "ec_paramgen_curve", "P-256"));
-    PublicKeyDecoder batch(nullptr);
-    for (int pass = 0; pass < 2; ++pass) {
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-            ASSERT_TRUE(keys[i]);
-            auto der = request_der(keys[i].get());
-            auto got = our_verdict(der, &batch);
-            ASSERT_TRUE(got) << "key " << i << " pass " << pass;
-            for (std::size_t j = 0; j < keys.size(); ++j)
-                EXPECT_EQ(EVP_PKEY_eq(got.get(), keys[j].get()) == 1, i == j)
-                    << "key " << i << " compared with key " << j << ", pass " << pass;
+    for (bool reuse : {false, true}) {
+        SCOPED_TRACE(reuse ? "decode_reusing" : "decode");
+        PublicKeyDecoder batch(nullptr);
+        for (int pass = 0; pass < 2; ++pass) {
+            for (std::size_t i = 0; i < keys.size(); ++i) {
+                ASSERT_TRUE(keys[i]);
+                auto der = request_der(keys[i].get());
+                auto got = our_verdict(der, &batch, reuse);
+                ASSERT_TRUE(got) << "key " << i << " pass " << pass;
+                for (std::size_t j = 0; j < keys.size(); ++j)
+                    EXPECT_EQ(EVP_PKEY_eq(got.get(), keys[j].get()) == 1, i == j)
+                        << "key " << i << " compared with key " << j << ", pass " << pass;
+            }
         }
     }
+}
+
+// decode_reusing's stand-in outlives the next requests unchanged: the curve's first key, of the
+// request's curve and size; the working key it hands out does change.
+TEST(CsrParseTest, StandInKeysAreNotChangedByLaterRequests) {
+    auto k1 = generate_key("EC", "ec_paramgen_curve", "P-256");
+    auto k2 = generate_key("EC", "ec_paramgen_curve", "P-256");
+    auto k3 = generate_key("EC", "ec_paramgen_curve", "P-256");
+    PublicKeyDecoder batch(nullptr);
+    auto parse = [&](EVP_PKEY* k) {
+        auto der = request_der(k);
+        return parse_csr(std::string_view(reinterpret_cast<const char*>(der.data()), der.size()),
+                         "req.der", batch, true);
+    };
+    Csr first = parse(k1.get());
+    OsslPtr<EVP_PKEY> kept = std::move(first.stand_in);
+    Csr second = parse(k2.get());
+    EXPECT_EQ(EVP_PKEY_eq(second.key.get(), k2.get()), 1);
+    OsslPtr<EVP_PKEY> kept2 = std::move(second.stand_in);
+    Csr third = parse(k3.get());
+    EXPECT_EQ(EVP_PKEY_eq(third.key.get(), k3.get()), 1);
+    EXPECT_EQ(EVP_PKEY_eq(second.key.get(), k3.get()), 1) << "the working key was not reused";
+    EXPECT_EQ(EVP_PKEY_eq(kept.get(), k1.get()), 1);
+    EXPECT_EQ(EVP_PKEY_eq(kept2.get(), k1.get()), 1);
+    EXPECT_EQ(EVP_PKEY_get_bits(kept2.get()), 256);
 }
 
 TEST(CsrParseTest, Ed25519RequestsGetOpenSslsVerdict) {
