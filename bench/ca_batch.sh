@@ -12,34 +12,13 @@
 # Prints Markdown tables for BENCHMARKS.md ("CA batch signing").
 # Usage: bench/ca_batch.sh [BUILD_DIR] [N] [OPENSSL_CA_LOOP_N] [KEY_SPEC] [ROUNDS]
 set -euo pipefail
-BUILD=$(cd "${1:-build}" && pwd)
 N=${2:-1000}
 LOOP_N=${3:-200}
 SPEC=${4:-rsa:2048}
 ROUNDS=${5:-3}
-CLI=$BUILD/cli/tokensign
-TOOL=$BUILD/bench/ca_batch_tool
-export TOKENSIGN_PROVIDER_DIR=$BUILD/provider
-for f in "$CLI" "$TOOL" "$TOKENSIGN_PROVIDER_DIR/tokensign.so"; do
-    [ -e "$f" ] || { echo "missing $f: build tokensign, tokensign_provider and ca_batch_tool" >&2; exit 1; }
-done
-MODULE=
-for p in /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/softhsm/libsofthsm2.so; do
-    [ -r "$p" ] && MODULE=$p && break
-done
-[ -n "$MODULE" ] || { echo "SoftHSM2 is not installed: run scripts/install-deps.sh" >&2; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokensign-cabench-XXXXXX")
-# KEEP=1 leaves the work directory (printed on stderr) for the next run to remove: ext4 checks
-# the inodes freed in the last minutes each time it creates a file, so thousands of files
-# removed just before a run make its writes several times slower (BENCHMARKS.md).
-trap '[ -n "${KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"' EXIT
-mkdir "$WORK/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-    "$WORK/tokens" >"$WORK/softhsm2.conf"
-export SOFTHSM2_CONF=$WORK/softhsm2.conf TOKENSIGN_MODULE=$MODULE TOKENSIGN_PIN=1234
-softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 123456 >/dev/null
-cd "$WORK"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_binaries "${1:-build}"
+bench_token cabench
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t }'; }
@@ -115,7 +94,7 @@ to=$(run_batch 2 dir)
 SHM=
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then
     SHM=$(mktemp -d /dev/shm/tokensign-cabench-XXXXXX)
-    trap 'rm -rf "$WORK" "$SHM"' EXIT
+    trap 'rm -rf "$SHM"; bench_exit' EXIT
     tm=$(run_batch 2 file "$SHM")
 fi
 cp -a ca ca-ossl && sed -i "s|^dir .*|dir               = $WORK/ca-ossl|" ca-ossl/openssl.cnf

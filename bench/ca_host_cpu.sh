@@ -20,37 +20,16 @@
 # Prints a Markdown table for BENCHMARKS.md. Each cell is the median of ROUNDS batches.
 # Usage: [BASELINE_BUILD=DIR] bench/ca_host_cpu.sh [BUILD_DIR] [BATCH] [ROUNDS]
 set -euo pipefail
-BUILD=$(cd "${1:-build}" && pwd)
 BATCH=${2:-1000}
 ROUNDS=${3:-3}
-CLI=$BUILD/cli/tokensign
-TOOL=$BUILD/bench/ca_batch_tool
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_binaries "${1:-build}" /usr/bin/time
 BASE=${BASELINE_BUILD:+$(cd "$BASELINE_BUILD" && pwd)}
 if [ -n "$BASE" ] && { [ ! -x "$BASE/cli/tokensign" ] || [ ! -e "$BASE/provider/tokensign.so" ]; }; then
     echo "BASELINE_BUILD=$BASELINE_BUILD has no cli/tokensign and provider/tokensign.so" >&2
     exit 1
 fi
-export TOKENSIGN_PROVIDER_DIR=$BUILD/provider
-for f in "$CLI" "$TOOL" "$TOKENSIGN_PROVIDER_DIR/tokensign.so" /usr/bin/time; do
-    [ -e "$f" ] || { echo "missing $f: build tokensign, tokensign_provider and ca_batch_tool (GNU time: apt-get install time)" >&2; exit 1; }
-done
-MODULE=
-for p in /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/softhsm/libsofthsm2.so; do
-    [ -r "$p" ] && MODULE=$p && break
-done
-[ -n "$MODULE" ] || { echo "SoftHSM2 is not installed: run scripts/install-deps.sh" >&2; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokensign-hostcpu-XXXXXX")
-# KEEP=1 leaves the work directory (printed on stderr) for the next run to remove: ext4 checks
-# the inodes freed in the last minutes each time it creates a file, so thousands of files
-# removed just before a run make its writes several times slower (BENCHMARKS.md).
-trap '[ -n "${KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"' EXIT
-mkdir "$WORK/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-    "$WORK/tokens" >"$WORK/softhsm2.conf"
-export SOFTHSM2_CONF=$WORK/softhsm2.conf TOKENSIGN_MODULE=$MODULE TOKENSIGN_PIN=1234
-softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 123456 >/dev/null
-cd "$WORK"
+bench_token hostcpu
 
 # µs per verification, from `openssl speed -mr` ("+F2:...:sign/s... " lines: the last field
 # of +F2 is RSA verify/s, of +F4 ECDSA verify/s). RSA: 2048 bits; ECDSA: P-256.

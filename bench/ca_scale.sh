@@ -18,33 +18,12 @@
 # Usage: bench/ca_scale.sh [BUILD_DIR] [SIZES] [BATCH] [KEY_SPEC]
 #   SIZES: space-separated entry counts (default "1000 10000 100000 1000000")
 set -euo pipefail
-BUILD=$(cd "${1:-build}" && pwd)
 SIZES=${2:-1000 10000 100000 1000000}
 BATCH=${3:-1000}
 SPEC=${4:-ec:p-256}
-CLI=$BUILD/cli/tokensign
-TOOL=$BUILD/bench/ca_batch_tool
-export TOKENSIGN_PROVIDER_DIR=$BUILD/provider
-for f in "$CLI" "$TOOL" "$TOKENSIGN_PROVIDER_DIR/tokensign.so" /usr/bin/time; do
-    [ -e "$f" ] || { echo "missing $f: build tokensign, tokensign_provider and ca_batch_tool (GNU time: apt-get install time)" >&2; exit 1; }
-done
-MODULE=
-for p in /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/softhsm/libsofthsm2.so; do
-    [ -r "$p" ] && MODULE=$p && break
-done
-[ -n "$MODULE" ] || { echo "SoftHSM2 is not installed: run scripts/install-deps.sh" >&2; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokensign-cascale-XXXXXX")
-# KEEP=1 leaves the work directory (printed on stderr) for the next run to remove: ext4 checks
-# the inodes freed in the last minutes each time it creates a file, so thousands of files
-# removed just before a run make its writes several times slower (BENCHMARKS.md).
-trap '[ -n "${KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"' EXIT
-mkdir "$WORK/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-    "$WORK/tokens" >"$WORK/softhsm2.conf"
-export SOFTHSM2_CONF=$WORK/softhsm2.conf TOKENSIGN_MODULE=$MODULE TOKENSIGN_PIN=1234
-softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 123456 >/dev/null
-cd "$WORK"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_binaries "${1:-build}" /usr/bin/time
+bench_token cascale
 "$CLI" ca init --dir ca --key "pkcs11:token=bench;object=ca" --generate "$SPEC" \
     --subject "/O=Bench/CN=Bench CA" >/dev/null 2>&1
 mkdir csrs
