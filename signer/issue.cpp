@@ -161,7 +161,7 @@ std::string CertificateText::text(X509* cert, const EVP_PKEY* subject_key,
             throw OpenSslError("writing the certificate text");
 
         auto print_part = [&](unsigned long keep) {
-            return [this, cert, keep](BIO* bio) {
+            return [cert, keep](BIO* bio) {
                 if (X509_print_ex(bio, cert, XN_FLAG_COMPAT, only(keep)) != 1)
                     throw OpenSslError("writing the certificate text");
             };
