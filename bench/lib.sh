@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-# Sourced by bench/ca_batch.sh, ca_scale.sh and ca_host_cpu.sh: the build's binaries, SoftHSM2,
-# and a work directory with a fresh SoftHSM2 token labelled "bench" (user PIN 1234).
+# Sourced by the bench/ scripts: the build's binaries and SoftHSM2 (all of them), and a work
+# directory with a fresh SoftHSM2 token labelled "bench", user PIN 1234 (ca_batch.sh,
+# ca_scale.sh, ca_host_cpu.sh; remote_batch.sh makes its own, with a server to stop).
 
 # bench_binaries BUILD_DIR [FILE...]: sets BUILD, CLI, TOOL, TOKENSIGN_PROVIDER_DIR and MODULE
 # (libsofthsm2.so); exits naming what is missing (FILE...: more the script needs).

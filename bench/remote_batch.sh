@@ -10,21 +10,12 @@
 # Prints a Markdown table for BENCHMARKS.md ("Remote token").
 # Usage: bench/remote_batch.sh [BUILD_DIR] [N] [KEY_SPEC] [ROUNDS]
 set -euo pipefail
-BUILD=$(cd "${1:-build}" && pwd)
 N=${2:-500}
 SPEC=${3:-rsa:2048}
 ROUNDS=${4:-3}
-CLI=$BUILD/cli/tokensign
-TOOL=$BUILD/bench/ca_batch_tool
-export TOKENSIGN_PROVIDER_DIR=$BUILD/provider
-for f in "$CLI" "$TOOL" "$TOKENSIGN_PROVIDER_DIR/tokensign.so"; do
-    [ -e "$f" ] || { echo "missing $f: build tokensign, tokensign_provider and ca_batch_tool" >&2; exit 1; }
-done
-MODULE=
-for p in /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/softhsm/libsofthsm2.so; do
-    [ -r "$p" ] && MODULE=$p && break
-done
-[ -n "$MODULE" ] || { echo "SoftHSM2 is not installed: run scripts/install-deps.sh" >&2; exit 1; }
+# The binaries and the module; the work directory is this script's own (a server to stop).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_binaries "${1:-build}"
 CLIENT=$(pkg-config --variable p11_module_path p11-kit-1 2>/dev/null)/p11-kit-client.so
 [ -r "$CLIENT" ] || { echo "p11-kit-client.so not found (package p11-kit-modules)" >&2; exit 1; }
 
